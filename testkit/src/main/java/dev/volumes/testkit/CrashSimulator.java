@@ -9,6 +9,7 @@ import dev.volumes.device.Extent;
 import dev.volumes.device.ForwardingDevice;
 import dev.volumes.device.WriteFlag;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -130,28 +131,33 @@ public final class CrashSimulator extends ForwardingDevice {
     private volatile State state = State.RUNNING;
     private volatile String powerLossDetail = "";
 
-    private CrashSimulator(Device disk, long seed, Options options) throws IOException {
+    private CrashSimulator(Device disk, long seed, Options options) {
         super(disk);
         if (options == null) {
             throw new IllegalArgumentException("crash simulator options are null");
         }
         this.seed = seed;
         this.options = options;
-        this.epoch = new CrashEpoch(options.sectorSize(), disk.size());
+        try {
+            this.epoch = new CrashEpoch(options.sectorSize(), disk.size());
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot wrap '" + disk.name() + "' in a crash simulator: " + e.getMessage(), e);
+        }
     }
 
     /**
      * Wraps {@code disk} with {@link Options#DEFAULT}. The disk's current content and size are
      * taken as durable.
      *
-     * @throws IOException if the disk's size cannot be read (e.g. it is closed)
+     * @throws IllegalArgumentException if {@code disk} is null
+     * @throws UncheckedIOException if the disk's size cannot be read (e.g. it is closed)
      */
-    public static CrashSimulator wrap(Device disk, long seed) throws IOException {
+    public static CrashSimulator wrap(Device disk, long seed) {
         return new CrashSimulator(disk, seed, Options.DEFAULT);
     }
 
     /** Wraps {@code disk} with the given options; see {@link #wrap(Device, long)}. */
-    public static CrashSimulator wrap(Device disk, long seed, Options options) throws IOException {
+    public static CrashSimulator wrap(Device disk, long seed, Options options) {
         return new CrashSimulator(disk, seed, options);
     }
 
@@ -171,18 +177,23 @@ public final class CrashSimulator extends ForwardingDevice {
      * been) throws {@code IOException("simulated power loss ...")} without reaching the disk, and
      * so does every later call, reads included, until {@link #crash()}. {@code armPowerCut(1)}
      * cuts the very next mutating call; {@code armPowerCut(0)} cuts the power now. Re-arming
-     * replaces the previous count.
+     * replaces the previous count; once the power is cut, arming does nothing.
      *
      * @throws IllegalArgumentException if {@code operations} is negative
-     * @throws DeviceClosedException if the simulator has crashed or was closed
+     * @throws IllegalStateException if the simulator has crashed or was closed
      */
-    public void armPowerCut(long operations) throws IOException {
+    public void armPowerCut(long operations) {
         if (operations < 0) {
             throw new IllegalArgumentException("armPowerCut: negative operation count " + operations);
         }
         lock.writeLock().lock();
         try {
-            checkUsable("armPowerCut");
+            if (state == State.CRASHED || state == State.CLOSED) {
+                throw new IllegalStateException("armPowerCut on " + this + ": the simulator is " + state);
+            }
+            if (state == State.POWER_LOST) {
+                return;
+            }
             if (operations == 0) {
                 cutPower("armPowerCut(0)");
             } else {

@@ -37,7 +37,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * the calls it has seen since it was added ({@code nth(2)}: the second such call). A seen call
  * that passes the count condition, the probability and the {@code times} limit <em>fires</em>
  * the rule: delays and hangs act and the check goes on with the next rule; the first failing rule
- * throws. Faults are injected before the call reaches the device (nothing changes), except
+ * throws, and the rules after it do not see that call. Faults are injected before the call reaches the device (nothing changes), except
  * {@code failAfterApplying}, which lets the call complete and then throws (a lost acknowledgement).
  *
  * <h2>Threading</h2>

@@ -199,6 +199,7 @@ class CrashSimulatorTest {
         assertThat(sector(disk, 0)).isEqualTo(pattern(1));
         assertThatThrownBy(() -> sim.read(ByteBuffer.allocate(S), 0)).isInstanceOf(DeviceClosedException.class);
         assertThatThrownBy(sim::crash).isInstanceOf(DeviceClosedException.class);
+        assertThatThrownBy(() -> sim.armPowerCut(1)).isInstanceOf(IllegalStateException.class);
     }
 
     @Test
@@ -357,6 +358,10 @@ class CrashSimulatorTest {
         assertThatThrownBy(() -> d.withTearProbability(Double.NaN)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> d.withSectorSize(1000)).isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> CrashSimulator.wrap(null, 1)).isInstanceOf(IllegalArgumentException.class);
+        MemoryDevice closed = MemoryDevice.create(S);
+        closed.close();
+        assertThatThrownBy(() -> CrashSimulator.wrap(closed, 1)).isInstanceOf(java.io.UncheckedIOException.class)
+                .hasMessageContaining("closed");
     }
 
     static ByteBuffer fill(int value, int length) {
