@@ -179,6 +179,9 @@ public final class CrashSimulator extends ForwardingDevice {
      * cuts the very next mutating call; {@code armPowerCut(0)} cuts the power now. Re-arming
      * replaces the previous count; once the power is cut, arming does nothing.
      *
+     * <p>The cut call never lands. No coverage is lost: arming one call later makes the same write
+     * pending at the cut, and a pending write may land whole, torn or not at all.
+     *
      * @throws IllegalArgumentException if {@code operations} is negative
      * @throws IllegalStateException if the simulator has crashed or was closed
      */
