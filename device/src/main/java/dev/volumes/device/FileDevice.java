@@ -90,7 +90,7 @@ public final class FileDevice implements Device {
         if (size < 0) {
             throw new IllegalArgumentException("create of '" + path + "': negative size " + size);
         }
-        return open(OpenFile.acquire(path, false, size));
+        return open(OpenFile.acquire(path, false, size, true));
     }
 
     /**
@@ -103,7 +103,7 @@ public final class FileDevice implements Device {
         if (path == null) {
             throw new IllegalArgumentException("open: path is null");
         }
-        return open(OpenFile.acquire(path, false, -1));
+        return open(OpenFile.acquire(path, false, -1, true));
     }
 
     /**
@@ -116,7 +116,15 @@ public final class FileDevice implements Device {
         if (path == null) {
             throw new IllegalArgumentException("openReadOnly: path is null");
         }
-        return open(OpenFile.acquire(path, true, -1));
+        return open(OpenFile.acquire(path, true, -1, true));
+    }
+
+    /**
+     * Opens or creates ({@code createSize >= 0}) without the Linux system calls, as on a platform
+     * without them: for tests of the portable fallback.
+     */
+    static FileDevice openPortable(Path path, boolean readOnly, long createSize) throws IOException {
+        return open(OpenFile.acquire(path, readOnly, createSize, false));
     }
 
     private static FileDevice open(OpenFile file) throws IOException {
