@@ -47,6 +47,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 public final class FileDevice implements Device {
 
+    /** Largest single read or write through a heap buffer (see {@link #readSome}). */
+    private static final int MAX_HEAP_IO = 1 << 20;
+
     private final OpenFile file;
     private final String name;
     private final Capabilities capabilities;
@@ -171,7 +174,7 @@ public final class FileDevice implements Device {
             long pos = offset;
             try {
                 while (dst.hasRemaining()) {
-                    int n = file.channel.read(dst, pos);
+                    int n = readSome(dst, pos);
                     if (n < 0) {
                         throw new IOException("read of '" + name + "' at offset " + pos + " hit the end of the file ("
                                 + file.channel.size() + " bytes) inside the device size " + size
@@ -219,12 +222,44 @@ public final class FileDevice implements Device {
         int length = src.remaining();
         try {
             while (src.hasRemaining()) {
-                pos += file.channel.write(src, pos);
+                pos += writeSome(src, pos);
             }
         } catch (ClosedChannelException e) {
             throw channelLost("write", e);
         } catch (IOException e) {
             throw mapNoSpace(e, "write of " + length + " bytes at offset " + offset);
+        }
+    }
+
+    /**
+     * One positional read. A heap buffer goes through a JDK temporary direct buffer as large as the
+     * request, cached per thread; capping heap requests at {@link #MAX_HEAP_IO} keeps that cache
+     * small when many threads do large reads.
+     */
+    private int readSome(ByteBuffer dst, long pos) throws IOException {
+        if (dst.isDirect() || dst.remaining() <= MAX_HEAP_IO) {
+            return file.channel.read(dst, pos);
+        }
+        int limit = dst.limit();
+        dst.limit(dst.position() + MAX_HEAP_IO);
+        try {
+            return file.channel.read(dst, pos);
+        } finally {
+            dst.limit(limit);
+        }
+    }
+
+    /** One positional write; heap buffers capped like {@link #readSome}. */
+    private int writeSome(ByteBuffer src, long pos) throws IOException {
+        if (src.isDirect() || src.remaining() <= MAX_HEAP_IO) {
+            return file.channel.write(src, pos);
+        }
+        int limit = src.limit();
+        src.limit(src.position() + MAX_HEAP_IO);
+        try {
+            return file.channel.write(src, pos);
+        } finally {
+            src.limit(limit);
         }
     }
 
