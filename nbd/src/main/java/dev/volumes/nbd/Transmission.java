@@ -232,7 +232,7 @@ final class Transmission {
             case Wire.CMD_FLUSH -> ranged = false;
             case Wire.CMD_TRIM -> {
                 writes = true;
-                if ((flags & Wire.TFLAG_SEND_TRIM) == 0) {
+                if ((flags & Wire.TFLAG_READ_ONLY) == 0 && (flags & Wire.TFLAG_SEND_TRIM) == 0) {
                     return new Rejection(Wire.EINVAL, "TRIM was not advertised for this export");
                 }
             }
