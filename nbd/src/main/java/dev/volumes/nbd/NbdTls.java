@@ -53,7 +53,12 @@ public final class NbdTls {
         this.required = required;
         try {
             this.context = SSLContext.getInstance("TLSv1.3");
-            context.init(keys.getKeyManagers(), clientTrust == null ? null : clientTrust.getTrustManagers(), null);
+            javax.net.ssl.TrustManager[] trust = null;
+            if (clientTrust != null) {
+                trust = new javax.net.ssl.TrustManager[] {
+                    new ClientTrust((javax.net.ssl.X509ExtendedTrustManager) clientTrust.getTrustManagers()[0])};
+            }
+            context.init(keys.getKeyManagers(), trust, null);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot create a TLS 1.3 context: " + e.getMessage(), e);
         }
