@@ -128,8 +128,16 @@ final class Transmission {
 
     /** Validates, reserves, reads the payload and starts a worker. False if the stream is lost. */
     private boolean dispatch(RequestDecoder.Request r) throws IOException {
-        Rejection rejection = validate(r);
-        boolean hasPayload = r.type() == Wire.CMD_WRITE;
+        Rejection rejection;
+        try {
+            rejection = validate(r);
+        } catch (IOException e) {
+            rejection = new Rejection(Errors.errno(e), String.valueOf(e.getMessage()));
+        }
+        // With extended headers a client may attach a payload to any command (PAYLOAD_LEN); it is
+        // consumed so the stream stays in sync, and refused (we do not advertise payload commands).
+        boolean hasPayload = r.type() == Wire.CMD_WRITE
+                || (decoder.extended() && (r.flags() & Wire.CMD_FLAG_PAYLOAD_LEN) != 0);
         if (rejection != null) {
             if (hasPayload) {
                 if (Long.compareUnsigned(r.length(), DISCARD_LIMIT) > 0) {
@@ -228,7 +236,12 @@ final class Transmission {
                     allowed |= Wire.CMD_FLAG_DF;
                 }
             }
-            case Wire.CMD_WRITE -> writes = true;
+            case Wire.CMD_WRITE -> {
+                writes = true;
+                if (decoder.extended()) {
+                    allowed |= Wire.CMD_FLAG_PAYLOAD_LEN; // meaningless for WRITE: its length is the payload
+                }
+            }
             case Wire.CMD_FLUSH -> ranged = false;
             case Wire.CMD_TRIM -> {
                 writes = true;
