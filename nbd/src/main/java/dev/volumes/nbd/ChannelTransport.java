@@ -23,19 +23,46 @@ final class ChannelTransport implements Transport {
         this.peer = p;
     }
 
+    /**
+     * Largest slice handed to one channel call: the JDK copies heap buffers through a temporary
+     * direct buffer of the slice's size, so this bounds native memory per I/O.
+     */
+    static final int SLICE = 1 << 20;
+
     @Override
     public int read(ByteBuffer dst) throws IOException {
-        return channel.read(dst);
+        if (dst.remaining() <= SLICE) {
+            return channel.read(dst);
+        }
+        ByteBuffer part = dst.slice(dst.position(), SLICE);
+        int n = channel.read(part);
+        if (n > 0) {
+            dst.position(dst.position() + n);
+        }
+        return n;
     }
 
     @Override
     public void write(ByteBuffer... buffers) throws IOException {
-        long left = 0;
+        long total = 0;
         for (ByteBuffer b : buffers) {
-            left += b.remaining();
+            total += b.remaining();
         }
-        while (left > 0) {
-            left -= channel.write(buffers);
+        if (total <= SLICE) {
+            long left = total;
+            while (left > 0) {
+                left -= channel.write(buffers); // one gathering write for header + small payload
+            }
+            return;
+        }
+        for (ByteBuffer b : buffers) {
+            while (b.hasRemaining()) {
+                ByteBuffer part = b.slice(b.position(), Math.min(SLICE, b.remaining()));
+                while (part.hasRemaining()) {
+                    channel.write(part);
+                }
+                b.position(b.position() + part.capacity());
+            }
         }
     }
 
