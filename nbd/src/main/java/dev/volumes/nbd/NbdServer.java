@@ -236,7 +236,11 @@ public final class NbdServer implements Closeable {
     /**
      * Graceful shutdown: stop accepting, cut connections still negotiating, let connections in
      * transmission finish their in-flight requests (no new requests are read), sync every export,
-     * close all sockets. Idempotent. Does not close export devices.
+     * close all sockets. Idempotent. Does not close export devices (an export whose device its
+     * owner already closed is skipped).
+     *
+     * @throws IOException if syncing an export failed (every export is still attempted and every
+     *     connection is closed; further failures are suppressed exceptions)
      */
     @Override
     public void close() throws IOException {
@@ -272,6 +276,8 @@ public final class NbdServer implements Closeable {
         for (Export e : exports.values()) {
             try {
                 e.device().sync();
+            } catch (dev.volumes.device.DeviceClosedException ex) {
+                // its owner already closed it: nothing left for us to make durable
             } catch (IOException ex) {
                 if (failure == null) {
                     failure = new IOException("sync of export '" + e.name() + "' at shutdown failed", ex);

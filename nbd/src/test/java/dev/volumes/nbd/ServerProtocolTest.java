@@ -237,4 +237,70 @@ class ServerProtocolTest {
         }
         assertThat(server.stats().connections()).isZero();
     }
+
+    @Test
+    void advertisedBlockSizesAreEnforced() throws Exception {
+        dev.volumes.device.Device aligned = new dev.volumes.device.ForwardingDevice(MemoryDevice.create(1 << 20)) {
+            @Override
+            public dev.volumes.device.BlockSizes blockSizes() {
+                return new dev.volumes.device.BlockSizes(4096, 4096, 1 << 20);
+            }
+        };
+        server.addExport("aligned", aligned, null);
+        try (RawClient c = client()) {
+            c.option(Wire.OPT_GO, RawClient.infoData("aligned"));
+            RawClient.OptionReply r;
+            do {
+                r = c.reply();
+            } while (r.type() == Wire.REP_INFO);
+            assertThat(r.type()).as("GO without INFO_BLOCK_SIZE for a 4 KiB device").isEqualTo(Wire.REP_ERR_BLOCK_SIZE_REQD);
+            c.go("aligned"); // asks for INFO_BLOCK_SIZE
+            c.request(0, Wire.CMD_READ, 1, 512, 4096, null);
+            assertThat(c.simple()).containsExactly(Wire.EINVAL, 1);
+            c.request(0, Wire.CMD_WRITE, 2, 0, 1000, new byte[1000]);
+            assertThat(c.simple()).containsExactly(Wire.EINVAL, 2);
+            c.request(0, Wire.CMD_WRITE, 3, 4096, 4096, new byte[4096]);
+            assertThat(c.simple()).containsExactly(0, 3);
+        }
+    }
+
+    @Test
+    void structuredReadErrorsAreErrorChunksAndClosedDevicesGiveEshutdown() throws Exception {
+        dev.volumes.device.Device failing = new dev.volumes.device.ForwardingDevice(MemoryDevice.create(1 << 20)) {
+            @Override
+            public void read(ByteBuffer dst, long offset) throws java.io.IOException {
+                throw new java.io.IOException("disk on fire at " + offset);
+            }
+        };
+        MemoryDevice closed = MemoryDevice.create(1 << 20);
+        server.addExport("failing", failing, null);
+        server.addExport("closed", closed, null);
+        try (RawClient c = client()) {
+            c.option(Wire.OPT_STRUCTURED_REPLY, new byte[0]);
+            assertThat(c.reply().type()).isEqualTo(Wire.REP_ACK);
+            c.go("failing");
+            c.request(Wire.CMD_FLAG_DF, Wire.CMD_READ, 1, 0, 4096, null);
+            RawClient.Chunk error = c.chunk();
+            assertThat(error.type()).isEqualTo(Wire.REPLY_TYPE_ERROR);
+            assertThat(error.flags()).isEqualTo(Wire.REPLY_FLAG_DONE);
+            ByteBuffer e = ByteBuffer.wrap(error.payload());
+            assertThat(e.getInt()).isEqualTo(Wire.EIO);
+            byte[] message = new byte[e.getShort()];
+            e.get(message);
+            assertThat(new String(message, StandardCharsets.UTF_8)).contains("disk on fire at 0");
+            c.request(0, Wire.CMD_READ, 2, 1 << 20, 4096, null);
+            RawClient.Chunk range = c.chunk();
+            assertThat(range.type()).as("even early EINVAL for READ is structured").isEqualTo(Wire.REPLY_TYPE_ERROR);
+            assertThat(ByteBuffer.wrap(range.payload()).getInt()).isEqualTo(Wire.EINVAL);
+        }
+        try (RawClient c = client()) {
+            c.go("closed");
+            closed.close();
+            c.request(0, Wire.CMD_FLUSH, 3, 0, 0, null);
+            assertThat(c.simple()).containsExactly(Wire.ESHUTDOWN, 3);
+            c.request(0, Wire.CMD_WRITE, 4, 0, 512, new byte[512]);
+            assertThat(c.simple()).containsExactly(Wire.ESHUTDOWN, 4);
+        }
+        assertThat(server.stats().exports().get("failing").errors()).containsEntry("EIO", 1L).containsEntry("EINVAL", 1L);
+    }
 }
