@@ -31,7 +31,7 @@ final class ChannelTransport implements Transport {
 
     @Override
     public int read(ByteBuffer dst) throws IOException {
-        if (dst.remaining() <= SLICE) {
+        if (dst.isDirect() || dst.remaining() <= SLICE) {
             return channel.read(dst);
         }
         ByteBuffer part = dst.slice(dst.position(), SLICE);
@@ -48,7 +48,11 @@ final class ChannelTransport implements Transport {
         for (ByteBuffer b : buffers) {
             total += b.remaining();
         }
-        if (total <= SLICE) {
+        boolean heap = false;
+        for (ByteBuffer b : buffers) {
+            heap |= !b.isDirect() && b.remaining() > SLICE;
+        }
+        if (!heap) {
             long left = total;
             while (left > 0) {
                 left -= channel.write(buffers); // one gathering write for header + small payload

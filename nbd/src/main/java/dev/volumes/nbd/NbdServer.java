@@ -91,6 +91,7 @@ public final class NbdServer implements Closeable {
     private final ConcurrentHashMap<Long, Connection> connections = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Thread> connectionThreads = new ConcurrentHashMap<>();
     private final Semaphore bytes;
+    private final BufferPool buffers;
     private final AtomicLong ids = new AtomicLong();
     private final LongAdder total = new LongAdder();
     private final LongAdder refused = new LongAdder();
@@ -113,6 +114,7 @@ public final class NbdServer implements Closeable {
         this.connectionBytes = b.connectionBytes;
         this.serverBytes = b.serverBytes;
         this.bytes = new Semaphore(serverBytes);
+        this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20));
     }
 
     /** A builder with defaults: TCP 127.0.0.1:10809, no TLS, 1024 connections, 30 s handshake. */
@@ -305,6 +307,10 @@ public final class NbdServer implements Closeable {
         return bytes;
     }
 
+    BufferPool buffers() {
+        return buffers;
+    }
+
     int connectionByteBudget() {
         return connectionBytes;
     }
@@ -371,7 +377,11 @@ public final class NbdServer implements Closeable {
             Thread t = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(c);
             connectionThreads.put(id, t);
             t.start();
-            timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            try {
+                timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                c.shutdown(); // the server is closing
+            }
         }
     }
 

@@ -28,9 +28,17 @@ final class TlsTransport implements Transport {
 
     @Override
     public int read(ByteBuffer dst) throws IOException {
-        int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
+        if (dst.hasArray()) {
+            int n = in.read(dst.array(), dst.arrayOffset() + dst.position(), dst.remaining());
+            if (n > 0) {
+                dst.position(dst.position() + n);
+            }
+            return n;
+        }
+        byte[] tmp = new byte[Math.min(dst.remaining(), 64 * 1024)];
+        int n = in.read(tmp);
         if (n > 0) {
-            dst.position(dst.position() + n);
+            dst.put(tmp, 0, n);
         }
         return n;
     }
@@ -57,9 +65,12 @@ final class TlsTransport implements Transport {
                     out.write(b.array(), b.arrayOffset() + b.position(), b.remaining());
                     b.position(b.limit());
                 } else {
-                    byte[] copy = new byte[b.remaining()];
-                    b.get(copy);
-                    out.write(copy);
+                    byte[] copy = new byte[Math.min(b.remaining(), 64 * 1024)];
+                    while (b.hasRemaining()) {
+                        int n = Math.min(copy.length, b.remaining());
+                        b.get(copy, 0, n);
+                        out.write(copy, 0, n);
+                    }
                 }
             }
         }

@@ -154,23 +154,26 @@ final class Transmission {
         acquire(reserve);
         ByteBuffer payload = null;
         if (hasPayload) {
-            payload = ByteBuffer.allocate(reserve);
+            payload = server.buffers().take(reserve);
             try {
                 readFully(payload);
             } catch (IOException e) {
+                server.buffers().give(payload);
                 release(reserve);
                 throw e; // client vanished mid-payload: the write was never acknowledged
             }
             payload.flip();
         }
         ByteBuffer data = payload;
-        Thread.ofVirtual().name("nbd-req-" + connection.id()).start(() -> {
+        Runnable work = () -> {
             try {
                 execute(r, data);
             } finally {
+                server.buffers().give(data);
                 release(reserve);
             }
-        });
+        };
+        Thread.ofVirtual().name("nbd-req-" + connection.id()).start(work);
         return true;
     }
 
@@ -372,7 +375,18 @@ final class Transmission {
         long offset = r.offset();
         int length = (int) r.length();
         long cookie = r.cookie();
-        ByteBuffer data = ByteBuffer.allocate(length);
+        ByteBuffer data = server.buffers().take(length);
+        try {
+            read(r, data);
+        } finally {
+            server.buffers().give(data);
+        }
+    }
+
+    private void read(RequestDecoder.Request r, ByteBuffer data) throws IOException {
+        long offset = r.offset();
+        int length = (int) r.length();
+        long cookie = r.cookie();
         Counters c = export.counters();
         if (replies.style() == ReplyEncoder.Style.SIMPLE) {
             device.read(data, offset);

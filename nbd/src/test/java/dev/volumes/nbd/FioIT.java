@@ -23,11 +23,11 @@ class FioIT {
             String uri = "nbd://127.0.0.1:" + server.address().getPort() + "/disk";
             Run r = Run.of(300, "fio", "--name=verify", "--ioengine=nbd", "--uri=" + uri, "--rw=randwrite",
                     "--bs=4k", "--size=64m", "--iodepth=32", "--verify=crc32c", "--verify_fatal=1",
-                    "--do_verify=1", "--randrepeat=1", "--output-format=normal").ok();
+                    "--do_verify=1", "--randrepeat=1", "--verify_state_save=0", "--output-format=normal").ok();
             assertThat(r.stdout()).contains("err= 0");
             assertThat(r.stdout() + r.stderr()).doesNotContain("verify: bad");
             Run mixed = Run.of(300, "fio", "--name=mixed", "--ioengine=nbd", "--uri=" + uri, "--rw=randrw",
-                    "--bs=64k", "--size=64m", "--offset=64m", "--iodepth=8", "--verify=crc32c", "--verify_fatal=1",
+                    "--bs=64k", "--size=64m", "--offset=64m", "--iodepth=8", "--verify=crc32c", "--verify_fatal=1", "--verify_state_save=0",
                     "--numjobs=1").ok();
             assertThat(mixed.stdout()).contains("err= 0");
         }
