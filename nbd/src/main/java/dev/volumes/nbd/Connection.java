@@ -83,6 +83,10 @@ final class Connection implements Runnable {
 
     /** Graceful stop: during the handshake close at once; during transmission stop reading and drain. */
     void shutdown() {
+        Transmission t = transmission;
+        if (t != null) {
+            t.stop();
+        }
         if (phase == Phase.TRANSMISSION) {
             transport.shutdownInput();
         } else {

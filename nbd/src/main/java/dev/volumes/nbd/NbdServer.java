@@ -161,6 +161,11 @@ public final class NbdServer implements Closeable {
         for (Long id : ids) {
             join(connectionThreads.get(id));
         }
+        try {
+            removed.device().sync();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, () -> "sync of removed export '" + name + "' failed: " + e);
+        }
         return true;
     }
 

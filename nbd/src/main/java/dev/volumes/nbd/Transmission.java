@@ -57,6 +57,7 @@ final class Transmission {
     private final Semaphore slots = new Semaphore(MAX_REQUESTS);
     private final Semaphore bytes;
     private volatile boolean broken;
+    private volatile boolean stopping;
 
     Transmission(Connection connection, NbdServer server, Connection.Negotiated negotiated) {
         this.connection = connection;
@@ -73,6 +74,11 @@ final class Transmission {
 
     Export export() {
         return export;
+    }
+
+    /** Graceful stop requested (server close, export removal): the input is being shut down. */
+    void stop() {
+        stopping = true;
     }
 
     void run() throws IOException {
@@ -101,10 +107,15 @@ final class Transmission {
             try {
                 r = nextRequest();
             } catch (EOFException e) {
-                if (!decoder.idle()) {
+                if (!decoder.idle() && !stopping) {
                     throw new ProtocolException("client vanished in the middle of a request header");
                 }
                 return true;
+            } catch (IOException e) {
+                if (stopping) {
+                    return true; // a TLS socket may report the shut-down input as an error
+                }
+                throw e;
             }
             if (r.type() == Wire.CMD_DISC) {
                 return true;

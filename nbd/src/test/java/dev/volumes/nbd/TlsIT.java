@@ -105,4 +105,78 @@ class TlsIT {
             }
         }
     }
+
+    @Test
+    void javaTlsClientWritesThenServerCloseDrainsAndSyncs() throws Exception {
+        TestCertificates certs = TestCertificates.create(dir);
+        LifecycleTest.GatedDevice device = new LifecycleTest.GatedDevice(MemoryDevice.create(1 << 20));
+        device.open.countDown();
+        NbdServer s = NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0))
+                .tls(NbdTls.fromPem(certs.serverCert(), certs.serverKey())).build();
+        s.addExport("disk", device, null);
+        s.start();
+        java.security.KeyStore trust = java.security.KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        try (var in = java.nio.file.Files.newInputStream(certs.caCert())) {
+            trust.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(in));
+        }
+        javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+        tmf.init(trust);
+        javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
+        ctx.init(null, tmf.getTrustManagers(), null);
+        try (java.net.Socket plain = new java.net.Socket("127.0.0.1", s.address().getPort())) {
+            var pin = new java.io.DataInputStream(plain.getInputStream());
+            var pout = new java.io.DataOutputStream(plain.getOutputStream());
+            pin.readFully(new byte[18]);
+            pout.writeInt(ServerProtocolTest.FIXED_NO_ZEROES);
+            pout.writeLong(Wire.IHAVEOPT);
+            pout.writeInt(Wire.OPT_STARTTLS);
+            pout.writeInt(0);
+            pout.flush();
+            byte[] reply = new byte[20];
+            pin.readFully(reply);
+            assertThat(java.nio.ByteBuffer.wrap(reply, 12, 4).getInt()).isEqualTo(Wire.REP_ACK);
+            javax.net.ssl.SSLSocket tls = (javax.net.ssl.SSLSocket) ctx.getSocketFactory()
+                    .createSocket(plain, "127.0.0.1", s.address().getPort(), true);
+            tls.startHandshake();
+            var in = new java.io.DataInputStream(tls.getInputStream());
+            var out = new java.io.DataOutputStream(tls.getOutputStream());
+            byte[] go = RawClient.infoData("disk");
+            out.writeLong(Wire.IHAVEOPT);
+            out.writeInt(Wire.OPT_GO);
+            out.writeInt(go.length);
+            out.write(go);
+            out.flush();
+            while (true) {
+                byte[] h = new byte[20];
+                in.readFully(h);
+                java.nio.ByteBuffer hb = java.nio.ByteBuffer.wrap(h);
+                hb.position(12);
+                int type = hb.getInt();
+                in.readFully(new byte[hb.getInt()]);
+                if (type == Wire.REP_ACK) {
+                    break;
+                }
+                assertThat(type).isEqualTo(Wire.REP_INFO);
+            }
+            out.writeInt(Wire.REQUEST_MAGIC);
+            out.writeShort(0);
+            out.writeShort(Wire.CMD_WRITE);
+            out.writeLong(77);
+            out.writeLong(0);
+            out.writeInt(4);
+            out.write(new byte[] {9, 8, 7, 6});
+            out.flush();
+            byte[] simple = new byte[16];
+            in.readFully(simple);
+            assertThat(java.nio.ByteBuffer.wrap(simple).getInt(4)).isZero();
+            s.close(); // the connection is idle in transmission: it must stop, sync and close
+            assertThat(in.read()).isEqualTo(-1);
+        }
+        assertThat(device.syncsAfterWrites.get()).isPositive();
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4);
+        device.read(b, 0);
+        assertThat(b.array()).containsExactly(9, 8, 7, 6);
+    }
 }
