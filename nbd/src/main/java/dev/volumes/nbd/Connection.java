@@ -81,6 +81,14 @@ final class Connection implements Runnable {
         }
     }
 
+    /** Counters of this connection; export is null while it is still negotiating. */
+    NbdServer.ConnectionStats stats() {
+        Transmission t = transmission;
+        Transport tr = transport;
+        return t != null ? t.stats(id, tr.peer(), tr.secure())
+                : new NbdServer.ConnectionStats(id, tr.peer(), null, tr.secure(), 0, 0, 0, 0, 0);
+    }
+
     /** Graceful stop: during the handshake close at once; during transmission stop reading and drain. */
     void shutdown() {
         Transmission t = transmission;

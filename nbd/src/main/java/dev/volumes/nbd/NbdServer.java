@@ -68,6 +68,19 @@ public final class NbdServer implements Closeable {
             long totalConnections) {}
 
     /**
+     * Counters of one connection.
+     *
+     * @param peer the client's address
+     * @param export the export in use, or null while the connection is still negotiating
+     * @param tls whether the connection is encrypted
+     * @param requests requests received in transmission
+     * @param errors error replies sent
+     * @param inFlight requests being processed now
+     */
+    public record ConnectionStats(long id, String peer, String export, boolean tls, long requests, long bytesRead,
+            long bytesWritten, long errors, int inFlight) {}
+
+    /**
      * Server-wide counters.
      *
      * @param connections open connections (handshake or transmission)
@@ -75,9 +88,12 @@ public final class NbdServer implements Closeable {
      * @param protocolErrors connections closed for breaking the protocol
      * @param handshakeTimeouts connections closed because the handshake took too long
      * @param inFlightBytes payload bytes currently reserved by in-flight requests
+     * @param exports counters per export name
+     * @param perConnection counters of every open connection, by connection id
      */
     public record Stats(int connections, long totalConnections, long refusedConnections, long protocolErrors,
-            long handshakeTimeouts, long inFlightBytes, Map<String, ExportStats> exports) {}
+            long handshakeTimeouts, long inFlightBytes, Map<String, ExportStats> exports,
+            List<ConnectionStats> perConnection) {}
 
     private final InetSocketAddress listen;
     private final Path unixSocket;
@@ -236,8 +252,13 @@ public final class NbdServer implements Closeable {
     public Stats stats() {
         Map<String, ExportStats> e = new TreeMap<>();
         exports.forEach((name, export) -> e.put(name, export.counters().snapshot(name)));
+        List<ConnectionStats> perConnection = new ArrayList<>();
+        for (Connection c : connections.values()) {
+            perConnection.add(c.stats());
+        }
+        perConnection.sort(Comparator.comparingLong(ConnectionStats::id));
         return new Stats(connections.size(), total.sum(), refused.sum(), protocolErrors.sum(), timeouts.sum(),
-                (long) serverBytes - bytes.availablePermits(), Map.copyOf(e));
+                (long) serverBytes - bytes.availablePermits(), Map.copyOf(e), List.copyOf(perConnection));
     }
 
     /**

@@ -58,6 +58,10 @@ final class Transmission {
     private final Semaphore bytes;
     private volatile boolean broken;
     private volatile boolean stopping;
+    private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder connBytesRead = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder connBytesWritten = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder connErrors = new java.util.concurrent.atomic.LongAdder();
 
     Transmission(Connection connection, NbdServer server, Connection.Negotiated negotiated) {
         this.connection = connection;
@@ -74,6 +78,12 @@ final class Transmission {
 
     Export export() {
         return export;
+    }
+
+    /** This connection's counters. */
+    NbdServer.ConnectionStats stats(long id, String peer, boolean tls) {
+        return new NbdServer.ConnectionStats(id, peer, export.name(), tls, requests.sum(), connBytesRead.sum(),
+                connBytesWritten.sum(), connErrors.sum(), MAX_REQUESTS - slots.availablePermits());
     }
 
     /** Graceful stop requested (server close, export removal): the input is being shut down. */
@@ -120,6 +130,7 @@ final class Transmission {
             if (r.type() == Wire.CMD_DISC) {
                 return true;
             }
+            requests.increment();
             if (!dispatch(r)) {
                 return false;
             }
@@ -158,6 +169,7 @@ final class Transmission {
                 discard(r.length());
             }
             export.counters().error(rejection.errno);
+            connErrors.increment();
             send(replies.error(r.cookie(), r.offset(), rejection.errno, rejection.message));
             return true;
         }
@@ -329,6 +341,7 @@ final class Transmission {
                     device.write(payload, offset, fua ? WriteFlag.FUA : WriteFlag.NONE);
                     c.writes.increment();
                     c.bytesWritten.add(n);
+                    connBytesWritten.add(n);
                     send(replies.ok(cookie, offset));
                 }
                 case Wire.CMD_FLUSH -> {
@@ -353,6 +366,7 @@ final class Transmission {
                     if ((r.flags() & Wire.CMD_FLAG_FAST_ZERO) != 0
                             && !device.capabilities().has(Capability.WRITE_ZEROES)) {
                         c.error(Wire.ENOTSUP);
+                        connErrors.increment();
                         send(replies.error(cookie, offset, Wire.ENOTSUP,
                                 "write-zeroes on this device is not faster than writing"));
                         return;
@@ -370,6 +384,7 @@ final class Transmission {
         } catch (IOException | RuntimeException e) {
             int errno = Errors.errno(e);
             c.error(errno);
+            connErrors.increment();
             if (errno == Wire.EIO) {
                 LOG.log(Level.WARNING, () -> "export '" + export.name() + "' command " + r.type() + " at " + offset
                         + " failed: " + e, e);
@@ -432,9 +447,10 @@ final class Transmission {
         send(out.toArray(new ByteBuffer[0]));
     }
 
-    private static void count(Counters c, int length) {
+    private void count(Counters c, int length) {
         c.reads.increment();
         c.bytesRead.add(length);
+        connBytesRead.add(length);
     }
 
     private void blockStatus(RequestDecoder.Request r) throws IOException {

@@ -163,6 +163,12 @@ class ServerProtocolTest {
             c.request(0, Wire.CMD_READ, 7, 0, 16, null);
             assertThat(c.simple()).containsExactly(0, 7);
             c.read(16);
+            NbdServer.ConnectionStats cs = server.stats().perConnection().getFirst();
+            assertThat(cs.export()).isEqualTo("disk");
+            assertThat(cs.requests()).isEqualTo(7);
+            assertThat(cs.errors()).isEqualTo(6);
+            assertThat(cs.bytesRead()).isEqualTo(16);
+            assertThat(cs.tls()).isFalse();
             // Bad magic: the stream cannot be trusted any more, the server hangs up.
             c.write(new byte[28]);
             assertThat(c.closedByServer()).isTrue();
