@@ -311,7 +311,7 @@ final class Connection implements Runnable {
             return null;
         }
         int flags = Export.transmissionFlags(export.device(), structured);
-        BlockSizes sizes = export.device().blockSizes();
+        BlockSizes sizes = Export.blockSizes(export.device(), server.connectionByteBudget());
         List<ByteBuffer> out = new ArrayList<>();
         out.add(HandshakeEncoder.infoExport(code, size, flags));
         if (info.requests().contains(Wire.INFO_NAME) || !info.name().equals(export.name())) {

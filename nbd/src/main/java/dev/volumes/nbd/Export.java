@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.device.BlockSizes;
 import dev.volumes.device.Capabilities;
 import dev.volumes.device.Capability;
 import dev.volumes.device.Device;
@@ -19,6 +20,20 @@ record Export(String name, Device device, String description, Counters counters)
             throw new IllegalArgumentException("export name and device are required");
         }
         description = description == null ? "" : description;
+    }
+
+    /**
+     * The block sizes advertised and enforced: the device's, with the maximum payload capped at
+     * the per-connection in-flight budget (a request larger than the budget could never reserve
+     * its memory) and kept a multiple of the minimum.
+     */
+    static BlockSizes blockSizes(Device device, int budget) {
+        BlockSizes d = device.blockSizes();
+        if (d.maximum() <= budget) {
+            return d;
+        }
+        int max = budget - budget % d.minimum();
+        return new BlockSizes(d.minimum(), Math.min(d.preferred(), Integer.highestOneBit(max)), max);
     }
 
     /**

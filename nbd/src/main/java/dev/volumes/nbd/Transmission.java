@@ -72,7 +72,7 @@ final class Transmission {
         this.baseAllocation = negotiated.baseAllocation();
         this.replies = new ReplyEncoder(negotiated.style());
         this.decoder = new RequestDecoder(negotiated.style() == ReplyEncoder.Style.EXTENDED);
-        this.sizes = device.blockSizes();
+        this.sizes = Export.blockSizes(device, server.connectionByteBudget());
         this.bytes = new Semaphore(server.connectionByteBudget());
     }
 

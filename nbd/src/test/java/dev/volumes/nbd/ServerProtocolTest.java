@@ -309,4 +309,32 @@ class ServerProtocolTest {
         }
         assertThat(server.stats().exports().get("failing").errors()).containsEntry("EIO", 1L).containsEntry("EINVAL", 1L);
     }
+
+    @Test
+    void maximumPayloadIsCappedAtTheInFlightBudget() throws Exception {
+        dev.volumes.device.Device huge = new dev.volumes.device.ForwardingDevice(MemoryDevice.create(1L << 30)) {
+            @Override
+            public dev.volumes.device.BlockSizes blockSizes() {
+                return new dev.volumes.device.BlockSizes(512, 1 << 20, 256 << 20);
+            }
+        };
+        server.addExport("huge", huge, null);
+        try (RawClient c = client()) {
+            c.option(Wire.OPT_INFO, RawClient.infoData("huge", Wire.INFO_BLOCK_SIZE));
+            int max = -1;
+            RawClient.OptionReply r;
+            while ((r = c.reply()).type() == Wire.REP_INFO) {
+                ByteBuffer d = ByteBuffer.wrap(r.data());
+                if (d.getShort() == Wire.INFO_BLOCK_SIZE) {
+                    d.getInt();
+                    d.getInt();
+                    max = d.getInt();
+                }
+            }
+            assertThat(max).isEqualTo(64 << 20); // the default per-connection budget
+            c.go("huge");
+            c.request(0, Wire.CMD_READ, 1, 0, 128 << 20, null);
+            assertThat(c.simple()).as("beyond the advertised maximum: refused, not hung").containsExactly(Wire.EINVAL, 1);
+        }
+    }
 }
