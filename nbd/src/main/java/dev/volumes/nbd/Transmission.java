@@ -17,17 +17,18 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The transmission phase of one connection.
  *
- * <p>Design: the connection thread is the only reader. It decodes a request header, validates
- * it, reserves memory for its payload (per-connection and per-server byte budgets, plus a
- * request-slot semaphore) — blocking, which stops reading from the socket and so pushes back on
- * the client instead of running out of memory — reads a write payload, and hands the request to a
- * new virtual thread. Workers call the Device and write their reply while holding
+ * <p>Design: exactly one thread at a time reads the socket (leader/follower). The reader decodes
+ * a request header, validates it, reserves memory for its payload (per-connection and per-server
+ * byte budgets, plus a request-slot semaphore) — blocking, which stops reading from the socket and
+ * so pushes back on the client instead of running out of memory — reads a write payload, then
+ * starts a new virtual thread that becomes the next reader and runs the request itself (no
+ * thread hand-off before the Device is called). Workers call the Device and write their reply while holding
  * {@link #writeLock}, the single writer of the socket; all chunks of one reply are written under
  * one hold, so they are contiguous on the wire. A reply is only sent after the Device call
  * returned, so an acknowledged write has reached the Device (and with FUA, durable storage).
  *
  * <p>On NBD_CMD_DISC, end of stream, or a graceful server shutdown (which shuts the socket's
- * input), the reader stops, waits for every in-flight request to reply (by taking all request
+ * input), the last reader completes {@link #readersDone}; the connection thread then waits for every in-flight request to reply (by taking all request
  * slots), syncs the device, and returns; the connection then closes the socket. On a protocol
  * violation it does the same without syncing, then the connection closes.
  */
@@ -58,6 +59,7 @@ final class Transmission {
     private final Semaphore bytes;
     private volatile boolean broken;
     private volatile boolean stopping;
+    private final java.util.concurrent.CompletableFuture<Boolean> readersDone = new java.util.concurrent.CompletableFuture<>();
     private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder connBytesRead = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder connBytesWritten = new java.util.concurrent.atomic.LongAdder();
@@ -96,7 +98,8 @@ final class Transmission {
         export.counters().totalConnections.increment();
         boolean clean = false;
         try {
-            clean = loop();
+            lead();
+            clean = awaitReaders();
         } finally {
             drain();
             if (clean) {
@@ -110,8 +113,48 @@ final class Transmission {
         }
     }
 
-    /** Reads and dispatches requests; returns true on a clean end (DISC or end of stream). */
-    private boolean loop() throws IOException {
+    /**
+     * The body of the current reader (leader/follower): reads until it has a request to run,
+     * starts a new virtual thread that becomes the next reader, then runs the request itself, so a
+     * request is executed without waiting for another thread to be scheduled. The chain ends when
+     * a reader sees DISC, end of stream or a fatal error, completing {@link #readersDone}.
+     */
+    private void lead() {
+        Runnable work;
+        try {
+            work = nextWork();
+        } catch (IOException | RuntimeException e) {
+            readersDone.completeExceptionally(e);
+            return;
+        }
+        if (work == null) {
+            return; // nextWork completed readersDone
+        }
+        Thread.ofVirtual().name("nbd-conn-" + connection.id() + "-reader").start(this::lead);
+        work.run();
+    }
+
+    private boolean awaitReaders() throws IOException {
+        try {
+            return readersDone.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while serving a connection", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            switch (e.getCause()) {
+                case IOException io -> throw io;
+                case RuntimeException re -> throw re;
+                default -> throw new IOException(e.getCause());
+            }
+        }
+    }
+
+    /**
+     * Reads requests, answering refused ones directly, until one must run: returns it (payload
+     * read, memory reserved). Returns null after completing {@link #readersDone} with true on a
+     * clean end (DISC or end of stream) or false if the connection broke.
+     */
+    private Runnable nextWork() throws IOException {
         while (!broken) {
             RequestDecoder.Request r;
             try {
@@ -120,22 +163,27 @@ final class Transmission {
                 if (!decoder.idle() && !stopping) {
                     throw new ProtocolException("client vanished in the middle of a request header");
                 }
-                return true;
+                readersDone.complete(true);
+                return null;
             } catch (IOException e) {
                 if (stopping) {
-                    return true; // a TLS socket may report the shut-down input as an error
+                    readersDone.complete(true); // a TLS socket may report the shut-down input as an error
+                    return null;
                 }
                 throw e;
             }
             if (r.type() == Wire.CMD_DISC) {
-                return true;
+                readersDone.complete(true);
+                return null;
             }
             requests.increment();
-            if (!dispatch(r)) {
-                return false;
+            Runnable work = dispatch(r);
+            if (work != null) {
+                return work;
             }
         }
-        return false;
+        readersDone.complete(false);
+        return null;
     }
 
     private RequestDecoder.Request nextRequest() throws IOException {
@@ -148,8 +196,11 @@ final class Transmission {
         }
     }
 
-    /** Validates, reserves, reads the payload and starts a worker. False if the stream is lost. */
-    private boolean dispatch(RequestDecoder.Request r) throws IOException {
+    /**
+     * Validates, reserves memory, reads the payload; returns the work to run, or null if the
+     * request was refused (and answered) here.
+     */
+    private Runnable dispatch(RequestDecoder.Request r) throws IOException {
         Rejection rejection;
         try {
             rejection = validate(r);
@@ -171,7 +222,7 @@ final class Transmission {
             export.counters().error(rejection.errno);
             connErrors.increment();
             send(replies.error(r.cookie(), r.offset(), rejection.errno, rejection.message));
-            return true;
+            return null;
         }
         int reserve = (r.type() == Wire.CMD_READ || r.type() == Wire.CMD_WRITE) ? (int) r.length() : 0;
         acquire(reserve);
@@ -188,7 +239,7 @@ final class Transmission {
             payload.flip();
         }
         ByteBuffer data = payload;
-        Runnable work = () -> {
+        return () -> {
             try {
                 execute(r, data);
             } finally {
@@ -196,8 +247,6 @@ final class Transmission {
                 release(reserve);
             }
         };
-        Thread.ofVirtual().name("nbd-req-" + connection.id()).start(work);
-        return true;
     }
 
     private void acquire(int reserve) throws IOException {
