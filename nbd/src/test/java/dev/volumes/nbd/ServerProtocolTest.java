@@ -337,4 +337,63 @@ class ServerProtocolTest {
             assertThat(c.simple()).as("beyond the advertised maximum: refused, not hung").containsExactly(Wire.EINVAL, 1);
         }
     }
+
+    @Test
+    void garbageFromManyClientsNeverHurtsTheServer() throws Exception {
+        String test = "ServerProtocolTest.garbageFromManyClientsNeverHurtsTheServer";
+        java.util.Random random = dev.volumes.testkit.Seeds.random(test);
+        byte[][] seeds = {
+            Bytes.hex(OptionDecoderTest.GO_DISK),
+            Bytes.hex("00000003 49484156454f5054 0000000a 0000001c 00000004 6469736b 00000001 0000000f"
+                    + " 626173653a616c6c6f636174696f6e"),
+            Bytes.hex("00000003 49484156454f5054 00000008 00000000"),
+        };
+        byte[] disk = new byte[4096];
+        java.util.Arrays.fill(disk, (byte) 0x33);
+        this.disk.write(ByteBuffer.wrap(disk), 0);
+        for (int i = 0; i < dev.volumes.testkit.Seeds.scaled(60); i++) {
+            try (RawClient c = new RawClient(server.address())) {
+                c.read(18);
+                ByteBuffer out = ByteBuffer.allocate(4096);
+                // A valid prefix (so the fuzz reaches deep states), then mutated or random bytes,
+                // sometimes followed by requests with random headers.
+                byte[] prefix = seeds[random.nextInt(seeds.length)].clone();
+                for (int m = random.nextInt(4); m > 0; m--) {
+                    prefix[random.nextInt(prefix.length)] = (byte) random.nextInt(256);
+                }
+                out.put(prefix);
+                if (random.nextBoolean()) {
+                    out.put(Bytes.hex("49484156454f5054 00000007 0000000c 00000004 6469736b 0001 0003"));
+                    for (int r = random.nextInt(8); r > 0 && out.remaining() > 60; r--) {
+                        out.putInt(random.nextInt(4) == 0 ? random.nextInt() : Wire.REQUEST_MAGIC)
+                                .putShort((short) random.nextInt(64)).putShort((short) random.nextInt(10))
+                                .putLong(random.nextLong()).putLong(random.nextInt(1 << 21))
+                                .putInt(random.nextInt(8192));
+                    }
+                }
+                byte[] tail = new byte[random.nextInt(Math.min(200, out.remaining()))];
+                random.nextBytes(tail);
+                out.put(tail);
+                try {
+                    c.write(out.flip());
+                } catch (java.io.IOException closedEarly) {
+                    // the server may hang up first: fine
+                }
+            }
+        }
+        // Whatever happened, the server still serves, nothing is stuck, and the data is intact.
+        for (int i = 0; i < 500 && server.stats().connections() > 0; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(server.stats().connections()).as(dev.volumes.testkit.Seeds.reproduceWith(test)).isZero();
+        try (RawClient c = client()) {
+            c.go("disk");
+            c.request(0, Wire.CMD_READ, 1, 0, 4096, null);
+            assertThat(c.simple()).containsExactly(0, 1);
+            byte[] got = new byte[4096];
+            c.read(4096).get(got);
+            // Random clients may have written; only check the server answers with a full payload.
+            assertThat(got).hasSize(4096);
+        }
+    }
 }
