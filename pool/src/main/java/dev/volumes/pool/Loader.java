@@ -73,11 +73,19 @@ final class Loader {
             }
         }
         for (Superblock sb : candidates) {
+            Engine engine;
             try {
-                return load(sb);
+                engine = load(sb);
             } catch (CorruptPoolException e) {
                 errors.add(e);
+                continue;
             }
+            for (Superblock previous : valid) {
+                if (previous.generation() == sb.generation() - 1) {
+                    protectPrevious(engine, previous);
+                }
+            }
+            return engine;
         }
         CorruptPoolException out = new CorruptPoolException(name, -1, valid.isEmpty()
                 ? "no superblock slot is valid"
@@ -120,6 +128,53 @@ final class Loader {
                     c.originId(), c.originName(), c.root()));
         }
         return e;
+    }
+
+    /**
+     * Keeps the blocks that only generation G - 1 references from being reused before commit
+     * G + 1 is durable, so G - 1 stays a valid fallback across a reopen (as it is within a
+     * session). Best effort: a part of G - 1 that does not verify is simply not protected.
+     */
+    private void protectPrevious(Engine e, Superblock previous) {
+        try {
+            long block = previous.catalogBlock();
+            for (long i = 0; i < previous.catalogBlocks() && block != 0; i++) {
+                ByteBuffer b = readBlock(e, block);
+                MetaBlock.Header h = MetaBlock.verify(name, b, block, MetaBlock.TYPE_CATALOG, 0, e.tag,
+                        previous.generation());
+                e.space.holdAsPending(block, e.committedGen);
+                for (int k = 0; k < Math.min(h.count(), e.catalogPerBlock()); k++) {
+                    CatalogEntry c = CatalogEntry.decode(name, block, b, MetaBlock.HEADER + k * CatalogEntry.SIZE);
+                    if (c.root() != 0 && c.depth() <= Names.MAX_DEPTH) {
+                        protectNode(e, previous, c.root(), c.depth() - 1, 0);
+                    }
+                }
+                block = h.next();
+            }
+        } catch (IOException | RuntimeException unusable) {
+            // the rest of generation G - 1 does not verify; nothing more to protect
+        }
+    }
+
+    /** Holds the blocks of a G - 1 subtree that G does not share (a node G shares is identical). */
+    private void protectNode(Engine e, Superblock previous, long block, int level, int guard) throws IOException {
+        if (!e.space.inDataArea(block) || e.nodes.containsKey(block) || guard > Names.MAX_DEPTH) {
+            return;
+        }
+        ByteBuffer b = readBlock(e, block);
+        MetaBlock.verify(name, b, block, MetaBlock.TYPE_MAP, level, e.tag, previous.generation());
+        e.space.holdAsPending(block, e.committedGen);
+        for (int i = 0; i < e.fanout; i++) {
+            long child = b.getLong(MetaBlock.HEADER + 8 * i) & MetaBlock.ENTRY_BLOCK;
+            if (child == 0) {
+                continue;
+            }
+            if (level > 0) {
+                protectNode(e, previous, child, level - 1, guard + 1);
+            } else if (e.space.inDataArea(child) && e.space.rc(child) == 0) {
+                e.space.holdAsPending(child, e.committedGen);
+            }
+        }
     }
 
     private List<CatalogEntry> readCatalog(Engine e, Superblock sb) throws IOException {

@@ -140,6 +140,19 @@ final class Space {
         pendingFree.computeIfAbsent(txn, t -> new ArrayList<>()).add(block);
     }
 
+    /**
+     * Holds an unreferenced block as if it had been freed in transaction {@code txn} (used at open
+     * for blocks only the previous generation references). Ignores blocks already used.
+     */
+    void holdAsPending(long block, long txn) {
+        if (block < first || block >= total || used.get((int) block)) {
+            return;
+        }
+        used.set((int) block);
+        free--;
+        pendingFree.computeIfAbsent(txn, t -> new ArrayList<>()).add(block);
+    }
+
     void pin(long block, long txn) {
         pins.computeIfAbsent(txn, t -> new HashSet<>()).add(block);
     }

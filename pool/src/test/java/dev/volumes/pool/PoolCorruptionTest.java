@@ -90,6 +90,26 @@ class PoolCorruptionTest {
     }
 
     @Test
+    void previousGenerationStaysAValidFallbackAcrossAReopen() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 256 * BS);
+        Pool pool = Pool.create(disk, PoolOptions.builder().blockSize(BS).reserve(16 * BS).build());
+        pool.createVolume("v", 64 * BS);
+        write(pool.openVolume("v"), 0, fill(10 * BS, 1));
+        pool.sync();
+        long genA = pool.info().generation();
+        write(pool.openVolume("v"), 20 * BS, fill(BS, 2)); // shadows A's root node: only A references it now
+        pool.sync();
+        long genB = pool.info().generation();
+        Pool reopened = Pool.open(disk);
+        write(reopened.openVolume("v"), 30 * BS, fill(30 * BS, 3)); // allocates, must not take A's blocks
+        flip(disk, (long) Superblock.slotOf(genB) * Superblock.SLOT_SIZE + 60, 1);
+        Pool fellBack = Pool.open(disk);
+        assertThat(fellBack.info().generation()).isEqualTo(genA);
+        assertThat(read(fellBack.openVolume("v"), 0, 10 * BS)).containsOnly(1);
+        assertThat(read(fellBack.openVolume("v"), 10 * BS, 54 * BS)).containsOnly(0);
+    }
+
+    @Test
     void emptyOrForeignDeviceIsNotAPool() {
         assertThatThrownBy(() -> Pool.open(MemoryDevice.create(1 << 20))).isInstanceOf(CorruptPoolException.class)
                 .hasMessageContaining("not a volumes pool");
