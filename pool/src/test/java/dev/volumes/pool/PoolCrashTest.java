@@ -35,7 +35,8 @@ import org.junit.jupiter.api.Test;
  */
 class PoolCrashTest {
 
-    private static final int BS = 4096;
+    /** Odd episodes use 16 KiB blocks, so partial-block merges and copies are common. */
+    private static final int[] BLOCK_SIZES = {4096, 16384};
     private static final int SECTOR = 512;
 
     private record Vol(VolumeKind kind, byte[] content) {
@@ -86,13 +87,14 @@ class PoolCrashTest {
             Random rnd = new Random(seed);
             MemoryDevice disk = MemoryDevice.create("disk", 3L << 20);
             CrashSimulator sim = CrashSimulator.wrap(disk, seed);
-            Pool pool = Pool.create(sim, PoolOptions.builder().blockSize(BS).reserve(16 * BS).build());
+            int bs = BLOCK_SIZES[(int) (episode % BLOCK_SIZES.length)];
+            Pool pool = Pool.create(sim, PoolOptions.builder().blockSize(bs).reserve(8L * bs).build());
             Model model = new Model();
             model.synced(pool.info().generation());
             for (int round = 0; round < roundsPerEpisode && done < crashPoints; round++, done++) {
                 String where = "episode " + episode + " (seed 0x" + Long.toHexString(seed) + ") round " + round;
                 sim.armPowerCut(1 + rnd.nextInt(rnd.nextBoolean() ? 8 : 60));
-                boolean crashedInSync = runUntilPowerLoss(pool, model, rnd, where);
+                boolean crashedInSync = runUntilPowerLoss(pool, model, rnd, where, bs);
                 inSync += crashedInSync ? 1 : 0;
                 CrashReport report = sim.crash();
                 torn += report.tornWrites();
@@ -114,7 +116,8 @@ class PoolCrashTest {
     }
 
     /** Runs random operations until the power is cut; returns whether that happened inside a sync. */
-    private static boolean runUntilPowerLoss(Pool pool, Model m, Random rnd, String where) throws IOException {
+    private static boolean runUntilPowerLoss(Pool pool, Model m, Random rnd, String where, int bs)
+            throws IOException {
         for (int step = 0; step < 400; step++) {
             int op = rnd.nextInt(100);
             List<String> writable = new ArrayList<>();
@@ -126,7 +129,7 @@ class PoolCrashTest {
             List<String> all = new ArrayList<>(m.current.keySet());
             if (all.isEmpty() || (op < 4 && m.current.size() < 12)) {
                 String name = "v" + m.current.size() + "_" + rnd.nextInt(1000);
-                int size = (8 + rnd.nextInt(48)) * BS + (rnd.nextBoolean() ? 0 : SECTOR * (1 + rnd.nextInt(7)));
+                int size = (8 + rnd.nextInt(48)) * 4096 + (rnd.nextBoolean() ? 0 : SECTOR * (1 + rnd.nextInt(7)));
                 try {
                     pool.createVolume(name, size);
                     m.current.put(name, new Vol(VolumeKind.VOLUME, new byte[size]));
