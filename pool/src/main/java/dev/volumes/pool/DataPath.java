@@ -155,9 +155,10 @@ final class DataPath {
             if (needed > e.available()) {
                 throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
             }
-            for (int i = 0; i < count; i++) {
+            long[] blocks = e.space.allocateRun(freshCount);
+            for (int i = 0, k = 0; i < count; i++) {
                 if (fresh[i]) {
-                    target[i] = e.space.allocate();
+                    target[i] = blocks[k++];
                 }
             }
             long reserved = freshCount == 0 ? 0 : nodes;
