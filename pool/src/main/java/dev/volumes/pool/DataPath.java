@@ -231,6 +231,8 @@ final class DataPath {
                     long old = e.setEntry(v, p.lbs[i], p.target[i]);
                     if (old != 0) {
                         e.freeRef(old & MetaBlock.ENTRY_BLOCK, v);
+                    } else {
+                        v.mapped++;
                     }
                 }
             }

@@ -121,11 +121,11 @@ final class Loader {
                 throw new CorruptPoolException(name, sb.catalogBlock(), "volume '" + c.name() + "' of " + c.size()
                         + " bytes needs " + e.depthFor(c.size()) + " map levels, catalog says " + c.depth());
             }
-            if (c.root() != 0) {
-                visit(e, sb, c, c.root(), c.depth() - 1, 0);
-            }
-            e.volumes.put(c.name(), new Volume(c.id(), c.name(), c.kind(), c.size(), c.depth(), c.created(),
-                    c.originId(), c.originName(), c.root()));
+            long mapped = c.root() == 0 ? 0 : visit(e, sb, c, c.root(), c.depth() - 1, 0);
+            Volume v = new Volume(c.id(), c.name(), c.kind(), c.size(), c.depth(), c.created(), c.originId(),
+                    c.originName(), c.root());
+            v.mapped = mapped;
+            e.volumes.put(c.name(), v);
         }
         return e;
     }
@@ -197,6 +197,7 @@ final class Loader {
             }
             e.space.setRc(block, 1);
             e.catalog.add(block);
+            catalogBlocks.add(block);
             boolean last = i == sb.catalogBlocks() - 1;
             if (last != (h.next() == 0)) {
                 throw new CorruptPoolException(name, block, "catalog chain has next=" + h.next() + " at link " + i
@@ -218,7 +219,12 @@ final class Loader {
     }
 
     /** Walks node {@code block} at {@code level}, covering logical blocks from {@code firstLb}. */
-    private void visit(Engine e, Superblock sb, CatalogEntry vol, long block, int level, long firstLb)
+    /** Mapped data blocks under each node walked (a shared node's count is reused, not recounted). */
+    private final java.util.Map<Long, Long> mappedUnder = new java.util.HashMap<>();
+    private final Set<Long> catalogBlocks = new HashSet<>();
+
+    /** Walks a node and returns the data blocks mapped under it. */
+    private long visit(Engine e, Superblock sb, CatalogEntry vol, long block, int level, long firstLb)
             throws IOException {
         if (!e.space.inDataArea(block)) {
             throw new CorruptPoolException(name, block, "map of '" + vol.name() + "' points at block " + block
@@ -232,7 +238,7 @@ final class Loader {
                         + " but holds level " + known.level);
             }
             e.space.incRef(block);
-            return;
+            return mappedUnder.getOrDefault(block, 0L);
         }
         if (e.space.rc(block) != 0) {
             throw new CorruptPoolException(name, block, "map of '" + vol.name() + "' uses block " + block
@@ -250,6 +256,7 @@ final class Loader {
         e.nodes.put(block, n);
         e.space.setRc(block, 1);
         long volumeBlocks = (vol.size() + e.blockSize - 1) / e.blockSize;
+        long mapped = 0;
         for (int i = 0; i < e.fanout; i++) {
             long entry = entries[i];
             if (entry == 0) {
@@ -264,13 +271,14 @@ final class Loader {
             }
             long child = entry & MetaBlock.ENTRY_BLOCK;
             if (level > 0) {
-                visit(e, sb, vol, child, level - 1, lb);
+                mapped += visit(e, sb, vol, child, level - 1, lb);
             } else {
+                mapped++;
                 if (!e.space.inDataArea(child)) {
                     throw new CorruptPoolException(name, block, "entry " + i + " points at data block " + child
                             + ", outside the data area " + e.space.first() + ".." + (e.space.total() - 1));
                 }
-                if (e.nodes.containsKey(child) || e.catalog.contains(child)) {
+                if (e.nodes.containsKey(child) || catalogBlocks.contains(child)) {
                     throw new CorruptPoolException(name, block, "entry " + i + " uses block " + child
                             + " as data, but it is a map node or catalog block");
                 }
@@ -281,5 +289,7 @@ final class Loader {
                 }
             }
         }
+        mappedUnder.put(block, mapped);
+        return mapped;
     }
 }

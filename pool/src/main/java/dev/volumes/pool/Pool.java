@@ -209,6 +209,7 @@ public final class Pool implements Closeable {
                     throw new VolumeNotFoundException(engine.device.name(), source);
                 }
                 Volume v = add(name, kind, src.size, src.depth, src.id, src.name, src.root);
+                v.mapped = src.mapped;
                 if (src.root != 0) {
                     engine.space.incRef(src.root);
                 }
@@ -276,7 +277,7 @@ public final class Pool implements Closeable {
     }
 
     private VolumeInfo info(Volume v) {
-        return new VolumeInfo(v.name, v.kind, v.size, engine.mappedBlocks(v) * engine.blockSize, v.origin(),
+        return new VolumeInfo(v.name, v.kind, v.size, v.mapped * engine.blockSize, v.origin(),
                 v.created);
     }
 
