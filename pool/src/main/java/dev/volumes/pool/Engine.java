@@ -29,6 +29,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   <li>{@code commitLock} serializes commits; a commit holds {@code meta} only while it
  *       freezes the dirty nodes into buffers.</li>
  *   <li>Per-volume locks: see {@link Volume}. Order: volume rw, then stripes, then meta.</li>
+ *   <li>{@code meta} and {@code commitLock} are fair: a stream of writers must not starve lookups,
+ *       and a client syncing in a loop must not starve another client's sync (seen as a 3-minute
+ *       stall in {@code PoolStressTest} with unfair locks).</li>
  * </ul>
  *
  * <h2>Copy-on-write rules (dm-thin style reference counts)</h2>
@@ -54,8 +57,8 @@ final class Engine {
     final Space space;
     final long[] pow;
 
-    final ReentrantReadWriteLock meta = new ReentrantReadWriteLock();
-    final ReentrantLock commitLock = new ReentrantLock();
+    final ReentrantReadWriteLock meta = new ReentrantReadWriteLock(true); // fair: writers must not starve lookups
+    final ReentrantLock commitLock = new ReentrantLock(true); // fair: a busy syncer must not starve others
 
     // guarded by meta
     final Map<Long, Node> nodes = new HashMap<>();
