@@ -83,14 +83,30 @@ public class PoolBench {
         main.sync();
     }
 
-    @Setup(Level.Iteration)
-    public void newIteration() throws IOException {
-        iteration++;
-        if (pool != null) {
-            pool.sync();
-            pool.createVolume("thin" + iteration, VOLUME);
-            thin = pool.openVolume("thin" + iteration);
-            pool.snapshot("main", "main@" + iteration);
+    /** Only the allocating benchmark uses it: a fresh thin volume every iteration. */
+    @State(Scope.Benchmark)
+    public static class Fresh {
+        @Setup(Level.Iteration)
+        public void newVolume(PoolBench b) throws IOException {
+            b.iteration++;
+            if (b.pool != null) {
+                b.pool.sync();
+                b.pool.createVolume("thin" + b.iteration, VOLUME);
+                b.thin = b.pool.openVolume("thin" + b.iteration);
+            }
+        }
+    }
+
+    /** Only the copy-on-write benchmark uses it: a snapshot of main before every iteration. */
+    @State(Scope.Benchmark)
+    public static class Snapshotted {
+        @Setup(Level.Iteration)
+        public void snapshot(PoolBench b) throws IOException {
+            b.iteration++;
+            if (b.pool != null) {
+                b.pool.sync();
+                b.pool.snapshot("main", "main@" + b.iteration);
+            }
         }
     }
 
@@ -142,7 +158,7 @@ public class PoolBench {
     @OutputTimeUnit(TimeUnit.MICROSECONDS)
     @Warmup(iterations = 2, batchSize = BATCH)
     @Measurement(iterations = 5, batchSize = BATCH)
-    public void randomAllocatingWrite4KiB() throws IOException {
+    public void randomAllocatingWrite4KiB(Fresh fresh) throws IOException {
         thin.write(block.clear(), randomBlock());
     }
 
@@ -151,7 +167,7 @@ public class PoolBench {
     @OutputTimeUnit(TimeUnit.MICROSECONDS)
     @Warmup(iterations = 2, batchSize = BATCH)
     @Measurement(iterations = 5, batchSize = BATCH)
-    public void randomCowWrite4KiB() throws IOException {
+    public void randomCowWrite4KiB(Snapshotted snapshotted) throws IOException {
         main.write(block.clear(), randomBlock());
     }
 }
