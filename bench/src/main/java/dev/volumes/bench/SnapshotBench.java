@@ -29,7 +29,7 @@ import org.openjdk.jmh.annotations.Warmup;
  * Each invocation adds a snapshot, so the catalog grows equally for both parameters.
  */
 @State(Scope.Benchmark)
-@BenchmarkMode(Mode.AverageTime)
+@BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "-Xmx2g"})
 @Warmup(iterations = 2, batchSize = 100)

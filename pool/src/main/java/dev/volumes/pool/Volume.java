@@ -28,7 +28,8 @@ final class Volume {
     final long originId;
     final String originName;
     final ReentrantReadWriteLock rw = new ReentrantReadWriteLock();
-    final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    /** Null for snapshots, which are never written (saves 64 locks per snapshot). */
+    final ReentrantLock[] stripes;
     long root;
     /** Data blocks mapped (shared ones included); guarded by the metadata lock. */
     long mapped;
@@ -44,7 +45,8 @@ final class Volume {
         this.originId = originId;
         this.originName = originName;
         this.root = root;
-        for (int i = 0; i < STRIPES; i++) {
+        this.stripes = kind.readOnly() ? null : new ReentrantLock[STRIPES];
+        for (int i = 0; stripes != null && i < STRIPES; i++) {
             stripes[i] = new ReentrantLock();
         }
     }
