@@ -18,8 +18,8 @@ import java.util.Objects;
  */
 public final class PoolOptions {
 
-    /** The default block size, 64 KiB. */
-    public static final int DEFAULT_BLOCK_SIZE = 64 * 1024;
+    /** The default block size, 4 KiB (chosen by measurement: docs/decisions/0002-pool-engine.md). */
+    public static final int DEFAULT_BLOCK_SIZE = 4096;
     /** Smallest block size, 4 KiB. */
     public static final int MIN_BLOCK_SIZE = 4096;
     /** Largest block size, 1 MiB. */
