@@ -49,9 +49,9 @@ public final class AwsEnvironment {
         Map<String, Map<String, String>> creds = ini(credentialsFile);
         Map<String, Map<String, String>> config = ini(configFile);
         Map<String, String> credSection = creds.getOrDefault(profile, Map.of());
-        Map<String, String> configSection = config.getOrDefault(
-                profile.equals("default") && !config.containsKey("default") ? "profile default" : profile.equals("default")
-                        ? "default" : "profile " + profile, Map.of());
+        Map<String, String> configSection = profile.equals("default")
+                ? config.getOrDefault("default", config.getOrDefault("profile default", Map.of()))
+                : config.getOrDefault("profile " + profile, Map.of());
 
         AwsCredentials credentials;
         if (has(env, "AWS_ACCESS_KEY_ID") && has(env, "AWS_SECRET_ACCESS_KEY")) {
