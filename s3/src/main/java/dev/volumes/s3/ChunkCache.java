@@ -64,6 +64,8 @@ final class ChunkCache {
     private final int concurrency;
     private final int readAhead;
     private final Fence fence;
+    private final java.util.concurrent.locks.Lock backgroundLock;
+    private final java.util.function.LongSupplier deviceSize;
     private final String deviceName;
     private final ReentrantLock lock = new ReentrantLock();
     private final LinkedHashMap<Long, Entry> lru = new LinkedHashMap<>(64, 0.75f, true);
@@ -71,7 +73,8 @@ final class ChunkCache {
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
 
     ChunkCache(S3Client client, String bucket, String chunkPrefix, int chunkSize, long budgetBytes, int concurrency,
-            int readAhead, Fence fence, String deviceName) {
+            int readAhead, Fence fence, java.util.concurrent.locks.Lock backgroundLock, java.util.function.LongSupplier deviceSize,
+            String deviceName) {
         if (budgetBytes / chunkSize < 2) {
             throw new IllegalArgumentException("cache budget " + budgetBytes + " holds fewer than 2 chunks of "
                     + chunkSize);
@@ -84,6 +87,8 @@ final class ChunkCache {
         this.concurrency = concurrency;
         this.readAhead = readAhead;
         this.fence = fence;
+        this.backgroundLock = backgroundLock;
+        this.deviceSize = deviceSize;
         this.deviceName = deviceName;
         this.uploads = new Semaphore(concurrency);
     }
@@ -256,10 +261,15 @@ final class ChunkCache {
                 lock.unlock();
             }
             executor.execute(() -> {
+                backgroundLock.lock(); // the device's size read lock: no resize while loading
                 try {
-                    loadChunk(idx);
+                    if (idx < (this.deviceSize.getAsLong() + chunkSize - 1) / chunkSize) { // still inside after a resize
+                        loadChunk(idx);
+                    }
                 } catch (IOException | RuntimeException ignored) {
                     // advisory: the real read retries and reports
+                } finally {
+                    backgroundLock.unlock();
                 }
             });
         }

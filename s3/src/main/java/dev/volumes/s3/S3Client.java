@@ -287,7 +287,12 @@ public final class S3Client implements AutoCloseable {
         String key = scratchPrefix + "probe-" + HexFormat.of().formatHex(nonce);
         byte[] body = "conditional-write probe".getBytes(StandardCharsets.UTF_8);
         try {
-            putObjectIfAbsent(bucket, key, body);
+            try {
+                putObjectIfAbsent(bucket, key, body);
+            } catch (S3PreconditionFailedException ownRetry) {
+                // The key is fresh and random: the object is ours, applied by an attempt whose
+                // answer was lost (timeout, reset) and then refused on retry. That is support.
+            }
             try {
                 putObjectIfAbsent(bucket, key, body);
                 return false;

@@ -77,7 +77,8 @@ public final class S3Device implements Device {
         this.metaEtag = metaEtag;
         this.size = meta.size();
         this.cache = new ChunkCache(client, bucket, prefix + "chunks/", meta.chunkSize(), o.cacheBytes(),
-                o.uploadConcurrency(), o.readAheadChunks(), this::checkNotDeposed, name);
+                o.uploadConcurrency(), o.readAheadChunks(), this::checkNotDeposed, sizeLock.readLock(),
+                () -> size, name);
     }
 
     /**
@@ -99,8 +100,12 @@ public final class S3Device implements Device {
             etag = fenced ? o.client().putObjectIfAbsent(o.bucket(), o.prefix() + "meta", meta.encode())
                     : o.client().putObject(o.bucket(), o.prefix() + "meta", meta.encode());
         } catch (S3PreconditionFailedException e) {
-            throw new DeviceInUseException(where, "a device already exists at " + where
-                    + "; open it instead of creating one", e);
+            S3Client.S3Object now = o.client().getObject(o.bucket(), o.prefix() + "meta");
+            if (!DeviceMeta.decode(now.data(), where).equals(meta)) {
+                throw new DeviceInUseException(where, "a device already exists at " + where
+                        + "; open it instead of creating one", e);
+            }
+            etag = now.etag(); // our own PUT landed; a retry of it was refused
         }
         List<String> stale = o.client().listAll(o.bucket(), o.prefix() + "chunks/", null).stream()
                 .map(S3Client.ObjectInfo::key).toList();

@@ -43,7 +43,7 @@ class FaultInjectionIT {
 
     private static S3Client through(FaultProxy proxy, int attempts) {
         return S3Client.create(peer.config().endpoint(proxy.endpoint()).maxAttempts(attempts)
-                .requestTimeout(Duration.ofMillis(800)).backoff(Duration.ofMillis(2), Duration.ofMillis(40)).build());
+                .requestTimeout(Duration.ofMillis(1500)).backoff(Duration.ofMillis(2), Duration.ofMillis(40)).build());
     }
 
     @Test
@@ -79,7 +79,7 @@ class FaultInjectionIT {
             Random r = new Random(seed);
             S3Device d = S3Device.create(S3DeviceOptions.builder(c, "faults", prefix).chunkSize(CHUNK)
                     .cacheBytes(6L * CHUNK).uploadConcurrency(4).build(), size);
-            int ops = 150 * Seeds.multiplier();
+            int ops = 100 * Seeds.multiplier();
             for (int i = 0; i < ops; i++) {
                 int off = r.nextInt((int) size - 70_000);
                 byte[] b = new byte[r.nextInt(1, 70_000)];

@@ -34,7 +34,7 @@ final class FaultProxy implements AutoCloseable {
     private final Map<Fault, AtomicLong> counts = new EnumMap<>(Fault.class);
     volatile double faultRate;
     volatile boolean failEverything;
-    volatile long hangMillis = 1500;
+    volatile long hangMillis = 2000;
 
     FaultProxy(int upstreamPort, long seed, double faultRate) throws IOException {
         this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
