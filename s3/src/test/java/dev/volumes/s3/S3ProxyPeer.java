@@ -58,7 +58,7 @@ final class S3ProxyPeer implements AutoCloseable {
                 + "jclouds.filesystem.basedir=" + dir.resolve("data") + "\n";
         Files.writeString(dir.resolve("s3proxy.conf"), props);
         String java = ProcessHandle.current().info().command().orElse("java");
-        Process p = new ProcessBuilder(java, "-Xmx512m", "-jar", jar, "--properties",
+        Process p = new ProcessBuilder(java, "-Xmx" + System.getProperty("volumes.s3proxy.heap", "512m"), "-jar", jar, "--properties",
                 dir.resolve("s3proxy.conf").toString())
                 .redirectErrorStream(true).redirectOutput(dir.resolve("s3proxy.log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(90);
