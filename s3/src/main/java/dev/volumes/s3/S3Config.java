@@ -99,50 +99,62 @@ public final class S3Config {
         return b;
     }
 
+    /** The service endpoint (scheme, host, optional port and base path). */
     public URI endpoint() {
         return endpoint;
     }
 
+    /** The signing region. */
     public String region() {
         return region;
     }
 
+    /** The credentials every request is signed with. */
     public AwsCredentials credentials() {
         return credentials;
     }
 
+    /** How buckets are addressed; see {@link #pathStyle(String)}. */
     public Addressing addressing() {
         return addressing;
     }
 
+    /** Time allowed to open a connection. */
     public Duration connectTimeout() {
         return connectTimeout;
     }
 
+    /** Time allowed for one attempt of one request. */
     public Duration requestTimeout() {
         return requestTimeout;
     }
 
+    /** Attempts per request, including the first. */
     public int maxAttempts() {
         return maxAttempts;
     }
 
+    /** Backoff before the first retry is random in [0, this]. */
     public Duration baseBackoff() {
         return baseBackoff;
     }
 
+    /** Upper bound of any single backoff. */
     public Duration maxBackoff() {
         return maxBackoff;
     }
 
+    /** The integrity header sent with each PUT. */
     public Integrity integrity() {
         return integrity;
     }
 
+    /** Whether bodies are sent as {@code UNSIGNED-PAYLOAD} instead of hashed. */
     public boolean unsignedPayload() {
         return unsignedPayload;
     }
 
+    /** The clock that dates signatures. */
     public Clock clock() {
         return clock;
     }
@@ -191,21 +203,25 @@ public final class S3Config {
             return this;
         }
 
+        /** The signing region, e.g. {@code eu-west-1} (default {@code us-east-1}). */
         public Builder region(String region) {
             this.region = region;
             return this;
         }
 
+        /** The credentials (required). */
         public Builder credentials(AwsCredentials credentials) {
             this.credentials = credentials;
             return this;
         }
 
+        /** Path-style, virtual-hosted or automatic (default). */
         public Builder addressing(Addressing addressing) {
             this.addressing = Objects.requireNonNull(addressing);
             return this;
         }
 
+        /** Time allowed to open a connection (default 10 s). */
         public Builder connectTimeout(Duration timeout) {
             this.connectTimeout = Objects.requireNonNull(timeout);
             return this;
@@ -230,6 +246,7 @@ public final class S3Config {
             return this;
         }
 
+        /** The PUT integrity header (default Content-MD5). */
         public Builder integrity(Integrity integrity) {
             this.integrity = Objects.requireNonNull(integrity);
             return this;
@@ -247,6 +264,12 @@ public final class S3Config {
             return this;
         }
 
+        /**
+         * Validates and builds.
+         *
+         * @throws IllegalArgumentException for a bad endpoint, timeout, backoff or attempt count
+         * @throws NullPointerException if endpoint or credentials are missing
+         */
         public S3Config build() {
             return new S3Config(this);
         }

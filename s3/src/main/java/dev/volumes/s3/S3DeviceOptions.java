@@ -74,41 +74,49 @@ public record S3DeviceOptions(S3Client client, String bucket, String prefix, int
             this.prefix = prefix;
         }
 
+        /** Bytes per chunk object for {@code create} (default 1 MiB); open reads it from the metadata. */
         public Builder chunkSize(int bytes) {
             this.chunkSize = bytes;
             return this;
         }
 
+        /** Memory budget of the chunk cache (default 256 MiB). */
         public Builder cacheBytes(long bytes) {
             this.cacheBytes = bytes;
             return this;
         }
 
+        /** Parallel uploads during sync and eviction (default 16). */
         public Builder uploadConcurrency(int n) {
             this.uploadConcurrency = n;
             return this;
         }
 
+        /** Chunks loaded ahead of a sequential reader (default 4, 0 = off). */
         public Builder readAheadChunks(int n) {
             this.readAheadChunks = n;
             return this;
         }
 
+        /** Open without taking the writer epoch (default false). */
         public Builder readOnly(boolean readOnly) {
             this.readOnly = readOnly;
             return this;
         }
 
+        /** Depose a writer that still holds the device (after it crashed); default false. */
         public Builder takeOver(boolean takeOver) {
             this.takeOver = takeOver;
             return this;
         }
 
+        /** Allow writing on servers without conditional writes (default false). */
         public Builder allowUnsafeWithoutConditionalWrites(boolean unsafe) {
             this.unsafe = unsafe;
             return this;
         }
 
+        /** Validates and builds; {@link IllegalArgumentException} for out-of-range values. */
         public S3DeviceOptions build() {
             return new S3DeviceOptions(client, bucket, prefix, chunkSize, cacheBytes, uploadConcurrency,
                     readAheadChunks, readOnly, takeOver, unsafe);

@@ -13,6 +13,7 @@ public class S3Exception extends IOException {
     private final String code;
     private final String requestId;
 
+    /** An exception with the given message, HTTP status (0 = none), S3 error code and request id. */
     public S3Exception(String message, int status, String code, String requestId) {
         super(message);
         this.status = status;
