@@ -110,8 +110,10 @@ class PoolOnS3IT {
             Random r = new Random(seed);
             String prefix = "c" + counter.incrementAndGet() + "/";
             AtomicLong budget = new AtomicLong(Long.MAX_VALUE);
+            AtomicLong requests = new AtomicLong();
             S3Client dying = S3Client.create(peer.config().maxAttempts(2).requestTimeout(Duration.ofSeconds(20)).build(),
                     d -> { }, ThreadLocalRandom.current(), next -> request -> {
+                        requests.incrementAndGet();
                         if (budget.decrementAndGet() < 0) {
                             throw new IOException("power cut (simulated process death)");
                         }
@@ -123,11 +125,13 @@ class PoolOnS3IT {
             writeRandom(pool, "v", committed, r, 40);
             pool.snapshot("v", "v-snap");
             byte[] snap = committed.clone();
+            long before = requests.get();
             pool.sync();
+            long perSync = requests.get() - before; // a similar sync follows: cut inside it
             long generation = pool.info().generation();
             byte[] next = committed.clone();
             writeRandom(pool, "v", next, r, 40);
-            long cut = r.nextLong(0, 90);
+            long cut = r.nextLong(0, perSync + perSync / 4 + 1);
             budget.set(cut);
             boolean synced;
             try {

@@ -104,6 +104,19 @@ class S3DeviceIT {
     }
 
     @Test
+    void missingBucketWrongCredentialsAndMissingDeviceAreClearTypedErrors() {
+        assertThatThrownBy(() -> S3Device.create(S3DeviceOptions.builder(client, "no-such-bucket", "x").build(), CHUNK))
+                .isInstanceOf(S3NoSuchBucketException.class).hasMessageContaining("no-such-bucket");
+        try (S3Client wrong = S3Client.create(peer.config().credentials(AwsCredentials.of(peer.credentials.accessKeyId(),
+                "not-the-secret")).build())) {
+            assertThatThrownBy(() -> S3Device.create(options(wrong, prefix()).build(), CHUNK))
+                    .isInstanceOf(S3AccessDeniedException.class).hasMessageNotContaining("not-the-secret");
+        }
+        assertThatThrownBy(() -> S3Device.open(options(client, "never-created/").build()))
+                .isInstanceOf(S3NoSuchKeyException.class).hasMessageContaining("never-created/meta");
+    }
+
+    @Test
     void withoutConditionalWritesOpeningForWriteIsRefusedUnlessUnsafe() throws IOException {
         // A stage that pretends the server ignores If-None-Match / If-Match (answers 200, never 412).
         try (S3Client ignoring = S3Client.create(peer.config().build(), d -> { }, ThreadLocalRandom.current(),
