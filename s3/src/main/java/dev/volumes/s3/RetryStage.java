@@ -16,7 +16,9 @@ import java.util.random.RandomGenerator;
  * mean "try again" (RequestTimeout, Throttling, ThrottlingException, SlowDown,
  * ConditionalRequestConflict). Everything else is returned at once. When the attempts run out the
  * last answer is returned, or the last exception thrown with the earlier ones suppressed.
- * Thread-safe if the sleeper and random generator are.
+ * Retries are logged at DEBUG through {@link System.Logger}; the lines name the operation,
+ * bucket and key and the failure, never headers or credentials. Thread-safe if the sleeper and
+ * random generator are.
  */
 final class RetryStage implements Exchange {
 
@@ -24,6 +26,8 @@ final class RetryStage implements Exchange {
     interface Sleeper {
         void sleep(Duration d) throws InterruptedException;
     }
+
+    private static final System.Logger LOG = System.getLogger(RetryStage.class.getName());
 
     private static final Set<String> RETRYABLE_CODES = Set.of("RequestTimeout", "Throttling", "ThrottlingException",
             "SlowDown", "ConditionalRequestConflict", "RequestLimitExceeded", "InternalError", "ServiceUnavailable");
@@ -67,6 +71,8 @@ final class RetryStage implements Exchange {
                 if (!retryable(r) || attempt == maxAttempts) {
                     return r;
                 }
+                LOG.log(System.Logger.Level.DEBUG, () -> "retrying " + request.what() + " after HTTP " + r.status() + " "
+                        + S3Xml.errorCode(r.body()));
             } catch (InterruptedIOException e) {
                 failures.forEach(e::addSuppressed);
                 throw e;
@@ -78,6 +84,7 @@ final class RetryStage implements Exchange {
                     throw last;
                 }
                 failures.add(e);
+                LOG.log(System.Logger.Level.DEBUG, () -> "retrying " + request.what() + " after " + e);
             }
             backoff(request, attempt);
         }

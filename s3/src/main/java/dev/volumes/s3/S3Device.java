@@ -380,8 +380,9 @@ public final class S3Device implements Device {
     }
 
     /**
-     * Uploads every dirty chunk (in parallel), deletes chunks beyond a shrunk size, then replaces
-     * the metadata object conditionally on the ETag this writer last wrote. Returns only when all
+     * Checks (HEAD) that the metadata object is still the one this writer wrote, uploads every
+     * dirty chunk (in parallel), deletes chunks beyond a shrunk size, then replaces the metadata
+     * object conditionally on the ETag this writer last wrote. Returns only when all
      * of that is acknowledged by the server.
      *
      * @throws DeviceInUseException if another writer took the device over (fail-stop)
@@ -396,6 +397,13 @@ public final class S3Device implements Device {
         checkNotDeposed();
         syncLock.lock();
         try {
+            if (fenced) {
+                // Cheap early fence: a deposed writer must not start uploading over its successor.
+                String current = client.headObject(bucket, prefix + "meta").map(S3Client.ObjectInfo::etag).orElse("");
+                if (!current.equals(metaEtag)) {
+                    throw depose("the metadata object changed (ETag " + current + ", ours " + metaEtag + ")", null);
+                }
+            }
             long sizeNow;
             sizeLock.readLock().lock();
             try {

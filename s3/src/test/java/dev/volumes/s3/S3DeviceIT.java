@@ -97,6 +97,9 @@ class S3DeviceIT {
         assertThatThrownBy(first::sync).isInstanceOf(DeviceInUseException.class).hasMessageContaining("deposed");
         assertThatThrownBy(() -> first.write(ByteBuffer.wrap(new byte[] {9}), 1)).isInstanceOf(DeviceInUseException.class);
         assertThatThrownBy(first::close).isInstanceOf(DeviceInUseException.class);
+        ByteBuffer check = ByteBuffer.allocate(2);
+        second.read(check, 0);
+        assertThat(check.array()).containsExactly(7, 0); // the deposed writer's sync uploaded nothing
         second.close();
         try (S3Device third = S3Device.open(options(client, p).build())) { // released by close: no takeOver needed
             assertThat(third.epoch()).isEqualTo(second.epoch() + 1);
