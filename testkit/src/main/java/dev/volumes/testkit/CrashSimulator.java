@@ -60,7 +60,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *
  * <h2>Threading and costs</h2>
  * Thread-safe. Mutating operations (and {@link #crash()}) take an exclusive lock, reads and
- * extents a shared one, so reads run in parallel with each other but not with writes; a sync
+ * extents a shared one, so reads run in parallel with each other but not with writes. The lock
+ * is fair, so busy writers cannot starve a {@code crash()} or a sync. A {@code crash()} while
+ * other threads are writing is fine: their later calls throw {@link DeviceClosedException}. A sync
  * holds the lock while the disk syncs (allowed: writes concurrent with a sync may or may not be
  * included). Memory: the durable image of every sector touched since the last sync plus the
  * sector images of every pending write, so sync now and then in long workloads. Each write costs
@@ -124,7 +126,7 @@ public final class CrashSimulator extends ForwardingDevice {
 
     private final long seed;
     private final Options options;
-    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock(true);   // fair: crash() and sync() never starve
     private final CrashEpoch epoch;               // guarded by the write lock
     private long mutations;                       // guarded by the write lock
     private long cutCountdown;                    // guarded by the write lock; 0 = not armed

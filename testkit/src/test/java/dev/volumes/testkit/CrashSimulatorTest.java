@@ -326,6 +326,49 @@ class CrashSimulatorTest {
         }
     }
 
+    @Test
+    void crashWhileWritersRunKeepsSyncedDataAndStopsThem() throws Exception {
+        long base = Seeds.forTest("CrashSimulatorTest#crashWhileWritersRun");
+        for (int round = 0; round < 10; round++) {
+            MemoryDevice disk = MemoryDevice.create(64 * S);
+            CrashSimulator sim = CrashSimulator.wrap(disk, base + round);
+            sim.write(fill(1, 64 * S), 0);
+            sim.sync();
+            java.util.concurrent.CountDownLatch running = new java.util.concurrent.CountDownLatch(4);
+            java.util.concurrent.atomic.AtomicReference<Throwable> wrong = new java.util.concurrent.atomic.AtomicReference<>();
+            java.util.List<Thread> writers = new java.util.ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                int id = t;
+                writers.add(Thread.ofVirtual().start(() -> {
+                    running.countDown();
+                    try {
+                        for (long k = 0; ; k++) {
+                            sim.write(fill(2 + id, S), (id * 8 + k % 8) * S);   // sectors 0..31 only
+                        }
+                    } catch (DeviceClosedException expected) {
+                        // the crash stopped this writer
+                    } catch (Throwable e) {
+                        wrong.set(e);
+                    }
+                }));
+            }
+            running.await();
+            CrashReport report = sim.crash();
+            for (Thread w : writers) {
+                w.join();
+            }
+            assertThat(wrong.get()).isNull();
+            for (int s = 0; s < 64; s++) {
+                byte[] got = sector(disk, s);
+                if (s < 32) {
+                    assertThat(got).as("sector %d, %s", s, report).isIn(pattern(1), pattern(2 + s / 8));
+                } else {
+                    assertThat(got).as("untouched synced sector %d, %s", s, report).isEqualTo(pattern(1));
+                }
+            }
+        }
+    }
+
     interface Body {
         void run(int thread) throws IOException;
     }

@@ -247,6 +247,55 @@ class FaultInjectorTest {
     }
 
     @Test
+    void rulesChangeSafelyWhileCallsRun() throws Exception {
+        FaultInjector faults = FaultInjector.wrap(MemoryDevice.create(64 * S), Seeds.forTest("FaultInjectorTest#rulesChange"));
+        int threads = 4;
+        int perThread = 2000;
+        java.util.concurrent.atomic.AtomicLong injected = new java.util.concurrent.atomic.AtomicLong();
+        AtomicReference<Throwable> wrong = new AtomicReference<>();
+        List<Thread> callers = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            callers.add(Thread.ofVirtual().start(() -> {
+                for (int i = 0; i < perThread; i++) {
+                    try {
+                        if (i % 2 == 0) {
+                            faults.write(fill(id, S), (long) (id * 16 + i % 16) * S);
+                        } else {
+                            faults.read(ByteBuffer.allocate(S), (long) (id * 16 + i % 16) * S);
+                        }
+                    } catch (IOException e) {
+                        if (e.getMessage().startsWith("injected")) {
+                            injected.incrementAndGet();
+                        } else {
+                            wrong.set(e);
+                        }
+                    } catch (Throwable e) {
+                        wrong.set(e);
+                    }
+                }
+            }));
+        }
+        for (int k = 0; k < 200; k++) {
+            FaultRule a = faults.on(Op.WRITE).withProbability(0.5).fail(Fault.EIO);
+            FaultRule b = faults.on(Op.READ).after(1).times(3).fail(Fault.NO_SPACE);
+            Thread.yield();
+            a.remove();
+            if (k % 2 == 0) {
+                b.remove();
+            } else {
+                faults.clearRules();
+            }
+        }
+        for (Thread c : callers) {
+            c.join();
+        }
+        assertThat(wrong.get()).isNull();
+        assertThat(faults.calls(Op.WRITE) + faults.calls(Op.READ)).isEqualTo((long) threads * perThread);
+        assertThat(faults.rules()).isEmpty();
+    }
+
+    @Test
     void buildersRejectNonsense() {
         FaultInjector faults = FaultInjector.wrap(MemoryDevice.create(S));
         assertThatThrownBy(() -> faults.on(Op.READ).nth(0)).isInstanceOf(IllegalArgumentException.class);
