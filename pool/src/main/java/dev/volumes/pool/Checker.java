@@ -52,6 +52,11 @@ final class Checker {
                     expected.merge(c, 1, Integer::sum);
                 }
                 for (Volume v : e.volumes.values()) {
+                    long counted = e.mappedBlocks(v);
+                    if (counted != v.mapped) {
+                        problems.add("volume '" + v.name + "' maps " + counted + " blocks, its counter says "
+                                + v.mapped);
+                    }
                     if (v.root != 0) {
                         walk(v, v.root, v.depth - 1, expected, nodeBlocks, dataBlocks, clean, levels);
                     }

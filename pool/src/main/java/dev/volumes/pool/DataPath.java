@@ -155,9 +155,10 @@ final class DataPath {
             if (needed > e.available()) {
                 throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
             }
-            for (int i = 0; i < count; i++) {
+            long[] blocks = e.space.allocateRun(freshCount);
+            for (int i = 0, k = 0; i < count; i++) {
                 if (fresh[i]) {
-                    target[i] = e.space.allocate();
+                    target[i] = blocks[k++];
                 }
             }
             long reserved = freshCount == 0 ? 0 : nodes;
@@ -230,6 +231,8 @@ final class DataPath {
                     long old = e.setEntry(v, p.lbs[i], p.target[i]);
                     if (old != 0) {
                         e.freeRef(old & MetaBlock.ENTRY_BLOCK, v);
+                    } else {
+                        v.mapped++;
                     }
                 }
             }

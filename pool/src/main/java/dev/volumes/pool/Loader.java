@@ -73,11 +73,19 @@ final class Loader {
             }
         }
         for (Superblock sb : candidates) {
+            Engine engine;
             try {
-                return load(sb);
+                engine = load(sb);
             } catch (CorruptPoolException e) {
                 errors.add(e);
+                continue;
             }
+            for (Superblock previous : valid) {
+                if (previous.generation() == sb.generation() - 1) {
+                    protectPrevious(engine, previous);
+                }
+            }
+            return engine;
         }
         CorruptPoolException out = new CorruptPoolException(name, -1, valid.isEmpty()
                 ? "no superblock slot is valid"
@@ -113,13 +121,60 @@ final class Loader {
                 throw new CorruptPoolException(name, sb.catalogBlock(), "volume '" + c.name() + "' of " + c.size()
                         + " bytes needs " + e.depthFor(c.size()) + " map levels, catalog says " + c.depth());
             }
-            if (c.root() != 0) {
-                visit(e, sb, c, c.root(), c.depth() - 1, 0);
-            }
-            e.volumes.put(c.name(), new Volume(c.id(), c.name(), c.kind(), c.size(), c.depth(), c.created(),
-                    c.originId(), c.originName(), c.root()));
+            long mapped = c.root() == 0 ? 0 : visit(e, sb, c, c.root(), c.depth() - 1, 0);
+            Volume v = new Volume(c.id(), c.name(), c.kind(), c.size(), c.depth(), c.created(), c.originId(),
+                    c.originName(), c.root());
+            v.mapped = mapped;
+            e.volumes.put(c.name(), v);
         }
         return e;
+    }
+
+    /**
+     * Keeps the blocks that only generation G - 1 references from being reused before commit
+     * G + 1 is durable, so G - 1 stays a valid fallback across a reopen (as it is within a
+     * session). Best effort: a part of G - 1 that does not verify is simply not protected.
+     */
+    private void protectPrevious(Engine e, Superblock previous) {
+        try {
+            long block = previous.catalogBlock();
+            for (long i = 0; i < previous.catalogBlocks() && block != 0; i++) {
+                ByteBuffer b = readBlock(e, block);
+                MetaBlock.Header h = MetaBlock.verify(name, b, block, MetaBlock.TYPE_CATALOG, 0, e.tag,
+                        previous.generation());
+                e.space.holdAsPending(block, e.committedGen);
+                for (int k = 0; k < Math.min(h.count(), e.catalogPerBlock()); k++) {
+                    CatalogEntry c = CatalogEntry.decode(name, block, b, MetaBlock.HEADER + k * CatalogEntry.SIZE);
+                    if (c.root() != 0 && c.depth() <= Names.MAX_DEPTH) {
+                        protectNode(e, previous, c.root(), c.depth() - 1, 0);
+                    }
+                }
+                block = h.next();
+            }
+        } catch (IOException | RuntimeException unusable) {
+            // the rest of generation G - 1 does not verify; nothing more to protect
+        }
+    }
+
+    /** Holds the blocks of a G - 1 subtree that G does not share (a node G shares is identical). */
+    private void protectNode(Engine e, Superblock previous, long block, int level, int guard) throws IOException {
+        if (!e.space.inDataArea(block) || e.nodes.containsKey(block) || guard > Names.MAX_DEPTH) {
+            return;
+        }
+        ByteBuffer b = readBlock(e, block);
+        MetaBlock.verify(name, b, block, MetaBlock.TYPE_MAP, level, e.tag, previous.generation());
+        e.space.holdAsPending(block, e.committedGen);
+        for (int i = 0; i < e.fanout; i++) {
+            long child = b.getLong(MetaBlock.HEADER + 8 * i) & MetaBlock.ENTRY_BLOCK;
+            if (child == 0) {
+                continue;
+            }
+            if (level > 0) {
+                protectNode(e, previous, child, level - 1, guard + 1);
+            } else if (e.space.inDataArea(child) && e.space.rc(child) == 0) {
+                e.space.holdAsPending(child, e.committedGen);
+            }
+        }
     }
 
     private List<CatalogEntry> readCatalog(Engine e, Superblock sb) throws IOException {
@@ -142,6 +197,7 @@ final class Loader {
             }
             e.space.setRc(block, 1);
             e.catalog.add(block);
+            catalogBlocks.add(block);
             boolean last = i == sb.catalogBlocks() - 1;
             if (last != (h.next() == 0)) {
                 throw new CorruptPoolException(name, block, "catalog chain has next=" + h.next() + " at link " + i
@@ -163,7 +219,12 @@ final class Loader {
     }
 
     /** Walks node {@code block} at {@code level}, covering logical blocks from {@code firstLb}. */
-    private void visit(Engine e, Superblock sb, CatalogEntry vol, long block, int level, long firstLb)
+    /** Mapped data blocks under each node walked (a shared node's count is reused, not recounted). */
+    private final java.util.Map<Long, Long> mappedUnder = new java.util.HashMap<>();
+    private final Set<Long> catalogBlocks = new HashSet<>();
+
+    /** Walks a node and returns the data blocks mapped under it. */
+    private long visit(Engine e, Superblock sb, CatalogEntry vol, long block, int level, long firstLb)
             throws IOException {
         if (!e.space.inDataArea(block)) {
             throw new CorruptPoolException(name, block, "map of '" + vol.name() + "' points at block " + block
@@ -177,7 +238,7 @@ final class Loader {
                         + " but holds level " + known.level);
             }
             e.space.incRef(block);
-            return;
+            return mappedUnder.getOrDefault(block, 0L);
         }
         if (e.space.rc(block) != 0) {
             throw new CorruptPoolException(name, block, "map of '" + vol.name() + "' uses block " + block
@@ -195,6 +256,7 @@ final class Loader {
         e.nodes.put(block, n);
         e.space.setRc(block, 1);
         long volumeBlocks = (vol.size() + e.blockSize - 1) / e.blockSize;
+        long mapped = 0;
         for (int i = 0; i < e.fanout; i++) {
             long entry = entries[i];
             if (entry == 0) {
@@ -209,13 +271,14 @@ final class Loader {
             }
             long child = entry & MetaBlock.ENTRY_BLOCK;
             if (level > 0) {
-                visit(e, sb, vol, child, level - 1, lb);
+                mapped += visit(e, sb, vol, child, level - 1, lb);
             } else {
+                mapped++;
                 if (!e.space.inDataArea(child)) {
                     throw new CorruptPoolException(name, block, "entry " + i + " points at data block " + child
                             + ", outside the data area " + e.space.first() + ".." + (e.space.total() - 1));
                 }
-                if (e.nodes.containsKey(child) || e.catalog.contains(child)) {
+                if (e.nodes.containsKey(child) || catalogBlocks.contains(child)) {
                     throw new CorruptPoolException(name, block, "entry " + i + " uses block " + child
                             + " as data, but it is a map node or catalog block");
                 }
@@ -226,5 +289,7 @@ final class Loader {
                 }
             }
         }
+        mappedUnder.put(block, mapped);
+        return mapped;
     }
 }

@@ -1,10 +1,12 @@
 package dev.volumes.pool;
 
 import dev.volumes.device.Device;
-import dev.volumes.device.DeviceClosedException;
+import dev.volumes.device.FileDevice;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
@@ -86,6 +88,52 @@ public final class Pool implements Closeable {
     }
 
     /**
+     * Creates a new sparse pool file of {@code size} bytes with {@link FileDevice} and a pool in
+     * it. The pool owns the file device and closes it in {@link #close()}.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if the file exists (never overwritten)
+     * @throws IllegalArgumentException as {@link #create(Device, PoolOptions)}
+     */
+    public static Pool create(Path file, long size, PoolOptions options) throws IOException {
+        FileDevice device = FileDevice.create(file, size);
+        try {
+            return create(device, options);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(device, e);
+            try {
+                Files.deleteIfExists(file);
+            } catch (IOException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * Opens the pool in an existing file (locked against other writers by {@link FileDevice}).
+     *
+     * @throws dev.volumes.device.DeviceInUseException if another process or open holds the file
+     * @throws CorruptPoolException as {@link #open(Device)}
+     */
+    public static Pool open(Path file) throws IOException {
+        FileDevice device = FileDevice.open(file);
+        try {
+            return open(device);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(device, e);
+            throw e;
+        }
+    }
+
+    private static void closeQuietly(Device device, Throwable failure) {
+        try {
+            device.close();
+        } catch (IOException suppressed) {
+            failure.addSuppressed(suppressed);
+        }
+    }
+
+    /**
      * Opens the pool stored in {@code backing}: picks the newest superblock whose checksum and
      * whole tree verify, falling back to the generation before it (see docs/pool-format.md
      * "Recovery rule"). Reads every map node once and rebuilds reference counts.
@@ -161,6 +209,7 @@ public final class Pool implements Closeable {
                     throw new VolumeNotFoundException(engine.device.name(), source);
                 }
                 Volume v = add(name, kind, src.size, src.depth, src.id, src.name, src.root);
+                v.mapped = src.mapped;
                 if (src.root != 0) {
                     engine.space.incRef(src.root);
                 }
@@ -228,7 +277,7 @@ public final class Pool implements Closeable {
     }
 
     private VolumeInfo info(Volume v) {
-        return new VolumeInfo(v.name, v.kind, v.size, engine.mappedBlocks(v) * engine.blockSize, v.origin(),
+        return new VolumeInfo(v.name, v.kind, v.size, v.mapped * engine.blockSize, v.origin(),
                 v.created);
     }
 
@@ -303,9 +352,5 @@ public final class Pool implements Closeable {
 
     Engine engine() {
         return engine;
-    }
-
-    static void ensureNotClosed(Engine e, String what) throws DeviceClosedException {
-        e.ensureOpen(what);
     }
 }

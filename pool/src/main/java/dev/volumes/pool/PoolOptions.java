@@ -8,7 +8,7 @@ import java.util.Objects;
  *
  * <ul>
  *   <li>{@code blockSize}: bytes per pool block, a power of two from 4 KiB to 1 MiB; default
- *       {@value #DEFAULT_BLOCK_SIZE} (see docs/decisions/0001-pool-block-size.md).</li>
+ *       {@value #DEFAULT_BLOCK_SIZE} (see docs/decisions/0002-pool-engine.md).</li>
  *   <li>{@code reserve}: bytes held back from ordinary writes so that space-freeing operations
  *       (delete, discard) can always commit on a full pool; rounded up to whole blocks. Default:
  *       1% of the pool, at least 16 blocks and at most 1 GiB. The catalog space every commit

@@ -86,6 +86,49 @@ final class Space {
         return b;
     }
 
+    /**
+     * Takes {@code n} free blocks with refcount 1, preferring one contiguous run (so a
+     * sequential write becomes one device write): looks at up to 64 free runs from the cursor,
+     * else takes blocks one by one. Caller checked {@code n <= free()}.
+     */
+    long[] allocateRun(int n) {
+        long[] out = new long[n];
+        if (n > 1) {
+            int from = cursor;
+            boolean wrapped = false;
+            for (int tries = 0; tries < 64; tries++) {
+                int b = used.nextClearBit(from);
+                if (b >= total) {
+                    if (wrapped) {
+                        break;
+                    }
+                    wrapped = true;
+                    from = (int) first;
+                    continue;
+                }
+                int end = used.nextSetBit(b);
+                if (end < 0 || end > total) {
+                    end = (int) total;
+                }
+                if (end - b >= n) {
+                    used.set(b, b + n);
+                    free -= n;
+                    for (int i = 0; i < n; i++) {
+                        rc[b + i] = 1;
+                        out[i] = b + i;
+                    }
+                    cursor = b + n >= total ? (int) first : b + n;
+                    return out;
+                }
+                from = end;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            out[i] = allocate();
+        }
+        return out;
+    }
+
     void reserve(long n) {
         reserved += n;
     }
@@ -137,6 +180,19 @@ final class Space {
         if (rc[(int) block] != 0) {
             throw new IllegalStateException("deferred free of block " + block + " with refcount " + rc[(int) block]);
         }
+        pendingFree.computeIfAbsent(txn, t -> new ArrayList<>()).add(block);
+    }
+
+    /**
+     * Holds an unreferenced block as if it had been freed in transaction {@code txn} (used at open
+     * for blocks only the previous generation references). Ignores blocks already used.
+     */
+    void holdAsPending(long block, long txn) {
+        if (block < first || block >= total || used.get((int) block)) {
+            return;
+        }
+        used.set((int) block);
+        free--;
         pendingFree.computeIfAbsent(txn, t -> new ArrayList<>()).add(block);
     }
 

@@ -30,6 +30,8 @@ final class Volume {
     final ReentrantReadWriteLock rw = new ReentrantReadWriteLock();
     final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
     long root;
+    /** Data blocks mapped (shared ones included); guarded by the metadata lock. */
+    long mapped;
 
     Volume(long id, String name, VolumeKind kind, long size, int depth, Instant created, long originId,
             String originName, long root) {

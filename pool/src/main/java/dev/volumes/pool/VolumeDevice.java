@@ -119,6 +119,16 @@ final class VolumeDevice implements Device {
         Device.super.discard(offset, length);
     }
 
+    /** Snapshots refuse with {@link ReadOnlyDeviceException}; volume resize arrives with the lifecycle work. */
+    @Override
+    public void resize(long newSize) throws IOException {
+        ensureOpen("resize");
+        if (volume.kind.readOnly()) {
+            throw new ReadOnlyDeviceException(volume.name, "resize");
+        }
+        Device.super.resize(newSize);
+    }
+
     @Override
     public List<Extent> extents(long offset, long length) throws IOException {
         ensureOpen("extents");
