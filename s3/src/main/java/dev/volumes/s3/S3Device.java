@@ -400,7 +400,7 @@ public final class S3Device implements Device {
             if (fenced) {
                 // Cheap early fence: a deposed writer must not start uploading over its successor.
                 String current = client.headObject(bucket, prefix + "meta").map(S3Client.ObjectInfo::etag).orElse("");
-                if (!current.equals(metaEtag)) {
+                if (!unquote(current).equals(unquote(metaEtag))) {
                     throw depose("the metadata object changed (ETag " + current + ", ours " + metaEtag + ")", null);
                 }
             }
@@ -454,6 +454,11 @@ public final class S3Device implements Device {
             throw depose("writer " + theirs.writer() + " took it over at epoch " + theirs.epoch() + " (ours: "
                     + meta.epoch() + ")", e);
         }
+    }
+
+    private static String unquote(String etag) {
+        String e = etag.startsWith("W/") ? etag.substring(2) : etag;
+        return e.length() >= 2 && e.startsWith("\"") && e.endsWith("\"") ? e.substring(1, e.length() - 1) : e;
     }
 
     private IOException depose(String why, IOException cause) {

@@ -105,14 +105,12 @@ class S3ClientIT {
 
     @Test
     void tamperedSignatureIsRefusedByTheServer() throws IOException {
-        Exchange tamper = null;
         try (S3Client bad = S3Client.create(peer.config().maxAttempts(1).build(), d -> { }, ThreadLocalRandom.current(),
                 next -> request -> next.send(tamperSignature(request)))) {
             assertThatThrownBy(() -> bad.putObject("it-bucket", "tampered", new byte[] {1}))
                     .isInstanceOf(S3AccessDeniedException.class)
                     .satisfies(e -> assertThat(((S3Exception) e).code()).isEqualTo("SignatureDoesNotMatch"));
         }
-        assertThat(tamper).isNull();
         assertThat(client.headObject("it-bucket", "tampered")).isEmpty();
     }
 
