@@ -9,14 +9,11 @@ import dev.volumes.device.DeviceClosedException;
 import dev.volumes.device.DeviceInUseException;
 import dev.volumes.device.Extent;
 import dev.volumes.device.ReadOnlyDeviceException;
-import dev.volumes.device.UnsupportedDeviceOperationException;
 import dev.volumes.device.WriteFlag;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
@@ -29,9 +26,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *
  * <p>Design. A bounded write-back {@link ChunkCache} holds chunks in memory; writes land there
  * and are uploaded on eviction and on {@link #sync()} (in parallel, bounded concurrency). The
- * one-writer rule is enforced with the metadata object: opening for write replaces it with a
- * conditional PUT that bumps the writer epoch and names this writer; every sync ends with a
- * conditional PUT ({@code If-Match} the ETag this writer last wrote), so a writer that was deposed
+ * one-writer rule is enforced with the metadata object ({@link WriterLease}): opening for write
+ * replaces it with a conditional PUT that bumps the writer epoch and names this writer; every
+ * sync starts with a HEAD of it and ends with a conditional PUT ({@code If-Match} the ETag this writer last wrote), so a writer that was deposed
  * (its metadata replaced by a takeover) fails its next sync and stays failed. Locks: data
  * operations share {@code sizeLock}'s read lock; resize takes its write lock; {@code syncLock}
  * serialises syncs and metadata updates. No device-wide lock is held across network I/O by data
@@ -54,29 +51,25 @@ public final class S3Device implements Device {
     private final String prefix;
     private final String name;
     private final boolean readOnly;
-    private final boolean fenced;
     private final ChunkCache cache;
     private final ReentrantReadWriteLock sizeLock = new ReentrantReadWriteLock();
     private final ReentrantLock syncLock = new ReentrantLock();
     private volatile long size;
     private volatile boolean closed;
     private volatile IOException deposed;
-    private DeviceMeta meta; // guarded by syncLock
-    private String metaEtag; // guarded by syncLock
+    private final WriterLease lease; // used under syncLock
     private volatile long shrunkTo = Long.MAX_VALUE; // set under sizeLock's write lock, cleared by sync under syncLock
     private volatile long lastReadEnd = -1;
 
-    private S3Device(S3DeviceOptions o, DeviceMeta meta, String metaEtag, boolean fenced) {
+    private S3Device(S3DeviceOptions o, WriterLease lease) {
         this.client = o.client();
         this.bucket = o.bucket();
         this.prefix = o.prefix();
         this.name = "s3://" + bucket + "/" + prefix;
         this.readOnly = o.readOnly();
-        this.fenced = fenced;
-        this.meta = meta;
-        this.metaEtag = metaEtag;
-        this.size = meta.size();
-        this.cache = new ChunkCache(client, bucket, prefix + "chunks/", meta.chunkSize(), o.cacheBytes(),
+        this.lease = lease;
+        this.size = lease.meta().size();
+        this.cache = new ChunkCache(client, bucket, prefix + "chunks/", lease.meta().chunkSize(), o.cacheBytes(),
                 o.uploadConcurrency(), o.readAheadChunks(), this::checkNotDeposed, sizeLock.readLock(),
                 () -> size, name);
     }
@@ -92,25 +85,11 @@ public final class S3Device implements Device {
         if (o.readOnly()) {
             throw new IllegalArgumentException("cannot create a read-only device");
         }
-        boolean fenced = probe(o);
-        DeviceMeta meta = new DeviceMeta(size, o.chunkSize(), 1, newWriterId());
-        String where = "s3://" + o.bucket() + "/" + o.prefix() + "meta";
-        String etag;
-        try {
-            etag = fenced ? o.client().putObjectIfAbsent(o.bucket(), o.prefix() + "meta", meta.encode())
-                    : o.client().putObject(o.bucket(), o.prefix() + "meta", meta.encode());
-        } catch (S3PreconditionFailedException e) {
-            S3Client.S3Object now = o.client().getObject(o.bucket(), o.prefix() + "meta");
-            if (!DeviceMeta.decode(now.data(), where).equals(meta)) {
-                throw new DeviceInUseException(where, "a device already exists at " + where
-                        + "; open it instead of creating one", e);
-            }
-            etag = now.etag(); // our own PUT landed; a retry of it was refused
-        }
+        WriterLease lease = WriterLease.create(o, size);
         List<String> stale = o.client().listAll(o.bucket(), o.prefix() + "chunks/", null).stream()
                 .map(S3Client.ObjectInfo::key).toList();
         o.client().deleteObjects(o.bucket(), stale);
-        return new S3Device(o, meta, etag, fenced);
+        return new S3Device(o, lease);
     }
 
     /**
@@ -122,52 +101,7 @@ public final class S3Device implements Device {
      * @throws S3NoSuchKeyException if no device exists there
      */
     public static S3Device open(S3DeviceOptions o) throws IOException {
-        String key = o.prefix() + "meta";
-        String where = "s3://" + o.bucket() + "/" + key;
-        S3Client.S3Object obj = o.client().getObject(o.bucket(), key);
-        DeviceMeta current = DeviceMeta.decode(obj.data(), where);
-        if (o.readOnly()) {
-            return new S3Device(o, current, obj.etag(), false);
-        }
-        if (!current.writer().equals(DeviceMeta.NO_WRITER) && !o.takeOver()) {
-            throw new DeviceInUseException(where, "device " + where + " is held by writer " + current.writer()
-                    + " (epoch " + current.epoch() + "); if that writer is gone, open with takeOver");
-        }
-        boolean fenced = probe(o);
-        DeviceMeta mine = new DeviceMeta(current.size(), current.chunkSize(), current.epoch() + 1, newWriterId());
-        String etag;
-        if (fenced) {
-            try {
-                etag = o.client().putObjectIfMatch(o.bucket(), key, mine.encode(), obj.etag());
-            } catch (S3PreconditionFailedException e) {
-                S3Client.S3Object now = o.client().getObject(o.bucket(), key);
-                if (!DeviceMeta.decode(now.data(), where).equals(mine)) {
-                    throw new DeviceInUseException(where, "another writer opened " + where + " at the same time", e);
-                }
-                etag = now.etag(); // our own PUT landed and a retry of it was refused
-            }
-        } else {
-            etag = o.client().putObject(o.bucket(), key, mine.encode());
-        }
-        return new S3Device(o, mine, etag, fenced);
-    }
-
-    private static boolean probe(S3DeviceOptions o) throws IOException {
-        if (o.client().supportsConditionalWrites(o.bucket(), o.prefix() + "probe/")) {
-            return true;
-        }
-        if (!o.allowUnsafeWithoutConditionalWrites()) {
-            throw new UnsupportedDeviceOperationException("s3://" + o.bucket() + "/" + o.prefix(), "open for write",
-                    "the S3 server does not honour conditional writes (If-None-Match/If-Match), so a second writer "
-                            + "could not be refused; set allowUnsafeWithoutConditionalWrites to accept that risk");
-        }
-        return false;
-    }
-
-    private static String newWriterId() {
-        byte[] b = new byte[12];
-        new SecureRandom().nextBytes(b);
-        return HexFormat.of().formatHex(b);
+        return new S3Device(o, WriterLease.open(o));
     }
 
     @Override
@@ -200,7 +134,7 @@ public final class S3Device implements Device {
     public long epoch() {
         syncLock.lock();
         try {
-            return meta.epoch();
+            return lease.meta().epoch();
         } finally {
             syncLock.unlock();
         }
@@ -397,12 +331,10 @@ public final class S3Device implements Device {
         checkNotDeposed();
         syncLock.lock();
         try {
-            if (fenced) {
-                // Cheap early fence: a deposed writer must not start uploading over its successor.
-                String current = client.headObject(bucket, prefix + "meta").map(S3Client.ObjectInfo::etag).orElse("");
-                if (!unquote(current).equals(unquote(metaEtag))) {
-                    throw depose("the metadata object changed (ETag " + current + ", ours " + metaEtag + ")", null);
-                }
+            try {
+                lease.checkStillOurs(); // a deposed writer must not start uploading over its successor
+            } catch (WriterLease.LostException e) {
+                throw depose(e.getMessage(), e);
             }
             long sizeNow;
             sizeLock.readLock().lock();
@@ -422,43 +354,18 @@ public final class S3Device implements Device {
             } finally {
                 sizeLock.readLock().unlock();
             }
-            commitMeta(meta.withSize(sizeNow));
+            commitMeta(lease.meta().withSize(sizeNow));
         } finally {
             syncLock.unlock();
         }
     }
 
     private void commitMeta(DeviceMeta next) throws IOException {
-        String key = prefix + "meta";
-        if (!fenced) {
-            metaEtag = client.putObject(bucket, key, next.encode());
-            meta = next;
-            return;
-        }
         try {
-            metaEtag = client.putObjectIfMatch(bucket, key, next.encode(), metaEtag);
-            meta = next;
-        } catch (S3PreconditionFailedException e) {
-            S3Client.S3Object now;
-            try {
-                now = client.getObject(bucket, key);
-            } catch (S3NoSuchKeyException gone) {
-                throw depose("its metadata object was deleted", e);
-            }
-            DeviceMeta theirs = DeviceMeta.decode(now.data(), name + "meta");
-            if (theirs.equals(next)) { // our PUT landed; its retry was refused
-                metaEtag = now.etag();
-                meta = next;
-                return;
-            }
-            throw depose("writer " + theirs.writer() + " took it over at epoch " + theirs.epoch() + " (ours: "
-                    + meta.epoch() + ")", e);
+            lease.commit(next);
+        } catch (WriterLease.LostException e) {
+            throw depose(e.getMessage(), e);
         }
-    }
-
-    private static String unquote(String etag) {
-        String e = etag.startsWith("W/") ? etag.substring(2) : etag;
-        return e.length() >= 2 && e.startsWith("\"") && e.endsWith("\"") ? e.substring(1, e.length() - 1) : e;
     }
 
     private IOException depose(String why, IOException cause) {
@@ -481,7 +388,8 @@ public final class S3Device implements Device {
             syncLock.lock();
             try {
                 sync();
-                commitMeta(new DeviceMeta(meta.size(), meta.chunkSize(), meta.epoch(), DeviceMeta.NO_WRITER));
+                DeviceMeta m = lease.meta();
+                commitMeta(new DeviceMeta(m.size(), m.chunkSize(), m.epoch(), DeviceMeta.NO_WRITER));
             } finally {
                 syncLock.unlock();
             }
