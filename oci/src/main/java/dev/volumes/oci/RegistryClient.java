@@ -1,0 +1,482 @@
+package dev.volumes.oci;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * A client of one OCI Distribution v1.1 registry. Build one with {@link #builder(URI)}.
+ *
+ * <p>Promises: every blob and manifest pulled is verified against its digest while it streams
+ * (a mismatch throws {@link DigestMismatchException} and nothing is returned); registry errors
+ * throw {@link RegistryException} with the status and OCI error codes; refused or missing
+ * credentials throw {@link AuthenticationException}; transport failures and 429/5xx answers to
+ * replayable requests are retried a bounded number of times with backoff, then thrown as
+ * {@link IOException} with the earlier attempts attached as suppressed exceptions. Every call
+ * blocks and has a timeout. Thread-safe: share one client between threads.
+ */
+public final class RegistryClient {
+
+    /** Media type of an OCI image manifest. */
+    public static final String OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+    /** Media type of an OCI image index. */
+    public static final String OCI_INDEX = "application/vnd.oci.image.index.v1+json";
+    private static final String ACCEPT = OCI_MANIFEST + ", " + OCI_INDEX
+            + ", application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+    private static final int MAX_MANIFEST = 4 << 20;
+    private static final Pattern LINK_NEXT = Pattern.compile("<([^>]*)>\\s*;[^,]*rel=\"?next\"?");
+
+    private final URI base;
+    private final Http http;
+    private final int chunkedThreshold;
+    private final int uploadChunk;
+    private final int uploadAttempts;
+    private final ObjectMapper json = new ObjectMapper();
+
+    RegistryClient(URI base, Http http, int chunkedThreshold, int uploadChunk, int uploadAttempts) {
+        this.base = base;
+        this.http = http;
+        this.chunkedThreshold = chunkedThreshold;
+        this.uploadChunk = uploadChunk;
+        this.uploadAttempts = uploadAttempts;
+    }
+
+    /** A builder for a client of the registry at {@code base} (e.g. {@code https://registry.example:5000}). */
+    public static RegistryClientBuilder builder(URI base) {
+        return new RegistryClientBuilder(base);
+    }
+
+    /** The registry's base URI. */
+    public URI base() {
+        return base;
+    }
+
+    /** The registry's {@code host[:port]}, as credentials are keyed. */
+    public String host() {
+        return base.getRawAuthority();
+    }
+
+    /**
+     * Checks that the registry speaks the Distribution API ({@code GET /v2/} answers 200), with the
+     * configured credentials.
+     *
+     * @throws AuthenticationException if the credentials are refused
+     * @throws RegistryException on any other status
+     */
+    public void ping() throws IOException {
+        URI uri = base.resolve("/v2/");
+        HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, "", Map.of(), true));
+        expect(r, "GET", uri, 200);
+    }
+
+    /** The size of blob {@code digest} in {@code repository}, or empty if the registry lacks it (HEAD). */
+    public Optional<Long> blobSize(String repository, Digest digest) throws IOException {
+        URI uri = url(repository, "blobs/" + digest);
+        HttpResponse<InputStream> r = http.send(Http.Req.of("HEAD", uri, pull(repository), Map.of(), true));
+        Http.drain(r);
+        if (r.statusCode() == 404) {
+            return Optional.empty();
+        }
+        expect(r, "HEAD", uri, 200);
+        return Optional.of(r.headers().firstValueAsLong("Content-Length").orElse(-1));
+    }
+
+    /**
+     * Pulls blob {@code digest} whole, verifying its SHA-256 as it streams.
+     *
+     * @param maxSize the largest size accepted; a longer blob is refused without reading it all
+     * @throws DigestMismatchException if the bytes do not hash to {@code digest}
+     * @throws RegistryException (404) if the registry lacks the blob
+     */
+    public byte[] pullBlob(String repository, Digest digest, int maxSize) throws IOException {
+        URI uri = url(repository, "blobs/" + digest);
+        HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of(), true));
+        expectOpen(r, "GET", uri, 200);
+        long declared = r.headers().firstValueAsLong("Content-Length").orElse(-1);
+        if (declared > maxSize) {
+            Http.drain(r);
+            throw new IOException("GET " + Http.show(uri) + ": blob is " + declared + " bytes, more than the " + maxSize + " allowed");
+        }
+        byte[] body = readVerified(r, uri, maxSize, digest);
+        return body;
+    }
+
+    private static byte[] readVerified(HttpResponse<InputStream> r, URI uri, int maxSize, Digest digest)
+            throws IOException {
+        MessageDigest md = Digest.newSha256();
+        byte[] body;
+        try (InputStream in = r.body()) {
+            body = in.readNBytes(maxSize);
+            if (in.read() >= 0) {
+                throw new IOException("GET " + Http.show(uri) + ": content is longer than the " + maxSize + " bytes allowed");
+            }
+        } catch (IOException e) {
+            throw new IOException("GET " + Http.show(uri) + " broke off: " + e.getMessage(), e);
+        }
+        md.update(body);
+        Digest actual = Digest.fromHash(md.digest());
+        if (!actual.equals(digest)) {
+            throw new DigestMismatchException(Http.show(uri), digest, actual);
+        }
+        return body;
+    }
+
+    /**
+     * Pulls {@code length} bytes of blob {@code digest} starting at {@code offset} with an HTTP
+     * Range request. A range cannot be checked against the blob's digest, so callers that need
+     * integrity pull whole blobs ({@link #pullBlob}); a registry that ignores Range (200) is
+     * handled by skipping to the range.
+     */
+    public byte[] pullBlobRange(String repository, Digest digest, long offset, int length) throws IOException {
+        URI uri = url(repository, "blobs/" + digest);
+        String range = "bytes=" + offset + "-" + (offset + length - 1);
+        HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of("Range", range), true));
+        if (r.statusCode() != 206 && r.statusCode() != 200) {
+            expectOpen(r, "GET", uri, 206);
+        }
+        try (InputStream in = r.body()) {
+            if (r.statusCode() == 200) {
+                in.skipNBytes(offset);
+            }
+            byte[] out = in.readNBytes(length);
+            if (out.length != length) {
+                throw new IOException("GET " + Http.show(uri) + " " + range + ": got " + out.length + " of " + length + " bytes");
+            }
+            return out;
+        }
+    }
+
+    /**
+     * Pushes {@code data[off, off+len)} as blob {@code digest} unless the registry already has it.
+     * Blobs up to the builder's chunked threshold go up monolithically (POST then PUT); larger ones
+     * in PATCH chunks. A failed upload is restarted from scratch a bounded number of times.
+     *
+     * @return true if bytes were uploaded, false if the registry already had the blob
+     * @throws IllegalArgumentException if the bytes do not hash to {@code digest}
+     */
+    public boolean pushBlob(String repository, Digest digest, byte[] data, int off, int len) throws IOException {
+        if (blobSize(repository, digest).isPresent()) {
+            return false;
+        }
+        if (!Digest.sha256(data, off, len).equals(digest)) {
+            throw new IllegalArgumentException("pushBlob: data does not hash to " + digest);
+        }
+        IOException failure = null;
+        for (int attempt = 1; attempt <= uploadAttempts; attempt++) {
+            try {
+                upload(repository, digest, data, off, len);
+                return true;
+            } catch (AuthenticationException e) {
+                throw e;
+            } catch (RegistryException e) {
+                if (e.status() < 500 && e.status() != 429) {
+                    throw e;
+                }
+                failure = keep(failure, e);
+            } catch (IOException e) {
+                failure = keep(failure, e);
+            }
+        }
+        throw failure;
+    }
+
+    private static IOException keep(IOException first, IOException next) {
+        if (first == null) {
+            return next;
+        }
+        first.addSuppressed(next);
+        return first;
+    }
+
+    private void upload(String repository, Digest digest, byte[] data, int off, int len) throws IOException {
+        URI start = url(repository, "blobs/uploads/");
+        HttpResponse<InputStream> r = http.send(Http.Req.of("POST", start, push(repository),
+                Map.of("Content-Type", "application/octet-stream"), true));
+        expect(r, "POST", start, 202);
+        URI location = location(r, start);
+        int piece = uploadChunk;
+        long min = r.headers().firstValueAsLong("OCI-Chunk-Min-Length").orElse(0);
+        if (min > piece) {
+            piece = (int) Math.min(min, Integer.MAX_VALUE - 8);
+        }
+        int done = 0;
+        if (len > chunkedThreshold) {
+            while (len - done > piece) {
+                Http.Req patch = new Http.Req("PATCH", location, push(repository), Map.of(
+                        "Content-Type", "application/octet-stream",
+                        "Content-Range", done + "-" + (done + piece - 1)), data, off + done, piece, false);
+                HttpResponse<InputStream> pr = http.send(patch);
+                expect(pr, "PATCH", location, 202);
+                location = location(pr, location);
+                done += piece;
+            }
+        }
+        URI finish = withQuery(location, "digest=" + URLEncoder.encode(digest.value(), StandardCharsets.UTF_8));
+        Map<String, String> headers = done == len ? Map.of()
+                : Map.of("Content-Type", "application/octet-stream", "Content-Range", done + "-" + (len - 1));
+        HttpResponse<InputStream> put = http.send(new Http.Req("PUT", finish, push(repository), headers,
+                data, off + done, len - done, false));
+        expect(put, "PUT", finish, 201);
+    }
+
+    /**
+     * Asks the registry to mount blob {@code digest} from repository {@code from} into
+     * {@code repository} without uploading it.
+     *
+     * @return true if mounted (201); false if the registry declined (it opened an upload session
+     *     instead, which is cancelled) and the caller must copy the blob
+     */
+    public boolean mountBlob(String repository, Digest digest, String from) throws IOException {
+        URI uri = url(repository, "blobs/uploads/?mount=" + URLEncoder.encode(digest.value(), StandardCharsets.UTF_8)
+                + "&from=" + URLEncoder.encode(from, StandardCharsets.UTF_8));
+        HttpResponse<InputStream> r = http.send(Http.Req.of("POST", uri,
+                push(repository) + " repository:" + from + ":pull", Map.of(), true));
+        Http.drain(r);
+        if (r.statusCode() == 201) {
+            return true;
+        }
+        expect(r, "POST", uri, 202);
+        r.headers().firstValue("Location").ifPresent(loc -> {
+            try {
+                Http.drain(http.send(Http.Req.of("DELETE", uri.resolve(loc), push(repository), Map.of(), false)));
+            } catch (IOException ignored) {
+                // an abandoned upload session expires on its own
+            }
+        });
+        return false;
+    }
+
+    /**
+     * Puts manifest {@code body} under {@code ref} (a tag or its own digest).
+     *
+     * @return the digest of {@code body}; if the registry reports a different one,
+     *     {@link DigestMismatchException}
+     */
+    public Digest putManifest(ImageRef ref, String mediaType, byte[] body) throws IOException {
+        Digest digest = Digest.sha256(body);
+        URI uri = url(ref.repository(), "manifests/" + ref.reference());
+        HttpResponse<InputStream> r = http.send(new Http.Req("PUT", uri, push(ref.repository()),
+                Map.of("Content-Type", mediaType), body, 0, body.length, true));
+        expect(r, "PUT", uri, 201);
+        Optional<String> reported = r.headers().firstValue("Docker-Content-Digest");
+        if (reported.isPresent() && Digest.isDigest(reported.get()) && !reported.get().equals(digest.value())) {
+            throw new DigestMismatchException("manifest stored at " + Http.show(uri), digest, Digest.of(reported.get()));
+        }
+        return digest;
+    }
+
+    /**
+     * Gets the manifest {@code ref} names. Its bytes are verified against the digest in
+     * {@code ref} or, for a tag, against the {@code Docker-Content-Digest} the registry reports.
+     *
+     * @throws RegistryException (404) if there is no such manifest
+     */
+    public Manifest getManifest(ImageRef ref) throws IOException {
+        URI uri = url(ref.repository(), "manifests/" + ref.reference());
+        HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(ref.repository()), Map.of("Accept", ACCEPT), true));
+        expectOpen(r, "GET", uri, 200);
+        byte[] body;
+        try (InputStream in = r.body()) {
+            body = in.readNBytes(MAX_MANIFEST);
+            if (in.read() >= 0) {
+                throw new IOException("GET " + Http.show(uri) + ": manifest larger than " + MAX_MANIFEST + " bytes");
+            }
+        }
+        Digest actual = Digest.sha256(body);
+        Optional<String> expected = ref.isDigest() ? Optional.of(ref.reference())
+                : r.headers().firstValue("Docker-Content-Digest").filter(Digest::isDigest);
+        if (expected.isPresent() && !expected.get().equals(actual.value())) {
+            throw new DigestMismatchException("manifest " + ref, Digest.of(expected.get()), actual);
+        }
+        return new Manifest(r.headers().firstValue("Content-Type").orElse(""), actual, body);
+    }
+
+    /** The descriptor of manifest {@code ref} (HEAD), or empty if the registry has none. */
+    public Optional<Descriptor> headManifest(ImageRef ref) throws IOException {
+        URI uri = url(ref.repository(), "manifests/" + ref.reference());
+        HttpResponse<InputStream> r = http.send(Http.Req.of("HEAD", uri, pull(ref.repository()), Map.of("Accept", ACCEPT), true));
+        Http.drain(r);
+        if (r.statusCode() == 404) {
+            return Optional.empty();
+        }
+        expect(r, "HEAD", uri, 200);
+        Optional<String> d = r.headers().firstValue("Docker-Content-Digest").filter(Digest::isDigest);
+        Digest digest = d.isPresent() ? Digest.of(d.get()) : getManifest(ref).digest();
+        return Optional.of(Descriptor.of(r.headers().firstValue("Content-Type").orElse(OCI_MANIFEST), digest,
+                r.headers().firstValueAsLong("Content-Length").orElse(0)));
+    }
+
+    /**
+     * Deletes the manifest {@code ref} names. A tag is first resolved to its digest (HEAD), because
+     * deleting by digest is what every registry supports; this removes the manifest and so every
+     * tag pointing at it. Blobs are left for the registry's garbage collector.
+     *
+     * @throws RegistryException (404) if there is no such manifest; (405) if deletion is disabled
+     */
+    public void deleteManifest(ImageRef ref) throws IOException {
+        Digest digest = ref.isDigest() ? Digest.of(ref.reference())
+                : headManifest(ref).orElseThrow(() -> new RegistryException("HEAD", Http.show(url(ref.repository(),
+                        "manifests/" + ref.reference())), 404, List.of("MANIFEST_UNKNOWN"), "no manifest " + ref)).digest();
+        URI uri = url(ref.repository(), "manifests/" + digest);
+        HttpResponse<InputStream> r = http.send(Http.Req.of("DELETE", uri, delete(ref.repository()), Map.of(), true));
+        expect(r, "DELETE", uri, 202);
+    }
+
+    /** Every tag of {@code repository} (empty if the repository does not exist), fetched in pages of 100. */
+    public List<String> listTags(String repository) throws IOException {
+        return listTags(repository, 100);
+    }
+
+    /**
+     * Every tag of {@code repository}, fetched {@code pageSize} at a time following the
+     * {@code Link: <..>; rel="next"} header, or the {@code last} parameter when a full page came
+     * without one. Empty if the repository does not exist.
+     */
+    public List<String> listTags(String repository, int pageSize) throws IOException {
+        if (pageSize < 1) {
+            throw new IllegalArgumentException("page size must be positive: " + pageSize);
+        }
+        List<String> tags = new ArrayList<>();
+        URI uri = url(repository, "tags/list?n=" + pageSize);
+        while (uri != null) {
+            HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of(), true));
+            if (r.statusCode() == 404) {
+                Http.drain(r);
+                return List.of();
+            }
+            JsonNode page = readJson(r, "GET", uri);
+            List<String> got = new ArrayList<>();
+            page.path("tags").forEach(t -> got.add(t.asText()));
+            tags.addAll(got);
+            Optional<String> link = r.headers().firstValue("Link");
+            Matcher m = link.isPresent() ? LINK_NEXT.matcher(link.get()) : null;
+            if (m != null && m.find()) {
+                uri = base.resolve(m.group(1));
+            } else if (got.size() >= pageSize && !got.isEmpty()) {
+                uri = url(repository, "tags/list?n=" + pageSize + "&last="
+                        + URLEncoder.encode(got.getLast(), StandardCharsets.UTF_8));
+            } else {
+                uri = null;
+            }
+        }
+        return tags;
+    }
+
+    /**
+     * The manifests whose {@code subject} is {@code subject}, optionally only those of
+     * {@code artifactType} (null for all). Uses the referrers API; when the registry answers 404
+     * (no API) falls back to the referrers tag schema ({@code sha256-<hex>} tag holding an index),
+     * and to an empty list when that tag is absent.
+     */
+    public List<Descriptor> referrers(String repository, Digest subject, String artifactType) throws IOException {
+        URI uri = url(repository, "referrers/" + subject + (artifactType == null ? ""
+                : "?artifactType=" + URLEncoder.encode(artifactType, StandardCharsets.UTF_8)));
+        HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of("Accept", OCI_INDEX), true));
+        JsonNode index;
+        if (r.statusCode() == 404) {
+            Http.drain(r);
+            try {
+                index = json.readTree(getManifest(new ImageRef(repository, "sha256-" + subject.hex())).body());
+            } catch (RegistryException e) {
+                if (e.isNotFound()) {
+                    return List.of();
+                }
+                throw e;
+            }
+        } else {
+            index = readJson(r, "GET", uri);
+        }
+        List<Descriptor> out = new ArrayList<>();
+        for (JsonNode m : index.path("manifests")) {
+            Descriptor d = ImageFormat.descriptor(m, "referrers of " + subject);
+            if (artifactType == null || artifactType.equals(d.artifactType())) {
+                out.add(d);
+            }
+        }
+        return out;
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------
+
+    private URI url(String repository, String suffix) {
+        return base.resolve("/v2/" + repository + "/" + suffix);
+    }
+
+    private static String pull(String repository) {
+        return "repository:" + repository + ":pull";
+    }
+
+    private static String push(String repository) {
+        return "repository:" + repository + ":pull,push";
+    }
+
+    private static String delete(String repository) {
+        return "repository:" + repository + ":delete";
+    }
+
+    private static URI withQuery(URI uri, String query) {
+        String s = uri.toString();
+        return URI.create(s + (s.contains("?") ? "&" : "?") + query);
+    }
+
+    private static URI location(HttpResponse<InputStream> r, URI from) throws IOException {
+        String loc = r.headers().firstValue("Location").orElseThrow(() -> new IOException(
+                r.request().method() + " " + Http.show(from) + ": the registry answered without a Location"));
+        return from.resolve(loc);
+    }
+
+    private JsonNode readJson(HttpResponse<InputStream> r, String method, URI uri) throws IOException {
+        expectOpen(r, method, uri, 200);
+        try (InputStream in = r.body()) {
+            return json.readTree(in.readNBytes(MAX_MANIFEST));
+        } catch (IOException e) {
+            throw new IOException(method + " " + Http.show(uri) + ": answer is not JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /** Throws unless {@code r} has status {@code want}; drains the body either way. */
+    private void expect(HttpResponse<InputStream> r, String method, URI uri, int want) throws IOException {
+        expectOpen(r, method, uri, want);
+        Http.drain(r);
+    }
+
+    /** Throws (with the OCI error codes) unless {@code r} has status {@code want} (or 200 for 201/202). */
+    private void expectOpen(HttpResponse<InputStream> r, String method, URI uri, int want) throws IOException {
+        int s = r.statusCode();
+        if (s == want || (want != 200 && want != 206 && (s == 200 || s == 201 || s == 202 || s == 204) && want / 100 == 2)) {
+            return;
+        }
+        List<String> codes = new ArrayList<>();
+        String detail = "";
+        try (InputStream in = r.body()) {
+            byte[] body = in.readNBytes(64 << 10);
+            if (body.length > 0) {
+                try {
+                    for (JsonNode e : json.readTree(body).path("errors")) {
+                        codes.add(e.path("code").asText());
+                        if (detail.isEmpty()) {
+                            detail = e.path("message").asText("");
+                        }
+                    }
+                } catch (IOException notJson) {
+                    detail = new String(body, 0, Math.min(body.length, 200), StandardCharsets.UTF_8).strip();
+                }
+            }
+        } catch (IOException ignored) {
+            // status alone tells the story
+        }
+        throw new RegistryException(method, Http.show(uri), s, codes, detail);
+    }
+}
