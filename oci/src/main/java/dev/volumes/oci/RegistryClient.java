@@ -109,12 +109,12 @@ public final class RegistryClient {
             Http.drain(r);
             throw new IOException("GET " + Http.show(uri) + ": blob is " + declared + " bytes, more than the " + maxSize + " allowed");
         }
-        byte[] body = readVerified(r, uri, maxSize, digest);
+        byte[] body = readVerified(r, uri, maxSize, digest, declared);
         return body;
     }
 
-    private static byte[] readVerified(HttpResponse<InputStream> r, URI uri, int maxSize, Digest digest)
-            throws IOException {
+    private static byte[] readVerified(HttpResponse<InputStream> r, URI uri, int maxSize, Digest digest,
+            long declared) throws IOException {
         MessageDigest md = Digest.newSha256();
         byte[] body;
         try (InputStream in = r.body()) {
@@ -124,6 +124,9 @@ public final class RegistryClient {
             }
         } catch (IOException e) {
             throw new IOException("GET " + Http.show(uri) + " broke off: " + e.getMessage(), e);
+        }
+        if (declared >= 0 && body.length != declared) {
+            throw new IOException("GET " + Http.show(uri) + " broke off after " + body.length + " of " + declared + " bytes");
         }
         md.update(body);
         Digest actual = Digest.fromHash(md.digest());
