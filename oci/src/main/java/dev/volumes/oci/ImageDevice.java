@@ -37,6 +37,7 @@ public final class ImageDevice implements Device {
     private final ImageConfig config;
     private final ChunkCache cache;
     private final int readAhead;
+    private final ImageOptions options;
     private final String name;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final AtomicInteger lastChunk = new AtomicInteger(-2);
@@ -47,6 +48,7 @@ public final class ImageDevice implements Device {
         this.ref = ref;
         this.config = config;
         this.readAhead = options.readAhead();
+        this.options = options;
         this.name = "oci:" + client.host() + "/" + ref;
         this.cache = new ChunkCache(options.cacheBytes(), options.cacheDirectory(),
                 (d, len) -> client.pullBlob(ref.repository(), d, len));
@@ -80,6 +82,11 @@ public final class ImageDevice implements Device {
     /** The image's config: size, chunk size, chunk digests. */
     public ImageConfig config() {
         return config;
+    }
+
+    /** The options this device was opened with. */
+    public ImageOptions options() {
+        return options;
     }
 
     /** The registry client this device pulls through (owned by the caller). */
