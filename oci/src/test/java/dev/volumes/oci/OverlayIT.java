@@ -1,0 +1,141 @@
+package dev.volumes.oci;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.volumes.device.Extent;
+import dev.volumes.device.MemoryDevice;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Overlay durability, commit of only the changed chunks, rebase, and commits to another repository. */
+class OverlayIT {
+
+    static final int CS = RegistryAuthIT.CS;
+
+    @TempDir
+    Path tmp;
+
+    private static void write(dev.volumes.device.Device d, long offset, byte[] bytes) throws IOException {
+        d.write(ByteBuffer.wrap(bytes), offset);
+    }
+
+    private static byte[] fill(int n, int value) {
+        byte[] b = new byte[n];
+        Arrays.fill(b, (byte) value);
+        return b;
+    }
+
+    @Test
+    void overlaySurvivesRestartBeforeCommitThenCommitsOnlyChangedChunksAndRebases() throws IOException {
+        try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"))) {
+            RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
+            MemoryDevice model = RegistryAuthIT.sample(3);
+            byte[] original = RegistryAuthIT.all(model);
+            FreezeResult v1 = OciImages.freeze(model, client, ImageRef.parse("vols/ov:v1"), RegistryAuthIT.options());
+            Path spill = tmp.resolve("spill");
+
+            Overlay o = Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/ov:v1"), ImageOptions.defaults()), spill);
+            write(o, 100, fill(50, 0x11));          // inside data chunk 0
+            write(o, 3L * CS + 5, fill(10, 0x22));  // inside hole chunk 3
+            write(o, 9L * CS - 7, fill(14, 0x33));  // straddles hole chunk 8 and data chunk 9
+            write(model, 100, fill(50, 0x11));
+            write(model, 3L * CS + 5, fill(10, 0x22));
+            write(model, 9L * CS - 7, fill(14, 0x33));
+            o.sync();
+            write(o, 12L * CS, fill(10, 0x44));     // never synced: may be lost
+            o.close();
+
+            // "restart": a new client and a resumed overlay see every synced write
+            RegistryClient client2 = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
+            Overlay again = Overlay.resume(client2, spill, ImageOptions.defaults());
+            assertThat(again.dirtyChunks()).contains(0, 3, 8, 9);
+            byte[] after = RegistryAuthIT.all(again);
+            byte[] expected = RegistryAuthIT.all(model);
+            Arrays.fill(after, 12 * CS, 12 * CS + 10, (byte) 0); // the unsynced write is allowed either way
+            assertThat(after).isEqualTo(expected);
+            again.writeZeroes(12L * CS, 10, false);
+            again.sync();
+
+            FreezeResult v2 = again.commit(ImageRef.parse("vols/ov:v2"), RegistryAuthIT.options());
+            // chunks 0, 3, 8, 9 changed (12 was rewritten to zeros: a hole again); the rest reused
+            assertThat(v2.blobsUploaded()).isEqualTo(4);
+            assertThat(v2.config().chunks().get(12)).isNull();
+            assertThat(v2.config().chunks().get(1)).isEqualTo(v1.config().chunks().get(1));
+            assertThat(again.dirtyChunks()).isEmpty();
+            assertThat(again.base().ref()).isEqualTo(v2.ref());
+            assertThat(RegistryAuthIT.all(again)).isEqualTo(expected);
+
+            // a second commit with nothing changed uploads nothing
+            FreezeResult v3 = again.commit(ImageRef.parse("vols/ov:v3"), RegistryAuthIT.options());
+            assertThat(v3.blobsUploaded()).isZero();
+            assertThat(v3.config()).isEqualTo(v2.config()); // same chunks; only the source annotation differs
+            // after the rebase, only the next change is pushed
+            write(again, 2L * CS, fill(CS, 0x55));
+            write(model, 2L * CS, fill(CS, 0x55));
+            FreezeResult v4 = again.commit(ImageRef.parse("vols/ov:v4"), RegistryAuthIT.options());
+            assertThat(v4.blobsUploaded()).isEqualTo(1);
+            again.close();
+
+            try (ImageDevice img1 = ImageDevice.open(client, ImageRef.parse("vols/ov:v1"), ImageOptions.defaults());
+                    ImageDevice img4 = ImageDevice.open(client, ImageRef.parse("vols/ov:v4"), ImageOptions.defaults())) {
+                assertThat(RegistryAuthIT.all(img1)).isEqualTo(original);
+                assertThat(RegistryAuthIT.all(img4)).isEqualTo(RegistryAuthIT.all(model));
+                List<Extent> ex = img4.extents(0, img4.size());
+                assertThat(ex.getFirst()).isEqualTo(new Extent(0, 4L * CS, Extent.Type.DATA));
+            }
+        }
+    }
+
+    @Test
+    void commitToAnotherRepositoryMountsReusedBlobsAndAnotherRegistryCopiesThem() throws IOException {
+        try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"));
+                TestRegistry other = TestRegistry.open(tmp.resolve("other"))) {
+            RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
+            MemoryDevice model = RegistryAuthIT.sample(5);
+            OciImages.freeze(model, client, ImageRef.parse("vols/src:v1"), RegistryAuthIT.options());
+            Overlay o = Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/src:v1"), ImageOptions.defaults()),
+                    tmp.resolve("spill"));
+            write(o, 0, fill(10, 0x66));
+            write(model, 0, fill(10, 0x66));
+            FreezeResult r = o.commit(ImageRef.parse("team/fork:v1"), RegistryAuthIT.options());
+            assertThat(r.blobsUploaded()).isEqualTo(1);  // only the changed chunk
+            assertThat(r.blobsSkipped()).isEqualTo(3);   // the three reused blobs were mounted
+            try (ImageDevice fork = ImageDevice.open(client, ImageRef.parse("team/fork:v1"), ImageOptions.defaults())) {
+                assertThat(RegistryAuthIT.all(fork)).isEqualTo(RegistryAuthIT.all(model));
+            }
+            // the overlay now sits on team/fork; commit into a different registry copies blobs over
+            RegistryClient far = RegistryClient.builder(other.uri()).useDockerConfig(false).build();
+            write(o, 5L * CS, fill(3, 0x77));
+            write(model, 5L * CS, fill(3, 0x77));
+            FreezeResult copied = o.commit(far, ImageRef.parse("mirror/vol:v1"), RegistryAuthIT.options());
+            assertThat(copied.blobsUploaded()).isEqualTo(1);
+            for (Descriptor layer : ImageFormat.layers(copied.config())) {
+                assertThat(far.blobSize("mirror/vol", layer.digest())).contains(layer.size());
+            }
+            try (ImageDevice img = ImageDevice.open(far, ImageRef.parse("mirror/vol:v1"), ImageOptions.defaults())) {
+                assertThat(RegistryAuthIT.all(img)).isEqualTo(RegistryAuthIT.all(model));
+            }
+            assertThat(RegistryAuthIT.all(o)).isEqualTo(RegistryAuthIT.all(model));
+            o.close();
+        }
+    }
+
+    @Test
+    void overlayOfAnotherImageIsRefused() throws IOException {
+        try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"))) {
+            RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
+            OciImages.freeze(RegistryAuthIT.sample(1), client, ImageRef.parse("vols/a:v1"), RegistryAuthIT.options());
+            OciImages.freeze(RegistryAuthIT.sample(2), client, ImageRef.parse("vols/b:v1"), RegistryAuthIT.options());
+            Path spill = tmp.resolve("spill");
+            Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/a:v1"), ImageOptions.defaults()), spill).close();
+            assertThatThrownBy(() -> Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/b:v1"),
+                    ImageOptions.defaults()), spill)).isInstanceOf(IOException.class).hasMessageContaining("belongs to");
+        }
+    }
+}
