@@ -115,6 +115,8 @@ final class DockerConfig {
         Process p = new ProcessBuilder(exe.get().toString(), "get").redirectError(ProcessBuilder.Redirect.DISCARD).start();
         try (OutputStream in = p.getOutputStream()) {
             in.write(host.getBytes(StandardCharsets.UTF_8));
+        } catch (IOException helperDidNotRead) {
+            // a helper that exits without reading stdin; its answer and exit status decide
         }
         byte[] out;
         try (InputStream o = p.getInputStream()) {

@@ -128,14 +128,16 @@ final class Http {
     }
 
     private HttpResponse<InputStream> authenticated(Req req) throws IOException {
-        HttpResponse<InputStream> resp = redirected(req, preemptive(req));
+        String sent = preemptive(req);
+        HttpResponse<InputStream> resp = redirected(req, sent);
         if (resp.statusCode() == 401) {
             Optional<Challenge> challenge = Challenge.parse(resp.headers().firstValue("WWW-Authenticate").orElse(null));
             drain(resp);
             String auth;
             if (challenge.isPresent() && challenge.get().scheme().equals("bearer")) {
                 bearer = challenge.get();
-                auth = "Bearer " + token(challenge.get(), req, true).value();
+                String used = sent != null && sent.startsWith("Bearer ") ? sent.substring(7) : null;
+                auth = "Bearer " + token(challenge.get(), req, true, used).value();
             } else if (challenge.isPresent() && challenge.get().scheme().equals("basic")) {
                 if (credentials.isEmpty()) {
                     throw new AuthenticationException(req.method(), show(req.uri()), 401,
@@ -180,23 +182,25 @@ final class Http {
     private String preemptive(Req req) throws IOException {
         Challenge b = bearer;
         if (b != null) {
-            return "Bearer " + token(b, req, false).value();
+            return "Bearer " + token(b, req, false, null).value();
         }
         return basic ? basicHeader() : null;
     }
 
-    private Token token(Challenge c, Req req, boolean refresh) throws IOException {
+    /**
+     * A token for {@code req}. Without {@code refresh}, a cached unexpired one for the request's
+     * scope. With it (after a 401), one for the challenge's scope that is not {@code used} (the
+     * token the registry just refused): a token another thread fetched meanwhile is taken as is.
+     */
+    private Token token(Challenge c, Req req, boolean refresh, String used) throws IOException {
         String realm = c.param("realm").orElseThrow(() -> new AuthenticationException(req.method(), show(req.uri()), 401,
                 "Bearer challenge without a realm"));
         String service = c.param("service").orElse("");
         String scope = refresh ? c.param("scope").orElse(req.scope()) : req.scope();
         String key = realm + "\n" + service + "\n" + scope;
         Token t = tokens.get(key);
-        if (!refresh && t != null && t.expires().isAfter(clock.instant())) {
+        if (t != null && t.expires().isAfter(clock.instant()) && !(refresh && t.value().equals(used))) {
             return t;
-        }
-        if (refresh && t != null) {
-            tokens.remove(key, t);
         }
         CompletableFuture<Token> mine = new CompletableFuture<>();
         CompletableFuture<Token> running = tokenFetches.putIfAbsent(key, mine);

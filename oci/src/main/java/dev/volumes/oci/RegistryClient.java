@@ -344,14 +344,17 @@ public final class RegistryClient {
 
     /**
      * Every tag of {@code repository}, fetched {@code pageSize} at a time following the
-     * {@code Link: <..>; rel="next"} header, or the {@code last} parameter when a full page came
-     * without one. Empty if the repository does not exist.
+     * {@code Link: <..>; rel="next"} header, or the {@code last} parameter when exactly a full page
+     * came without one. Tolerates registries that ignore {@code n} (distribution 2.8 returns
+     * everything, unsorted): a page larger than asked for, or with no new tag, ends the listing.
+     * Tags are returned in the registry's order without duplicates. Empty if the repository does
+     * not exist.
      */
     public List<String> listTags(String repository, int pageSize) throws IOException {
         if (pageSize < 1) {
             throw new IllegalArgumentException("page size must be positive: " + pageSize);
         }
-        List<String> tags = new ArrayList<>();
+        java.util.LinkedHashSet<String> tags = new java.util.LinkedHashSet<>();
         URI uri = url(repository, "tags/list?n=" + pageSize);
         while (uri != null) {
             HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of(), true));
@@ -362,19 +365,22 @@ public final class RegistryClient {
             JsonNode page = readJson(r, "GET", uri);
             List<String> got = new ArrayList<>();
             page.path("tags").forEach(t -> got.add(t.asText()));
-            tags.addAll(got);
+            boolean grew = tags.addAll(got);
             Optional<String> link = r.headers().firstValue("Link");
             Matcher m = link.isPresent() ? LINK_NEXT.matcher(link.get()) : null;
-            if (m != null && m.find()) {
+            if (!grew) {
+                uri = null; // a page with nothing new: the registry ignores pagination; stop
+            } else if (m != null && m.find()) {
                 uri = base.resolve(m.group(1));
-            } else if (got.size() >= pageSize && !got.isEmpty()) {
+            } else if (got.size() == pageSize) {
+                // a full page without Link: ask for the rest after the last tag (older registries)
                 uri = url(repository, "tags/list?n=" + pageSize + "&last="
                         + URLEncoder.encode(got.getLast(), StandardCharsets.UTF_8));
             } else {
-                uri = null;
+                uri = null; // short page, or more than asked for (n ignored): that is everything
             }
         }
-        return tags;
+        return List.copyOf(tags);
     }
 
     /**
