@@ -100,6 +100,65 @@ class RegistryAuthIT {
         }
     }
 
+    /** A clock the test moves by hand (token expiry). */
+    static final class ManualClock extends java.time.Clock {
+        private volatile Instant now = Instant.now();
+
+        void advance(java.time.Duration d) {
+            now = now.plus(d);
+        }
+
+        @Override
+        public java.time.ZoneId getZone() {
+            return java.time.ZoneOffset.UTC;
+        }
+
+        @Override
+        public java.time.Clock withZone(java.time.ZoneId zone) {
+            return this;
+        }
+
+        @Override
+        public Instant instant() {
+            return now;
+        }
+    }
+
+    @Test
+    void tokensAreSharedByConcurrentFirstRequestsCachedPerScopeAndRenewedOnExpiry() throws Exception {
+        try (TokenServer tokens = new TokenServer(tmp.resolve("tok"), "dave", "pw", 300);
+                TestRegistry reg = TestRegistry.withTokens(tmp.resolve("reg"), tokens)) {
+            ManualClock clock = new ManualClock();
+            RegistryClient client = RegistryClient.builder(reg.uri()).credentials(new Credentials("dave", "pw"))
+                    .clock(clock).build();
+            java.util.List<Thread> threads = new java.util.ArrayList<>();
+            java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+            for (int i = 0; i < 16; i++) {
+                threads.add(Thread.ofVirtual().start(() -> {
+                    try {
+                        if (client.blobSize("vols/t", Digest.EMPTY).isEmpty()) {
+                            ok.incrementAndGet();
+                        }
+                    } catch (IOException e) {
+                        throw new RuntimeException(e);
+                    }
+                }));
+            }
+            for (Thread t : threads) {
+                t.join();
+            }
+            assertThat(ok.get()).isEqualTo(16);
+            assertThat(tokens.issued()).isEqualTo(1);
+            client.listTags("vols/t"); // same scope: cached token
+            assertThat(tokens.issued()).isEqualTo(1);
+            client.listTags("vols/other"); // another scope: another token
+            assertThat(tokens.issued()).isEqualTo(2);
+            clock.advance(java.time.Duration.ofSeconds(295)); // inside the renewal margin
+            client.listTags("vols/t");
+            assertThat(tokens.issued()).isEqualTo(3);
+        }
+    }
+
     @Test
     void credentialsFromDockerConfig() throws IOException {
         try (TestRegistry reg = TestRegistry.withHtpasswd(tmp.resolve("reg"), "carol", "pw-from-config")) {
