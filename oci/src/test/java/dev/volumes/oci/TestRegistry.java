@@ -23,6 +23,10 @@ final class TestRegistry implements AutoCloseable {
     private Process process;
 
     private TestRegistry(Path dir, String authYaml) throws IOException {
+        this(dir, authYaml, "");
+    }
+
+    private TestRegistry(Path dir, String authYaml, String httpExtraYaml) throws IOException {
         Path exe = Peers.require("docker-registry", "docker-registry");
         this.dir = dir;
         this.port = freePort();
@@ -45,7 +49,8 @@ final class TestRegistry implements AutoCloseable {
                 http:
                   addr: 127.0.0.1:%d
                   secret: volumes-test-secret
-                %s""".formatted(storage(), port, authYaml), StandardCharsets.UTF_8);
+                %s
+                %s""".formatted(storage(), port, httpExtraYaml, authYaml), StandardCharsets.UTF_8);
         start(exe);
     }
 
@@ -83,8 +88,17 @@ final class TestRegistry implements AutoCloseable {
                 """.formatted(tokens.realm(), TokenServer.SERVICE, TokenServer.ISSUER, tokens.certificate()));
     }
 
+    /** A registry serving HTTPS with {@code certificate}/{@code key} (PEM files). */
+    static TestRegistry withTls(Path dir, Path certificate, Path key) throws IOException {
+        TestRegistry r = new TestRegistry(dir, "", "  tls:\n    certificate: %s\n    key: %s".formatted(certificate, key));
+        r.https = true;
+        return r;
+    }
+
+    private boolean https;
+
     URI uri() {
-        return URI.create("http://127.0.0.1:" + port);
+        return URI.create((https ? "https" : "http") + "://127.0.0.1:" + port);
     }
 
     int port() {
