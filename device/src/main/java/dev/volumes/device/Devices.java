@@ -10,6 +10,8 @@ import java.io.IOException;
  */
 public final class Devices {
 
+    private static final int SECTOR = 512;
+
     private Devices() {}
 
     /**
@@ -41,6 +43,10 @@ public final class Devices {
             throw new IllegalArgumentException("slice: device is null");
         }
         Bounds.checkRange(device, "slice", offset, length, device.size());
+        if (offset % SECTOR != 0) {
+            throw new IllegalArgumentException("slice of '" + device.name() + "' at offset " + offset
+                    + ": the offset must be a multiple of " + SECTOR + " bytes (sector atomicity)");
+        }
         return new SliceView(device, offset, length);
     }
 }

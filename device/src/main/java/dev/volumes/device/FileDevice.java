@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -47,11 +46,13 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 public final class FileDevice implements Device {
 
+    /** Largest single read or write through a heap buffer (see {@link #readSome}). */
+    private static final int MAX_HEAP_IO = 1 << 20;
+
     private final OpenFile file;
     private final String name;
     private final Capabilities capabilities;
-    private final boolean canPunch;
-    private final boolean canSeekData;
+    private final FileHoles holes;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private volatile long size;
     private volatile boolean closed;
@@ -62,15 +63,13 @@ public final class FileDevice implements Device {
         this.file = file;
         this.name = file.path.toString();
         this.size = file.channel.size();
-        LinuxFiles linux = file.nativeFd >= 0 ? LinuxFiles.load().orElse(null) : null;
-        this.canPunch = linux != null && !file.readOnly && probePunch(linux, file.nativeFd, size);
-        this.canSeekData = linux != null && probeSeekData(linux, file.nativeFd);
+        this.holes = FileHoles.probe(file, size);
         Capabilities caps = file.readOnly ? Capabilities.of(Capability.READ_ONLY) : Capabilities.of(Capability.RESIZE);
-        if (canPunch) {
+        if (holes.canPunch()) {
             caps = caps.with(Capability.DISCARD, Capability.DISCARD_READS_ZEROES, Capability.WRITE_ZEROES,
                     Capability.WRITE_ZEROES_UNMAP);
         }
-        if (canSeekData) {
+        if (holes.canSeekData()) {
             caps = caps.with(Capability.EXTENTS);
         }
         this.capabilities = caps;
@@ -90,7 +89,7 @@ public final class FileDevice implements Device {
         if (size < 0) {
             throw new IllegalArgumentException("create of '" + path + "': negative size " + size);
         }
-        return open(OpenFile.acquire(path, false, size));
+        return open(OpenFile.acquire(path, false, size, true));
     }
 
     /**
@@ -103,7 +102,7 @@ public final class FileDevice implements Device {
         if (path == null) {
             throw new IllegalArgumentException("open: path is null");
         }
-        return open(OpenFile.acquire(path, false, -1));
+        return open(OpenFile.acquire(path, false, -1, true));
     }
 
     /**
@@ -116,7 +115,15 @@ public final class FileDevice implements Device {
         if (path == null) {
             throw new IllegalArgumentException("openReadOnly: path is null");
         }
-        return open(OpenFile.acquire(path, true, -1));
+        return open(OpenFile.acquire(path, true, -1, true));
+    }
+
+    /**
+     * Opens or creates ({@code createSize >= 0}) without the Linux system calls, as on a platform
+     * without them: for tests of the portable fallback.
+     */
+    static FileDevice openPortable(Path path, boolean readOnly, long createSize) throws IOException {
+        return open(OpenFile.acquire(path, readOnly, createSize, false));
     }
 
     private static FileDevice open(OpenFile file) throws IOException {
@@ -163,7 +170,7 @@ public final class FileDevice implements Device {
             long pos = offset;
             try {
                 while (dst.hasRemaining()) {
-                    int n = file.channel.read(dst, pos);
+                    int n = readSome(dst, pos);
                     if (n < 0) {
                         throw new IOException("read of '" + name + "' at offset " + pos + " hit the end of the file ("
                                 + file.channel.size() + " bytes) inside the device size " + size
@@ -211,12 +218,44 @@ public final class FileDevice implements Device {
         int length = src.remaining();
         try {
             while (src.hasRemaining()) {
-                pos += file.channel.write(src, pos);
+                pos += writeSome(src, pos);
             }
         } catch (ClosedChannelException e) {
             throw channelLost("write", e);
         } catch (IOException e) {
             throw mapNoSpace(e, "write of " + length + " bytes at offset " + offset);
+        }
+    }
+
+    /**
+     * One positional read. A heap buffer goes through a JDK temporary direct buffer as large as the
+     * request, cached per thread; capping heap requests at {@link #MAX_HEAP_IO} keeps that cache
+     * small when many threads do large reads.
+     */
+    private int readSome(ByteBuffer dst, long pos) throws IOException {
+        if (dst.isDirect() || dst.remaining() <= MAX_HEAP_IO) {
+            return file.channel.read(dst, pos);
+        }
+        int limit = dst.limit();
+        dst.limit(dst.position() + MAX_HEAP_IO);
+        try {
+            return file.channel.read(dst, pos);
+        } finally {
+            dst.limit(limit);
+        }
+    }
+
+    /** One positional write; heap buffers capped like {@link #readSome}. */
+    private int writeSome(ByteBuffer src, long pos) throws IOException {
+        if (src.isDirect() || src.remaining() <= MAX_HEAP_IO) {
+            return file.channel.write(src, pos);
+        }
+        int limit = src.limit();
+        src.limit(src.position() + MAX_HEAP_IO);
+        try {
+            return file.channel.write(src, pos);
+        } finally {
+            src.limit(limit);
         }
     }
 
@@ -251,17 +290,10 @@ public final class FileDevice implements Device {
             if (length == 0) {
                 return;
             }
-            if (canPunch && punch("write-zeroes", offset, length)) {
-                if (!mayUnmap) {
-                    int err = linux().fallocate(file.nativeFd, 0, offset, length);
-                    if (err == 0) {
-                        return;
-                    }
-                    if (!LinuxFiles.unsupported(err)) {
-                        throw nativeFailure("write-zeroes (allocate)", offset, length, err);
-                    }
-                    // Cannot preallocate here: fall through and write zeros to keep it allocated.
-                } else {
+            if (holes.canPunch() && holes.punch("write-zeroes", offset, length)) {
+                // Punched: reads as zeros. Without mayUnmap, allocate again so later writes cannot
+                // run out of space; if the filesystem cannot, write zeros to the range instead.
+                if (mayUnmap || holes.allocate("write-zeroes", offset, length)) {
                     return;
                 }
             }
@@ -288,25 +320,12 @@ public final class FileDevice implements Device {
         try {
             ensureWritable("discard");
             Bounds.checkRange(this, "discard", offset, length, size);
-            if (length > 0 && canPunch) {
-                punch("discard", offset, length);
+            if (length > 0 && holes.canPunch()) {
+                holes.punch("discard", offset, length);
             }
         } finally {
             lock.readLock().unlock();
         }
-    }
-
-    /** Punches a hole; false if the filesystem turned out not to support it for this range. */
-    private boolean punch(String operation, long offset, long length) throws IOException {
-        int err = linux().fallocate(file.nativeFd, LinuxFiles.FALLOC_FL_PUNCH_HOLE | LinuxFiles.FALLOC_FL_KEEP_SIZE,
-                offset, length);
-        if (err == 0) {
-            return true;
-        }
-        if (LinuxFiles.unsupported(err)) {
-            return false;
-        }
-        throw nativeFailure(operation, offset, length, err);
     }
 
     @Override
@@ -318,53 +337,12 @@ public final class FileDevice implements Device {
             if (length == 0) {
                 return List.of();
             }
-            if (!canSeekData) {
+            if (!holes.canSeekData()) {
                 return List.of(new Extent(offset, length, Extent.Type.DATA));
             }
-            return seekExtents(offset, offset + length);
+            return holes.extents(offset, offset + length);
         } finally {
             lock.readLock().unlock();
-        }
-    }
-
-    private List<Extent> seekExtents(long offset, long end) throws IOException {
-        LinuxFiles linux = linux();
-        List<Extent> out = new ArrayList<>();
-        long pos = offset;
-        while (pos < end) {
-            long data = linux.lseek(file.nativeFd, pos, LinuxFiles.SEEK_DATA);
-            if (data == -LinuxFiles.ENXIO) {
-                data = end; // no data at or after pos: the rest is a hole
-            } else if (data < 0) {
-                throw nativeFailure("extents (SEEK_DATA)", pos, end - pos, (int) -data);
-            }
-            if (data > pos) {
-                long holeEnd = Math.min(data, end);
-                add(out, pos, holeEnd - pos, Extent.Type.HOLE);
-                pos = holeEnd;
-                if (pos >= end) {
-                    break;
-                }
-            }
-            long hole = linux.lseek(file.nativeFd, pos, LinuxFiles.SEEK_HOLE);
-            if (hole < 0) {
-                throw nativeFailure("extents (SEEK_HOLE)", pos, end - pos, (int) -hole);
-            }
-            // A concurrent writer may fill the hole between the two calls; never report an empty run.
-            long dataEnd = Math.min(Math.max(hole, pos + 1), end);
-            add(out, pos, dataEnd - pos, Extent.Type.DATA);
-            pos = dataEnd;
-        }
-        return out;
-    }
-
-    private static void add(List<Extent> out, long offset, long length, Extent.Type type) {
-        int last = out.size() - 1;
-        if (last >= 0 && out.get(last).type() == type) {
-            Extent prev = out.get(last);
-            out.set(last, new Extent(prev.offset(), prev.length() + length, type));
-        } else {
-            out.add(new Extent(offset, length, type));
         }
     }
 
@@ -416,10 +394,6 @@ public final class FileDevice implements Device {
         return "FileDevice[" + name + (file.readOnly ? ", read-only" : "") + ", " + size + " bytes]";
     }
 
-    private LinuxFiles linux() {
-        return LinuxFiles.load().orElseThrow();
-    }
-
     private void ensureOpen(String operation) throws DeviceClosedException {
         if (closed) {
             throw new DeviceClosedException(name, operation);
@@ -451,24 +425,5 @@ public final class FileDevice implements Device {
             return new NoSpaceException(name, "no space on '" + name + "' for " + request + ": " + m, e);
         }
         return e;
-    }
-
-    private IOException nativeFailure(String operation, long offset, long length, int err) {
-        String message = operation + " of " + length + " bytes at offset " + offset + " on '" + name + "' failed: "
-                + LinuxFiles.errnoName(err);
-        if (err == LinuxFiles.ENOSPC || err == LinuxFiles.EDQUOT || err == LinuxFiles.EFBIG) {
-            return new NoSpaceException(name, message, null);
-        }
-        return new IOException(message);
-    }
-
-    private static boolean probePunch(LinuxFiles linux, int fd, long size) {
-        // Punching past the end of the file changes nothing but proves the filesystem supports it.
-        return linux.fallocate(fd, LinuxFiles.FALLOC_FL_PUNCH_HOLE | LinuxFiles.FALLOC_FL_KEEP_SIZE, size, 4096) == 0;
-    }
-
-    private static boolean probeSeekData(LinuxFiles linux, int fd) {
-        long r = linux.lseek(fd, 0, LinuxFiles.SEEK_DATA);
-        return r >= 0 || r == -LinuxFiles.ENXIO;
     }
 }

@@ -64,9 +64,11 @@ final class OpenFile {
      * Opens (or, for {@code createSize >= 0}, creates) {@code path} under an exclusive lock, or a
      * shared lock when {@code readOnly}.
      *
+     * @param nativeAccess whether to open the native descriptor (false only in tests of the
+     *     portable fallback)
      * @throws DeviceInUseException if this process or another one holds a conflicting lock
      */
-    static OpenFile acquire(Path path, boolean readOnly, long createSize) throws IOException {
+    static OpenFile acquire(Path path, boolean readOnly, long createSize, boolean nativeAccess) throws IOException {
         String name = path.toString();
         synchronized (REGISTRY) {
             if (createSize >= 0) {
@@ -114,7 +116,7 @@ final class OpenFile {
                 if (createSize > 0) {
                     file.setLength(createSize);
                 }
-                nativeFd = openNative(path, readOnly, key);
+                nativeFd = nativeAccess ? openNative(path, readOnly, key) : -1;
                 OpenFile opened = new OpenFile(path, readOnly, key, file, lock, nativeFd);
                 if (key != null) {
                     REGISTRY.put(key, opened);

@@ -159,6 +159,8 @@ public abstract class DeviceConformanceTest extends DeviceConformanceChecks {
                 .isInstanceOf(OutOfRangeException.class);
         assertThatThrownBy(() -> d.extents(size - 1, 2)).isInstanceOf(OutOfRangeException.class);
         assertThatThrownBy(() -> d.extents(5, Long.MAX_VALUE - 2)).isInstanceOf(OutOfRangeException.class);
+        assertThatThrownBy(() -> d.prefetch(size - 1, 2)).isInstanceOf(OutOfRangeException.class);
+        d.prefetch(0, size);
         d.read(ByteBuffer.allocate(0), size);
         assertThat(d.extents(size, 0)).isEmpty();
     }
@@ -468,6 +470,34 @@ public abstract class DeviceConformanceTest extends DeviceConformanceChecks {
                     ByteBuffer back = ByteBuffer.allocate(mine.length);
                     d.read(back, base);
                     assertThat(back.array()).as("thread %d round %d", t, i).isEqualTo(mine);
+                }
+            });
+        });
+    }
+
+    @Test
+    void concurrentReadersOfKnownContentAllSeeIt() throws Exception {
+        withSeed(rnd -> {
+            byte[] content = randomContent(rnd, readSideSize());
+            Device d = deviceWith(content);
+            int threads = 8;
+            long[] seeds = new long[threads];
+            for (int t = 0; t < threads; t++) {
+                seeds[t] = rnd.nextLong();
+            }
+            int rounds = Seeds.scaled(50);
+            runConcurrently(threads, t -> {
+                Random r = new Random(seeds[t]);
+                for (int i = 0; i < rounds; i++) {
+                    int off = r.nextInt(content.length);
+                    int len = r.nextInt(Math.min(content.length - off, 128 * KIB) + 1);
+                    ByteBuffer dst = r.nextBoolean() ? ByteBuffer.allocateDirect(len) : ByteBuffer.allocate(len);
+                    d.read(dst, off);
+                    byte[] got = new byte[len];
+                    dst.flip().get(got);
+                    if (!java.util.Arrays.equals(got, 0, len, content, off, off + len)) {
+                        throw new AssertionError("reader " + t + " read wrong bytes at [" + off + ", +" + len + ")");
+                    }
                 }
             });
         });
