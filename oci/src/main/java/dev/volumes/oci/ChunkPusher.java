@@ -108,7 +108,7 @@ final class ChunkPusher {
     private Digest upload(byte[] buf, int length) throws IOException {
         Digest d = Digest.sha256(buf, 0, length);
         if (claim(d)) {
-            if (client.pushBlob(repository, d, buf, 0, length)) {
+            if (client.pushHashed(repository, d, buf, 0, length)) {
                 blobsUploaded.incrementAndGet();
                 bytesUploaded.addAndGet(length);
             } else {
@@ -136,7 +136,7 @@ final class ChunkPusher {
     FreezeResult publish(ImageRef ref, ImageConfig config, String source) throws IOException {
         byte[] configBytes = ImageFormat.encodeConfig(config);
         Digest configDigest = Digest.sha256(configBytes);
-        client.pushBlob(ref.repository(), configDigest, configBytes, 0, configBytes.length);
+        client.pushHashed(ref.repository(), configDigest, configBytes, 0, configBytes.length);
         Map<String, String> annotations = new TreeMap<>();
         Instant created = options.created() != null ? options.created() : Instant.now().truncatedTo(ChronoUnit.SECONDS);
         annotations.put(ImageFormat.CREATED, DateTimeFormatter.ISO_INSTANT.format(created));

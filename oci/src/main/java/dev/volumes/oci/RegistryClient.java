@@ -170,11 +170,16 @@ public final class RegistryClient {
      * @throws IllegalArgumentException if the bytes do not hash to {@code digest}
      */
     public boolean pushBlob(String repository, Digest digest, byte[] data, int off, int len) throws IOException {
-        if (blobSize(repository, digest).isPresent()) {
-            return false;
-        }
         if (!Digest.sha256(data, off, len).equals(digest)) {
             throw new IllegalArgumentException("pushBlob: data does not hash to " + digest);
+        }
+        return pushHashed(repository, digest, data, off, len);
+    }
+
+    /** {@link #pushBlob} for bytes the caller has just hashed to {@code digest} itself. */
+    boolean pushHashed(String repository, Digest digest, byte[] data, int off, int len) throws IOException {
+        if (blobSize(repository, digest).isPresent()) {
+            return false;
         }
         IOException failure = null;
         for (int attempt = 1; attempt <= uploadAttempts; attempt++) {
