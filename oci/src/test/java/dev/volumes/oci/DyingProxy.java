@@ -23,12 +23,18 @@ final class DyingProxy implements AutoCloseable {
     private final ServerSocket server;
     private final int upstreamPort;
     private final int bytesPerTick;
+    private volatile boolean throttled = true;
 
     DyingProxy(int upstreamPort, int bytesPerTick) throws IOException {
         this.upstreamPort = upstreamPort;
         this.bytesPerTick = bytesPerTick;
         this.server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
         Thread.ofVirtual().start(this::acceptLoop);
+    }
+
+    /** Stops slowing responses down (for the part of a test after the failure). */
+    void fullSpeed() {
+        throttled = false;
     }
 
     URI uri() {
@@ -67,6 +73,10 @@ final class DyingProxy implements AutoCloseable {
                             byte[] b = queue.poll(10, TimeUnit.SECONDS);
                             if (b == null || b == EOF) {
                                 return;
+                            }
+                            if (!throttled) {
+                                out.write(b);
+                                continue;
                             }
                             for (int off = 0; off < b.length; off += bytesPerTick) {
                                 out.write(b, off, Math.min(bytesPerTick, b.length - off));

@@ -103,6 +103,7 @@ class ImageFailureIT {
                 }
                 assertThatThrownBy(() -> img.read(ByteBuffer.allocate(16 * cs), 0)).isInstanceOf(IOException.class);
                 reg.restart();
+                proxy.fullSpeed();
                 ByteBuffer all = ByteBuffer.allocate(16 * cs);
                 img.read(all, 0);
                 ByteBuffer want = ByteBuffer.allocate(16 * cs);
