@@ -40,17 +40,13 @@ public final class RegistryClient {
 
     private final URI base;
     private final Http http;
-    private final int chunkedThreshold;
-    private final int uploadChunk;
-    private final int uploadAttempts;
+    private final BlobUploads uploads;
     private final ObjectMapper json = new ObjectMapper();
 
     RegistryClient(URI base, Http http, int chunkedThreshold, int uploadChunk, int uploadAttempts) {
         this.base = base;
         this.http = http;
-        this.chunkedThreshold = chunkedThreshold;
-        this.uploadChunk = uploadChunk;
-        this.uploadAttempts = uploadAttempts;
+        this.uploads = new BlobUploads(base, http, chunkedThreshold, uploadChunk, uploadAttempts);
     }
 
     /** A builder for a client of the registry at {@code base} (e.g. {@code https://registry.example:5000}). */
@@ -78,7 +74,7 @@ public final class RegistryClient {
     public void ping() throws IOException {
         URI uri = base.resolve("/v2/");
         HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, "", Map.of(), true));
-        expect(r, "GET", uri, 200);
+        Responses.expect(r, "GET", uri, 200);
     }
 
     /** The size of blob {@code digest} in {@code repository}, or empty if the registry lacks it (HEAD). */
@@ -89,7 +85,7 @@ public final class RegistryClient {
         if (r.statusCode() == 404) {
             return Optional.empty();
         }
-        expect(r, "HEAD", uri, 200);
+        Responses.expect(r, "HEAD", uri, 200);
         return Optional.of(r.headers().firstValueAsLong("Content-Length").orElse(-1));
     }
 
@@ -103,7 +99,7 @@ public final class RegistryClient {
     public byte[] pullBlob(String repository, Digest digest, int maxSize) throws IOException {
         URI uri = url(repository, "blobs/" + digest);
         HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of(), true));
-        expectOpen(r, "GET", uri, 200);
+        Responses.expectOpen(r, "GET", uri, 200);
         long declared = r.headers().firstValueAsLong("Content-Length").orElse(-1);
         if (declared > maxSize) {
             Http.drain(r);
@@ -147,7 +143,7 @@ public final class RegistryClient {
         String range = "bytes=" + offset + "-" + (offset + length - 1);
         HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(repository), Map.of("Range", range), true));
         if (r.statusCode() != 206 && r.statusCode() != 200) {
-            expectOpen(r, "GET", uri, 206);
+            Responses.expectOpen(r, "GET", uri, 206);
         }
         try (InputStream in = r.body()) {
             if (r.statusCode() == 200) {
@@ -181,62 +177,8 @@ public final class RegistryClient {
         if (blobSize(repository, digest).isPresent()) {
             return false;
         }
-        IOException failure = null;
-        for (int attempt = 1; attempt <= uploadAttempts; attempt++) {
-            try {
-                upload(repository, digest, data, off, len);
-                return true;
-            } catch (AuthenticationException e) {
-                throw e;
-            } catch (RegistryException e) {
-                if (e.status() < 500 && e.status() != 429) {
-                    throw e;
-                }
-                failure = keep(failure, e);
-            } catch (IOException e) {
-                failure = keep(failure, e);
-            }
-        }
-        throw failure;
-    }
-
-    private static IOException keep(IOException first, IOException next) {
-        if (first == null) {
-            return next;
-        }
-        first.addSuppressed(next);
-        return first;
-    }
-
-    private void upload(String repository, Digest digest, byte[] data, int off, int len) throws IOException {
-        URI start = url(repository, "blobs/uploads/");
-        HttpResponse<InputStream> r = http.send(Http.Req.of("POST", start, push(repository),
-                Map.of("Content-Type", "application/octet-stream"), true));
-        expect(r, "POST", start, 202);
-        URI location = location(r, start);
-        int piece = uploadChunk;
-        long min = r.headers().firstValueAsLong("OCI-Chunk-Min-Length").orElse(0);
-        if (min > piece) {
-            piece = (int) Math.min(min, Integer.MAX_VALUE - 8);
-        }
-        int done = 0;
-        if (len > chunkedThreshold) {
-            while (len - done > piece) {
-                Http.Req patch = new Http.Req("PATCH", location, push(repository), Map.of(
-                        "Content-Type", "application/octet-stream",
-                        "Content-Range", done + "-" + (done + piece - 1)), data, off + done, piece, false);
-                HttpResponse<InputStream> pr = http.send(patch);
-                expect(pr, "PATCH", location, 202);
-                location = location(pr, location);
-                done += piece;
-            }
-        }
-        URI finish = withQuery(location, "digest=" + URLEncoder.encode(digest.value(), StandardCharsets.UTF_8));
-        Map<String, String> headers = done == len ? Map.of()
-                : Map.of("Content-Type", "application/octet-stream", "Content-Range", done + "-" + (len - 1));
-        HttpResponse<InputStream> put = http.send(new Http.Req("PUT", finish, push(repository), headers,
-                data, off + done, len - done, false));
-        expect(put, "PUT", finish, 201);
+        uploads.upload(repository, digest, data, off, len);
+        return true;
     }
 
     /**
@@ -255,7 +197,7 @@ public final class RegistryClient {
         if (r.statusCode() == 201) {
             return true;
         }
-        expect(r, "POST", uri, 202);
+        Responses.expect(r, "POST", uri, 202);
         r.headers().firstValue("Location").ifPresent(loc -> {
             try {
                 Http.drain(http.send(Http.Req.of("DELETE", uri.resolve(loc), push(repository), Map.of(), false)));
@@ -277,7 +219,7 @@ public final class RegistryClient {
         URI uri = url(ref.repository(), "manifests/" + ref.reference());
         HttpResponse<InputStream> r = http.send(new Http.Req("PUT", uri, push(ref.repository()),
                 Map.of("Content-Type", mediaType), body, 0, body.length, true));
-        expect(r, "PUT", uri, 201);
+        Responses.expect(r, "PUT", uri, 201);
         Optional<String> reported = r.headers().firstValue("Docker-Content-Digest");
         if (reported.isPresent() && Digest.isDigest(reported.get()) && !reported.get().equals(digest.value())) {
             throw new DigestMismatchException("manifest stored at " + Http.show(uri), digest, Digest.of(reported.get()));
@@ -294,7 +236,7 @@ public final class RegistryClient {
     public Manifest getManifest(ImageRef ref) throws IOException {
         URI uri = url(ref.repository(), "manifests/" + ref.reference());
         HttpResponse<InputStream> r = http.send(Http.Req.of("GET", uri, pull(ref.repository()), Map.of("Accept", ACCEPT), true));
-        expectOpen(r, "GET", uri, 200);
+        Responses.expectOpen(r, "GET", uri, 200);
         byte[] body;
         try (InputStream in = r.body()) {
             body = in.readNBytes(MAX_MANIFEST);
@@ -319,7 +261,7 @@ public final class RegistryClient {
         if (r.statusCode() == 404) {
             return Optional.empty();
         }
-        expect(r, "HEAD", uri, 200);
+        Responses.expect(r, "HEAD", uri, 200);
         Optional<String> d = r.headers().firstValue("Docker-Content-Digest").filter(Digest::isDigest);
         Digest digest = d.isPresent() ? Digest.of(d.get()) : getManifest(ref).digest();
         return Optional.of(Descriptor.of(r.headers().firstValue("Content-Type").orElse(OCI_MANIFEST), digest,
@@ -339,7 +281,7 @@ public final class RegistryClient {
                         "manifests/" + ref.reference())), 404, List.of("MANIFEST_UNKNOWN"), "no manifest " + ref)).digest();
         URI uri = url(ref.repository(), "manifests/" + digest);
         HttpResponse<InputStream> r = http.send(Http.Req.of("DELETE", uri, delete(ref.repository()), Map.of(), true));
-        expect(r, "DELETE", uri, 202);
+        Responses.expect(r, "DELETE", uri, 202);
     }
 
     /** Every tag of {@code repository} (empty if the repository does not exist), fetched in pages of 100. */
@@ -367,7 +309,7 @@ public final class RegistryClient {
                 Http.drain(r);
                 return List.of();
             }
-            JsonNode page = readJson(r, "GET", uri);
+            JsonNode page = Responses.readJson(r, "GET", uri);
             List<String> got = new ArrayList<>();
             page.path("tags").forEach(t -> got.add(t.asText()));
             boolean grew = tags.addAll(got);
@@ -410,7 +352,7 @@ public final class RegistryClient {
                 throw e;
             }
         } else {
-            index = readJson(r, "GET", uri);
+            index = Responses.readJson(r, "GET", uri);
         }
         List<Descriptor> out = new ArrayList<>();
         for (JsonNode m : index.path("manifests")) {
@@ -428,11 +370,11 @@ public final class RegistryClient {
         return base.resolve("/v2/" + repository + "/" + suffix);
     }
 
-    private static String pull(String repository) {
+    static String pull(String repository) {
         return "repository:" + repository + ":pull";
     }
 
-    private static String push(String repository) {
+    static String push(String repository) {
         return "repository:" + repository + ":pull,push";
     }
 
@@ -440,57 +382,4 @@ public final class RegistryClient {
         return "repository:" + repository + ":delete";
     }
 
-    private static URI withQuery(URI uri, String query) {
-        String s = uri.toString();
-        return URI.create(s + (s.contains("?") ? "&" : "?") + query);
-    }
-
-    private static URI location(HttpResponse<InputStream> r, URI from) throws IOException {
-        String loc = r.headers().firstValue("Location").orElseThrow(() -> new IOException(
-                r.request().method() + " " + Http.show(from) + ": the registry answered without a Location"));
-        return from.resolve(loc);
-    }
-
-    private JsonNode readJson(HttpResponse<InputStream> r, String method, URI uri) throws IOException {
-        expectOpen(r, method, uri, 200);
-        try (InputStream in = r.body()) {
-            return json.readTree(in.readNBytes(MAX_MANIFEST));
-        } catch (IOException e) {
-            throw new IOException(method + " " + Http.show(uri) + ": answer is not JSON: " + e.getMessage(), e);
-        }
-    }
-
-    /** Throws unless {@code r} has status {@code want}; drains the body either way. */
-    private void expect(HttpResponse<InputStream> r, String method, URI uri, int want) throws IOException {
-        expectOpen(r, method, uri, want);
-        Http.drain(r);
-    }
-
-    /** Throws (with the OCI error codes) unless {@code r} has status {@code want} (or 200 for 201/202). */
-    private void expectOpen(HttpResponse<InputStream> r, String method, URI uri, int want) throws IOException {
-        int s = r.statusCode();
-        if (s == want || (want != 200 && want != 206 && (s == 200 || s == 201 || s == 202 || s == 204) && want / 100 == 2)) {
-            return;
-        }
-        List<String> codes = new ArrayList<>();
-        String detail = "";
-        try (InputStream in = r.body()) {
-            byte[] body = in.readNBytes(64 << 10);
-            if (body.length > 0) {
-                try {
-                    for (JsonNode e : json.readTree(body).path("errors")) {
-                        codes.add(e.path("code").asText());
-                        if (detail.isEmpty()) {
-                            detail = e.path("message").asText("");
-                        }
-                    }
-                } catch (IOException notJson) {
-                    detail = new String(body, 0, Math.min(body.length, 200), StandardCharsets.UTF_8).strip();
-                }
-            }
-        } catch (IOException ignored) {
-            // status alone tells the story
-        }
-        throw new RegistryException(method, Http.show(uri), s, codes, detail);
-    }
 }

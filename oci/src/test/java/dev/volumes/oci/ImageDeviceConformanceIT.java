@@ -54,6 +54,6 @@ class ImageDeviceConformanceIT extends DeviceConformanceTest {
         src.write(ByteBuffer.wrap(content), 0);
         ImageRef ref = new ImageRef("conformance/image", "c-" + counter.incrementAndGet());
         OciImages.freeze(src, client, ref, FreezeOptions.defaults().withChunkSize(4096).withParallelism(8));
-        return ImageDevice.open(client, ref, ImageOptions.defaults().withCacheBytes(64 << 10));
+        return ImageDevice.open(client, ref, ImageOptions.defaults().withCacheBytes(512 << 10));
     }
 }
