@@ -24,12 +24,18 @@ final class DyingProxy implements AutoCloseable {
     private final int upstreamPort;
     private final int bytesPerTick;
     private volatile boolean throttled = true;
+    private final java.util.concurrent.atomic.AtomicLong forwarded = new java.util.concurrent.atomic.AtomicLong();
 
     DyingProxy(int upstreamPort, int bytesPerTick) throws IOException {
         this.upstreamPort = upstreamPort;
         this.bytesPerTick = bytesPerTick;
         this.server = new ServerSocket(0, 16, InetAddress.getLoopbackAddress());
         Thread.ofVirtual().start(this::acceptLoop);
+    }
+
+    /** Response bytes forwarded to clients so far. */
+    long forwarded() {
+        return forwarded.get();
     }
 
     /** Stops slowing responses down (for the part of a test after the failure). */
@@ -79,8 +85,10 @@ final class DyingProxy implements AutoCloseable {
                                 continue;
                             }
                             for (int off = 0; off < b.length; off += bytesPerTick) {
-                                out.write(b, off, Math.min(bytesPerTick, b.length - off));
+                                int n = Math.min(bytesPerTick, b.length - off);
+                                out.write(b, off, n);
                                 out.flush();
+                                forwarded.addAndGet(n);
                                 Thread.sleep(1);
                             }
                         }

@@ -80,7 +80,11 @@ class ImageFailureIT {
                         failure.set(t);
                     }
                 });
-                Thread.sleep(300); // the first chunk is streaming at at most ~1 MB/s through the proxy
+                // wait until a chunk is part-way through (manifest and config are a few KB), then stop
+                long deadline = System.nanoTime() + 30_000_000_000L;
+                while (proxy.forwarded() < 200_000 && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
                 reg.stop();
                 reader.join(Duration.ofSeconds(60));
                 assertThat(reader.isAlive()).isFalse();
