@@ -209,7 +209,9 @@ public final class RegistryClient {
     }
 
     /**
-     * Puts manifest {@code body} under {@code ref} (a tag or its own digest).
+     * Puts manifest {@code body} under {@code ref} (a tag or its own digest). If the manifest has a
+     * {@code subject} and the registry does not answer {@code OCI-Subject}, the referrers tag
+     * schema index for that subject is updated too (OCI Distribution 1.1 fallback).
      *
      * @return the digest of {@code body}; if the registry reports a different one,
      *     {@link DigestMismatchException}
@@ -224,7 +226,63 @@ public final class RegistryClient {
         if (reported.isPresent() && Digest.isDigest(reported.get()) && !reported.get().equals(digest.value())) {
             throw new DigestMismatchException("manifest stored at " + Http.show(uri), digest, Digest.of(reported.get()));
         }
+        if (r.headers().firstValue("OCI-Subject").isEmpty()) {
+            linkReferrer(ref.repository(), mediaType, digest, body);
+        }
         return digest;
+    }
+
+    /**
+     * For a manifest with a {@code subject} pushed to a registry that did not process it (no
+     * {@code OCI-Subject} answer): adds the manifest's descriptor to the image index tagged
+     * {@code sha256-<subject hex>} (the referrers tag schema), creating it if absent and leaving
+     * it alone if the descriptor is already listed. Last writer wins if two clients race (the
+     * spec leaves that to clients; the referrers API avoids it).
+     */
+    private void linkReferrer(String repository, String mediaType, Digest digest, byte[] body) throws IOException {
+        JsonNode manifest;
+        try {
+            manifest = json.readTree(body);
+        } catch (IOException notJson) {
+            return;
+        }
+        if (manifest == null || !Digest.isDigest(manifest.path("subject").path("digest").asText(null))) {
+            return;
+        }
+        Digest subject = Digest.of(manifest.path("subject").path("digest").asText());
+        ImageRef tag = new ImageRef(repository, "sha256-" + subject.hex());
+        com.fasterxml.jackson.databind.node.ObjectNode index;
+        try {
+            index = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree(getManifest(tag).body());
+        } catch (RegistryException e) {
+            if (!e.isNotFound()) {
+                throw e;
+            }
+            index = json.createObjectNode().put("schemaVersion", 2).put("mediaType", OCI_INDEX);
+            index.putArray("manifests");
+        } catch (ClassCastException e) {
+            throw new IOException("referrers tag " + tag + " does not hold a JSON object");
+        }
+        com.fasterxml.jackson.databind.node.ArrayNode list = index.withArray("manifests");
+        for (JsonNode d : list) {
+            if (digest.value().equals(d.path("digest").asText())) {
+                return;
+            }
+        }
+        com.fasterxml.jackson.databind.node.ObjectNode d = list.addObject()
+                .put("mediaType", mediaType).put("digest", digest.value()).put("size", body.length);
+        String artifactType = manifest.path("artifactType").asText(manifest.path("config").path("mediaType").asText(""));
+        if (!artifactType.isEmpty()) {
+            d.put("artifactType", artifactType);
+        }
+        if (manifest.path("annotations").isObject()) {
+            d.set("annotations", manifest.path("annotations"));
+        }
+        byte[] bytes = json.writeValueAsBytes(index);
+        URI uri = url(repository, "manifests/" + tag.reference());
+        HttpResponse<InputStream> r = http.send(new Http.Req("PUT", uri, push(repository),
+                Map.of("Content-Type", OCI_INDEX), bytes, 0, bytes.length, true));
+        Responses.expect(r, "PUT", uri, 201);
     }
 
     /**

@@ -79,6 +79,23 @@ class RegistryClientIT {
                     .satisfies(d -> assertThat(d.digest().value()).isEqualTo(other.ref().reference()));
             assertThat(client.referrers("r/vol", subject, "application/other")).isEmpty();
 
+            // a manifest with a subject: 2.8 does not process it, so the client maintains the tag index
+            byte[] empty = "{}".getBytes(StandardCharsets.UTF_8);
+            Digest emptyDigest = Digest.sha256(empty);
+            client.pushBlob("r/vol", emptyDigest, empty, 0, empty.length);
+            String note = "{\"schemaVersion\":2,\"mediaType\":\"" + RegistryClient.OCI_MANIFEST + "\",\"artifactType\":"
+                    + "\"application/vnd.example.note\",\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\","
+                    + "\"digest\":\"" + emptyDigest + "\",\"size\":2},\"layers\":[],\"subject\":{\"mediaType\":\""
+                    + RegistryClient.OCI_MANIFEST + "\",\"digest\":\"" + subject + "\",\"size\":" + head.size() + "}}";
+            Digest noteDigest = client.putManifest(new ImageRef("r/vol", "note"), RegistryClient.OCI_MANIFEST,
+                    note.getBytes(StandardCharsets.UTF_8));
+            assertThat(client.referrers("r/vol", subject, "application/vnd.example.note")).singleElement()
+                    .satisfies(d -> assertThat(d.digest()).isEqualTo(noteDigest));
+            assertThat(client.referrers("r/vol", subject, null)).hasSize(2); // the earlier entry is kept
+            client.putManifest(new ImageRef("r/vol", "note"), RegistryClient.OCI_MANIFEST, note.getBytes(StandardCharsets.UTF_8));
+            assertThat(client.referrers("r/vol", subject, null)).hasSize(2); // no duplicate on a re-push
+            client.deleteManifest(new ImageRef("r/vol", noteDigest.value()));
+
             // retention: keep a..e (all one manifest); "old" and the referrers index go
             Retention.Report dry = Retention.apply(client, "r/vol", t -> t.length() == 1, true);
             assertThat(dry.removed()).containsExactlyInAnyOrder("old", "sha256-" + subject.hex());
