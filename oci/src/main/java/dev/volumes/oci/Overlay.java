@@ -60,7 +60,7 @@ public final class Overlay implements Device {
 
     private static final int STRIPES = 64;
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final Capabilities CAPS = Capabilities.of(Capability.EXTENTS);
+    private static final Capabilities CAPS = Capabilities.of(Capability.EXTENTS, Capability.WRITE_ZEROES);
 
     private final Path dir;
     private final FileChannel data;
@@ -183,7 +183,7 @@ public final class Overlay implements Device {
             while (src.hasRemaining()) {
                 int index = (int) (offset / cs);
                 int n = (int) Math.min(src.remaining(), (long) (index + 1) * cs - offset);
-                materialize(b, index);
+                materialize(b, index, false);
                 ByteBuffer part = src.slice().limit(n);
                 long at = offset;
                 while (part.hasRemaining()) {
@@ -197,10 +197,16 @@ public final class Overlay implements Device {
         }
     }
 
-    private void materialize(ImageDevice b, int index) throws IOException {
+    /**
+     * Makes chunk {@code index} dirty: copies the base chunk (or zeros, if {@code zeros}) into the
+     * spill file. The base chunk is pulled before the stripe lock is taken, so no lock is held
+     * across network I/O; the single-flight cache makes a racing second pull free.
+     */
+    private void materialize(ImageDevice b, int index, boolean zeros) throws IOException {
         if (dirty.contains(index)) {
             return;
         }
+        byte[] bytes = zeros ? null : b.chunk(index);
         ReentrantLock lock = stripes[index % STRIPES];
         lock.lock();
         try {
@@ -208,7 +214,6 @@ public final class Overlay implements Device {
                 return;
             }
             int len = b.config().chunkLength(index);
-            byte[] bytes = b.chunk(index);
             ByteBuffer buf = bytes == null ? ByteBuffer.allocate(len) : ByteBuffer.wrap(bytes, 0, len);
             long at = (long) index * b.config().chunkSize();
             while (buf.hasRemaining()) {
@@ -217,6 +222,54 @@ public final class Overlay implements Device {
             dirty.add(index);
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * Zeroes {@code [offset, offset + length)}. Whole chunks that are holes in the base and not
+     * dirty are left alone (they read zeros already); other whole chunks become dirty zero chunks
+     * without pulling the base; partial chunks are written with zeros. A committed all-zero chunk
+     * becomes a hole again.
+     */
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
+        ensureOpen("write-zeroes");
+        commitLock.readLock().lock();
+        try {
+            ImageDevice b = base;
+            Bounds.checkRange(this, "write-zeroes", offset, length, b.config().size());
+            int cs = b.config().chunkSize();
+            long end = offset + length;
+            long pos = offset;
+            while (pos < end) {
+                int index = (int) (pos / cs);
+                long chunkStart = (long) index * cs;
+                long chunkEnd = chunkStart + b.config().chunkLength(index);
+                long stop = Math.min(end, chunkEnd);
+                if (pos == chunkStart && stop == chunkEnd) {
+                    if (dirty.contains(index) || b.config().chunks().get(index) != null) {
+                        materialize(b, index, true);
+                        zeroFill(chunkStart, (int) (chunkEnd - chunkStart));
+                    }
+                } else {
+                    materialize(b, index, false);
+                    zeroFill(pos, (int) (stop - pos));
+                }
+                pos = stop;
+            }
+        } finally {
+            commitLock.readLock().unlock();
+        }
+    }
+
+    private void zeroFill(long at, int n) throws IOException {
+        ByteBuffer zeros = ByteBuffer.allocate(Math.min(n, 1 << 20));
+        long done = 0;
+        while (done < n) {
+            zeros.clear().limit((int) Math.min(zeros.capacity(), n - done));
+            while (zeros.hasRemaining()) {
+                done += data.write(zeros, at + done);
+            }
         }
     }
 

@@ -127,6 +127,26 @@ class OverlayIT {
     }
 
     @Test
+    void zeroingEverythingPullsNothingAndCommitsAnEmptyImage() throws IOException {
+        try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"))) {
+            RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
+            OciImages.freeze(RegistryAuthIT.sample(8), client, ImageRef.parse("vols/z:v1"), RegistryAuthIT.options());
+            try (Overlay o = Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/z:v1"), ImageOptions.defaults()),
+                    tmp.resolve("spill"))) {
+                ImageDevice before = o.base();
+                o.writeZeroes(0, o.size(), true);
+                assertThat(before.downloads()).isZero(); // whole chunks are zeroed without pulling them
+                assertThat(RegistryAuthIT.all(o)).isEqualTo(new byte[(int) o.size()]);
+                FreezeResult r = o.commit(ImageRef.parse("vols/z:v2"), RegistryAuthIT.options());
+                assertThat(r.dataChunks()).isZero();
+                assertThat(r.blobsUploaded()).isZero();
+                assertThat(new String(client.getManifest(ImageRef.parse("vols/z:v2")).body(),
+                        java.nio.charset.StandardCharsets.UTF_8)).contains("\"layers\":[]");
+            }
+        }
+    }
+
+    @Test
     void overlayOfAnotherImageIsRefused() throws IOException {
         try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"))) {
             RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
