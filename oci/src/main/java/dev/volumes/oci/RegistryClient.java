@@ -109,27 +109,47 @@ public final class RegistryClient {
         return body;
     }
 
+    /**
+     * Reads a blob body of at most {@code maxSize} bytes, hashing each piece as it arrives (one
+     * pass), and returns it only if it is complete and hashes to {@code digest}.
+     */
     private static byte[] readVerified(HttpResponse<InputStream> r, URI uri, int maxSize, Digest digest,
             long declared) throws IOException {
         MessageDigest md = Digest.newSha256();
-        byte[] body;
+        byte[] body = new byte[declared >= 0 ? (int) declared : Math.min(maxSize, 1 << 20)];
+        int n = 0;
+        boolean tooLong = false;
         try (InputStream in = r.body()) {
-            body = in.readNBytes(maxSize);
-            if (in.read() >= 0) {
-                throw new IOException("GET " + Http.show(uri) + ": content is longer than the " + maxSize + " bytes allowed");
+            while (true) {
+                if (n == body.length) {
+                    if (n >= maxSize || declared >= 0) {
+                        tooLong = in.read() >= 0;
+                        break;
+                    }
+                    body = java.util.Arrays.copyOf(body, (int) Math.min(maxSize, 2L * n));
+                }
+                int got = in.read(body, n, body.length - n);
+                if (got < 0) {
+                    break;
+                }
+                md.update(body, n, got);
+                n += got;
             }
         } catch (IOException e) {
-            throw new IOException("GET " + Http.show(uri) + " broke off: " + e.getMessage(), e);
+            throw new IOException("GET " + Http.show(uri) + " broke off after " + n + " bytes: " + e.getMessage(), e);
         }
-        if (declared >= 0 && body.length != declared) {
-            throw new IOException("GET " + Http.show(uri) + " broke off after " + body.length + " of " + declared + " bytes");
+        if (tooLong) {
+            throw new IOException("GET " + Http.show(uri) + ": content is longer than "
+                    + (declared >= 0 ? "the declared " + declared : "the " + maxSize + " allowed") + " bytes");
         }
-        md.update(body);
+        if (declared >= 0 && n != declared) {
+            throw new IOException("GET " + Http.show(uri) + " broke off after " + n + " of " + declared + " bytes");
+        }
         Digest actual = Digest.fromHash(md.digest());
         if (!actual.equals(digest)) {
             throw new DigestMismatchException(Http.show(uri), digest, actual);
         }
-        return body;
+        return n == body.length ? body : java.util.Arrays.copyOf(body, n);
     }
 
     /**
