@@ -65,6 +65,30 @@ class RegistryAuthIT {
         assertThat(again.blobsSkipped()).isEqualTo(4);
         assertThat(again.ref()).isEqualTo(r.ref().withDigest(Digest.of(r.ref().reference())));
         assertThat(client.listTags("vols/sample")).containsExactlyInAnyOrder("v1", "v2");
+
+        // commit round trip: overlay, write, commit in place, then into another repository (mount)
+        Path spill = java.nio.file.Files.createTempDirectory(tmp, "spill");
+        try (Overlay o = Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/sample:v1"), ImageOptions.defaults()),
+                spill)) {
+            byte[] edit = new byte[3000];
+            Arrays.fill(edit, (byte) 0x3C);
+            o.write(ByteBuffer.wrap(edit), 2L * CS + 100);
+            src.write(ByteBuffer.wrap(edit), 2L * CS + 100);
+            FreezeResult v3 = o.commit(ImageRef.parse("vols/sample:v3"), options());
+            assertThat(v3.blobsUploaded()).isEqualTo(1);
+            o.write(ByteBuffer.wrap(edit), 20L * CS);
+            src.write(ByteBuffer.wrap(edit), 20L * CS);
+            FreezeResult fork = o.commit(ImageRef.parse("forks/sample:v1"), options());
+            assertThat(fork.blobsUploaded()).isEqualTo(1);
+            assertThat(fork.blobsSkipped()).isEqualTo(5); // every reused blob mounted from vols/sample
+        }
+        for (String ref : new String[] {"vols/sample:v3", "forks/sample:v1"}) {
+            try (ImageDevice img = ImageDevice.open(client, ImageRef.parse(ref), ImageOptions.defaults())) {
+                if (ref.startsWith("forks")) {
+                    assertThat(all(img)).isEqualTo(all(src));
+                }
+            }
+        }
     }
 
     @Test
