@@ -46,13 +46,20 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  *   <li>{@link #sync()}: force the spill file, then write {@code overlay.json} listing every chunk
  *       dirty before the call. A chunk not yet listed reads from the base after a crash, which is
  *       exactly losing unsynced writes (the disk model).</li>
- *   <li>{@link #commit}: takes the commit lock exclusively, so writes wait for the whole commit
- *       (network included; a documented deviation chosen for a consistent image); reads go on.
- *       Dirty chunks are pushed (all-zero ones become holes), base blobs reused in another
- *       repository are mounted, or copied when mounting is refused or the registry differs; then
- *       the manifest is put, the overlay reopens the new image and records it with an empty dirty
- *       set, and the spill file is emptied. A crash before that record leaves the old base and
- *       dirty set, and committing again gives the same image.</li>
+ *   <li>Every chunk has a guard (striped read-write lock) and a write generation. A write to a
+ *       chunk holds the guard shared while it bumps the generation, makes the chunk dirty and
+ *       writes; no network I/O happens under a guard except re-pulling a base chunk when a rebase
+ *       slipped in. Writers never wait for each other except on the first write of a chunk.</li>
+ *   <li>{@link #commit} (serialized by a mutex; writers and readers do not wait): copies each
+ *       dirty chunk together with its generation under the chunk's guard held exclusively (local
+ *       I/O only), pushes the copies (all-zero ones become holes), makes reused base blobs
+ *       present in the target (mount, else copy), puts the manifest, then rebases: switches the
+ *       base, and under each committed chunk's exclusive guard cleans it only if its generation
+ *       did not move; a chunk written meanwhile stays dirty for the next commit. Non-dirty chunks
+ *       are identical in the old and new base, so a write that materialized from the old base is
+ *       still right. The new record lists only still-dirty chunks that were already synced. A
+ *       crash before that record leaves the old base and dirty set; committing again gives the
+ *       same image.</li>
  * </ul>
  * Thread-safe. Closing does not sync.
  */
@@ -64,8 +71,11 @@ public final class Overlay implements Device {
 
     private final Path dir;
     private final FileChannel data;
-    private final ReentrantReadWriteLock commitLock = new ReentrantReadWriteLock();
+    private final ReentrantLock commitMutex = new ReentrantLock();
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    private final ReentrantReadWriteLock[] guards = new ReentrantReadWriteLock[STRIPES];
+    private final ConcurrentHashMap<Integer, Long> generations = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong();
     private final Set<Integer> dirty = ConcurrentHashMap.newKeySet();
     private final AtomicBoolean closed = new AtomicBoolean();
     private volatile ImageDevice base;
@@ -78,6 +88,7 @@ public final class Overlay implements Device {
         this.data = data;
         for (int i = 0; i < STRIPES; i++) {
             stripes[i] = new ReentrantLock();
+            guards[i] = new ReentrantReadWriteLock();
         }
     }
 
@@ -175,38 +186,64 @@ public final class Overlay implements Device {
     public void write(ByteBuffer src, long offset) throws IOException {
         Bounds.checkBuffer(src, "write");
         ensureOpen("write");
-        commitLock.readLock().lock();
-        try {
-            ImageDevice b = base;
-            Bounds.checkRange(this, "write", offset, src.remaining(), b.config().size());
-            int cs = b.config().chunkSize();
-            while (src.hasRemaining()) {
-                int index = (int) (offset / cs);
-                int n = (int) Math.min(src.remaining(), (long) (index + 1) * cs - offset);
-                materialize(b, index, false);
-                ByteBuffer part = src.slice().limit(n);
-                long at = offset;
+        ImageConfig config = base.config();
+        Bounds.checkRange(this, "write", offset, src.remaining(), config.size());
+        int cs = config.chunkSize();
+        while (src.hasRemaining()) {
+            int index = (int) (offset / cs);
+            int n = (int) Math.min(src.remaining(), (long) (index + 1) * cs - offset);
+            ByteBuffer part = src.slice().limit(n);
+            long at = offset;
+            inChunk(index, false, () -> {
+                long pos = at;
                 while (part.hasRemaining()) {
-                    at += data.write(part, at);
+                    pos += data.write(part, pos);
                 }
-                src.position(src.position() + n);
-                offset += n;
+            });
+            src.position(src.position() + n);
+            offset += n;
+        }
+    }
+
+    /** A write into one chunk's bytes of the spill file. */
+    private interface ChunkWrite {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs {@code body} against chunk {@code index} of the spill file under the chunk's guard
+     * (shared among writers, exclusive for commit's snapshot and cleanup): bumps the chunk's write
+     * generation, makes it dirty (copying the current base chunk, or zeros), then writes. The base
+     * chunk is pulled before the guard is taken; only if a rebase slipped in between is it pulled
+     * again under the (shared) guard.
+     */
+    private void inChunk(int index, boolean zeros, ChunkWrite body) throws IOException {
+        ImageDevice pulledFrom = base;
+        byte[] pulled = zeros || dirty.contains(index) ? null : pulledFrom.chunk(index);
+        ReentrantReadWriteLock.ReadLock guard = guards[index % STRIPES].readLock();
+        guard.lock();
+        try {
+            generations.put(index, clock.incrementAndGet());
+            ImageDevice b = base;
+            if (!zeros && !dirty.contains(index) && (pulled == null || b != pulledFrom)) {
+                pulled = b.chunk(index);
             }
+            materialize(b, index, pulled);
+            body.run();
         } finally {
-            commitLock.readLock().unlock();
+            guard.unlock();
         }
     }
 
     /**
-     * Makes chunk {@code index} dirty: copies the base chunk (or zeros, if {@code zeros}) into the
-     * spill file. The base chunk is pulled before the stripe lock is taken, so no lock is held
-     * across network I/O; the single-flight cache makes a racing second pull free.
+     * Makes chunk {@code index} dirty: copies {@code bytes} (the base chunk, or null for zeros)
+     * into the spill file, once, under the chunk's stripe mutex; marks it dirty only when the copy
+     * is complete, so readers that see it dirty read whole data.
      */
-    private void materialize(ImageDevice b, int index, boolean zeros) throws IOException {
+    private void materialize(ImageDevice b, int index, byte[] bytes) throws IOException {
         if (dirty.contains(index)) {
             return;
         }
-        byte[] bytes = zeros ? null : b.chunk(index);
         ReentrantLock lock = stripes[index % STRIPES];
         lock.lock();
         try {
@@ -234,31 +271,23 @@ public final class Overlay implements Device {
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
         ensureOpen("write-zeroes");
-        commitLock.readLock().lock();
-        try {
-            ImageDevice b = base;
-            Bounds.checkRange(this, "write-zeroes", offset, length, b.config().size());
-            int cs = b.config().chunkSize();
-            long end = offset + length;
-            long pos = offset;
-            while (pos < end) {
-                int index = (int) (pos / cs);
-                long chunkStart = (long) index * cs;
-                long chunkEnd = chunkStart + b.config().chunkLength(index);
-                long stop = Math.min(end, chunkEnd);
-                if (pos == chunkStart && stop == chunkEnd) {
-                    if (dirty.contains(index) || b.config().chunks().get(index) != null) {
-                        materialize(b, index, true);
-                        zeroFill(chunkStart, (int) (chunkEnd - chunkStart));
-                    }
-                } else {
-                    materialize(b, index, false);
-                    zeroFill(pos, (int) (stop - pos));
-                }
-                pos = stop;
+        ImageConfig config = base.config();
+        Bounds.checkRange(this, "write-zeroes", offset, length, config.size());
+        int cs = config.chunkSize();
+        long end = offset + length;
+        long pos = offset;
+        while (pos < end) {
+            int index = (int) (pos / cs);
+            long chunkStart = (long) index * cs;
+            long chunkEnd = chunkStart + config.chunkLength(index);
+            long stop = Math.min(end, chunkEnd);
+            long from = pos;
+            boolean whole = pos == chunkStart && stop == chunkEnd;
+            // a whole chunk that is a hole in the base and not dirty reads zeros already
+            if (!(whole && !dirty.contains(index) && base.config().chunks().get(index) == null)) {
+                inChunk(index, whole, () -> zeroFill(from, (int) (stop - from)));
             }
-        } finally {
-            commitLock.readLock().unlock();
+            pos = stop;
         }
     }
 
@@ -323,13 +352,15 @@ public final class Overlay implements Device {
      * (which may be another repository or registry), makes sure every reused base blob is present
      * there (HEAD, then cross-repository mount, then pull-and-push), then rebases: the new image
      * becomes the base and the dirty set empties. Only {@code options.parallelism()} and
-     * annotations apply; the chunk size is the base's. Writes wait while this runs.
+     * annotations apply; the chunk size is the base's. Writes and reads go on while this runs:
+     * a write that lands in a chunk after its snapshot keeps that chunk dirty for the next commit.
+     * Commits are serialized.
      *
      * @throws IOException if any push fails; the overlay is then unchanged (still dirty, same base)
      */
     public FreezeResult commit(RegistryClient client, ImageRef target, FreezeOptions options) throws IOException {
         ensureOpen("commit");
-        commitLock.writeLock().lock();
+        commitMutex.lock();
         try {
             sync();
             ImageDevice b = base;
@@ -352,16 +383,25 @@ public final class Overlay implements Device {
             for (Digest d : reused) {
                 pusher.claim(d);
             }
+            ConcurrentHashMap<Integer, Long> snapshot = new ConcurrentHashMap<>();
             pusher.push(changed, old.size(), old.chunkSize(), (index, buf, length) -> {
-                readFully(ByteBuffer.wrap(buf, 0, length), (long) index * old.chunkSize());
+                // a consistent copy of the chunk and the generation it reflects; no network I/O here
+                ReentrantReadWriteLock.WriteLock guard = guards[index % STRIPES].writeLock();
+                guard.lock();
+                try {
+                    snapshot.put(index, generations.getOrDefault(index, 0L));
+                    readFully(ByteBuffer.wrap(buf, 0, length), (long) index * old.chunkSize());
+                } finally {
+                    guard.unlock();
+                }
             }, chunks);
             ImageConfig config = new ImageConfig(old.size(), old.chunkSize(), Arrays.asList(chunks));
             String source = opts.source() != null ? opts.source() : b.client().host() + "/" + b.ref();
             FreezeResult result = pusher.publish(target, config, source);
-            rebase(ImageDevice.open(client, result.ref(), b.options()));
+            rebase(ImageDevice.open(client, result.ref(), b.options()), snapshot);
             return result;
         } finally {
-            commitLock.writeLock().unlock();
+            commitMutex.unlock();
         }
     }
 
@@ -388,15 +428,33 @@ public final class Overlay implements Device {
     }
 
     /**
-     * Switches to {@code next}. The spill file keeps its bytes: a reader that saw a chunk dirty just
-     * before the switch still reads what was committed; the chunk's next write overwrites it. The old
-     * base is not closed for the same reason (a reader may hold it); it is garbage once unused.
+     * Switches to {@code next}, then cleans every committed chunk that nobody wrote since its
+     * snapshot (same generation, checked under the chunk's exclusive guard); chunks written during
+     * the commit stay dirty. The new record lists the base and the still-dirty chunks that were
+     * already recorded (synced); the rest get recorded by the next sync. The spill file keeps its
+     * bytes: a reader that saw a chunk dirty just before cleanup reads what was committed. The old
+     * base is not closed (a reader may hold it); it is garbage once unused.
      */
-    private void rebase(ImageDevice next) throws IOException {
+    private void rebase(ImageDevice next, java.util.Map<Integer, Long> committed) throws IOException {
         synchronized (stateLock) {
             base = next;
-            dirty.clear();
-            writeState(Set.of());
+        }
+        for (var e : committed.entrySet()) {
+            ReentrantReadWriteLock.WriteLock guard = guards[e.getKey() % STRIPES].writeLock();
+            guard.lock();
+            try {
+                if (generations.getOrDefault(e.getKey(), 0L).equals(e.getValue())) {
+                    dirty.remove(e.getKey());
+                    generations.remove(e.getKey()); // only dirty chunks need a generation
+                }
+            } finally {
+                guard.unlock();
+            }
+        }
+        synchronized (stateLock) {
+            Set<Integer> keep = new HashSet<>(recorded);
+            keep.retainAll(dirty);
+            writeState(keep);
         }
     }
 

@@ -147,6 +147,66 @@ class OverlayIT {
     }
 
     @Test
+    void commitsWhileWritersRunLoseNoWrite() throws Exception {
+        String test = "OverlayIT.commitsWhileWritersRunLoseNoWrite";
+        long seed = dev.volumes.testkit.Seeds.forTest(test);
+        int slot = 4096;
+        try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"))) {
+            RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
+            MemoryDevice model = RegistryAuthIT.sample(21);
+            OciImages.freeze(model, client, ImageRef.parse("vols/busy:v0"), RegistryAuthIT.options());
+            int slots = (int) (model.size() / slot);
+            try (Overlay o = Overlay.open(ImageDevice.open(client, ImageRef.parse("vols/busy:v0"), ImageOptions.defaults()),
+                    tmp.resolve("spill"))) {
+                java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+                java.util.List<Thread> writers = new java.util.ArrayList<>();
+                java.util.List<Throwable> errors = new java.util.concurrent.CopyOnWriteArrayList<>();
+                int threads = 4;
+                for (int w = 0; w < threads; w++) {
+                    int me = w;
+                    writers.add(Thread.ofVirtual().start(() -> {
+                        java.util.Random rnd = new java.util.Random(seed + me);
+                        byte[] b = new byte[slot];
+                        int version = 0;
+                        try {
+                            while (!stop.get()) {
+                                int s0 = rnd.nextInt(slots / threads) * threads + me; // slots of this writer only
+                                version++;
+                                Arrays.fill(b, (byte) (version * 7 + me));
+                                b[0] = (byte) me;
+                                o.write(ByteBuffer.wrap(b), (long) s0 * slot);
+                                model.write(ByteBuffer.wrap(b), (long) s0 * slot); // disjoint slots: no race
+                                if (version % 50 == 0) {
+                                    Thread.sleep(1);
+                                }
+                            }
+                        } catch (Throwable t) {
+                            errors.add(t);
+                        }
+                    }));
+                }
+                for (int c = 1; c <= 3; c++) {
+                    Thread.sleep(100);
+                    o.commit(ImageRef.parse("vols/busy:v" + c), RegistryAuthIT.options());
+                }
+                stop.set(true);
+                for (Thread t : writers) {
+                    t.join();
+                }
+                assertThat(errors).isEmpty();
+                assertThat(RegistryAuthIT.all(o)).as("overlay after concurrent commits; seed " + seed)
+                        .isEqualTo(RegistryAuthIT.all(model));
+                o.commit(ImageRef.parse("vols/busy:final"), RegistryAuthIT.options());
+                assertThat(o.dirtyChunks()).isEmpty();
+            }
+            try (ImageDevice last = ImageDevice.open(client, ImageRef.parse("vols/busy:final"), ImageOptions.defaults())) {
+                assertThat(RegistryAuthIT.all(last)).as("final image; reproduce with "
+                        + dev.volumes.testkit.Seeds.reproduceWith(test)).isEqualTo(RegistryAuthIT.all(model));
+            }
+        }
+    }
+
+    @Test
     void overlayOfAnotherImageIsRefused() throws IOException {
         try (TestRegistry reg = TestRegistry.open(tmp.resolve("reg"))) {
             RegistryClient client = RegistryClient.builder(reg.uri()).useDockerConfig(false).build();
