@@ -150,4 +150,30 @@ final class ChunkPusher {
         return new FreezeResult(ref.withDigest(digest), config, config.chunkCount() - holes, holes,
                 ImageFormat.layers(config).size(), blobsUploaded.get(), bytesUploaded.get(), blobsSkipped.get());
     }
+
+    /**
+     * Makes every blob in {@code reused} (chunks of {@code b}) present in this pusher's repository:
+     * already there (HEAD), else a cross-repository mount in the same registry, else pulled from
+     * {@code b}'s registry (verified) and pushed. Present or mounted blobs count as skipped.
+     */
+    void carryOver(ImageDevice b, java.util.Set<Digest> reused) throws IOException {
+        boolean sameRegistry = client.host().equals(b.client().host());
+        java.util.Map<Digest, Integer> length = new java.util.HashMap<>();
+        for (int i = 0; i < b.config().chunkCount(); i++) {
+            Digest d = b.config().chunks().get(i);
+            if (d != null) {
+                length.putIfAbsent(d, b.config().chunkLength(i));
+            }
+        }
+        for (Digest d : reused) {
+            if (client.blobSize(repository, d).isPresent()) {
+                countSkipped();
+            } else if (sameRegistry && client.mountBlob(repository, d, b.ref().repository())) {
+                countSkipped();
+            } else {
+                byte[] bytes = b.client().pullBlob(b.ref().repository(), d, length.get(d));
+                client.pushBlob(repository, d, bytes, 0, bytes.length);
+            }
+        }
+    }
 }

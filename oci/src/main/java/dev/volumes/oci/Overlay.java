@@ -1,8 +1,6 @@
 package dev.volumes.oci;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.volumes.device.Bounds;
 import dev.volumes.device.Capabilities;
 import dev.volumes.device.Capability;
@@ -14,7 +12,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -66,7 +63,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 public final class Overlay implements Device {
 
     private static final int STRIPES = 64;
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final Capabilities CAPS = Capabilities.of(Capability.EXTENTS, Capability.WRITE_ZEROES);
 
     private final Path dir;
@@ -378,7 +374,7 @@ public final class Overlay implements Device {
             }
             boolean sameRepo = client.host().equals(b.client().host()) && target.repository().equals(b.ref().repository());
             if (!sameRepo) {
-                carryOver(client, target.repository(), b, reused, pusher);
+                pusher.carryOver(b, reused);
             }
             for (Digest d : reused) {
                 pusher.claim(d);
@@ -405,27 +401,6 @@ public final class Overlay implements Device {
         }
     }
 
-    private static void carryOver(RegistryClient client, String repository, ImageDevice b, Set<Digest> reused,
-            ChunkPusher pusher) throws IOException {
-        boolean sameRegistry = client.host().equals(b.client().host());
-        java.util.Map<Digest, Integer> length = new java.util.HashMap<>();
-        for (int i = 0; i < b.config().chunkCount(); i++) {
-            Digest d = b.config().chunks().get(i);
-            if (d != null) {
-                length.putIfAbsent(d, b.config().chunkLength(i));
-            }
-        }
-        for (Digest d : reused) {
-            if (client.blobSize(repository, d).isPresent()) {
-                pusher.countSkipped();
-            } else if (sameRegistry && client.mountBlob(repository, d, b.ref().repository())) {
-                pusher.countSkipped();
-            } else {
-                byte[] bytes = b.client().pullBlob(b.ref().repository(), d, length.get(d));
-                client.pushBlob(repository, d, bytes, 0, bytes.length);
-            }
-        }
-    }
 
     /**
      * Switches to {@code next}, then cleans every committed chunk that nobody wrote since its
@@ -473,41 +448,12 @@ public final class Overlay implements Device {
     }
 
     private void writeState(Set<Integer> dirtyChunks) throws IOException {
-        ObjectNode s = JSON.createObjectNode();
-        s.put("version", 1);
-        s.put("registry", base.client().host());
-        s.put("base", base.ref().toString());
-        s.put("size", base.config().size());
-        s.put("chunkSize", base.config().chunkSize());
-        var arr = s.putArray("dirty");
-        new TreeSet<>(dirtyChunks).forEach(arr::add);
-        Path tmp = dir.resolve("overlay.json.tmp");
-        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ByteBuffer buf = ByteBuffer.wrap(JSON.writeValueAsBytes(s));
-            while (buf.hasRemaining()) {
-                ch.write(buf);
-            }
-            ch.force(true);
-        }
-        Files.move(tmp, dir.resolve("overlay.json"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        }
+        OverlayRecord.write(dir, base, dirtyChunks);
         recorded = Set.copyOf(dirtyChunks);
     }
 
     private static JsonNode readState(Path state) throws IOException {
-        JsonNode s;
-        try {
-            s = JSON.readTree(Files.readAllBytes(state));
-        } catch (IOException e) {
-            throw new IOException("cannot read overlay record " + state + ": " + e.getMessage(), e);
-        }
-        if (s == null || s.path("version").asInt() != 1 || !s.path("base").isTextual() || !s.path("dirty").isArray()) {
-            throw new IOException("overlay record " + state + " is not a version 1 overlay record");
-        }
-        return s;
+        return OverlayRecord.read(state);
     }
 
     /** Closes the spill file and the base image. Does not sync: unsynced writes may be lost. */
