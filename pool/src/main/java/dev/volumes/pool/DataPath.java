@@ -1,0 +1,249 @@
+package dev.volumes.pool;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Reads and writes of volume bytes.
+ *
+ * <p>Write protocol (one call): take the volume's shared lock and the stripes of the touched
+ * blocks; under the metadata lock, plan every block (in place, or a new block seeded with zeros
+ * or with a copy of the old block), compute the worst case of new blocks (data blocks plus
+ * every map node on their paths) and either reserve it or throw {@code NoSpaceException} with
+ * nothing changed; write the data outside every pool-wide lock; then, under the metadata lock,
+ * publish the new blocks into the map (shadowing nodes from the reservation) and return the
+ * unused reservation. A failed data write returns the new blocks unpublished, so the map never
+ * points at bytes that did not land.
+ *
+ * <p>Reads look up a run of entries under the metadata read lock, then read the device outside
+ * it; contiguous physical runs become one device read.
+ */
+final class DataPath {
+
+    private final Engine e;
+
+    DataPath(Engine engine) {
+        this.e = engine;
+    }
+
+    void read(Volume v, ByteBuffer dst, long offset) throws IOException {
+        int bs = e.blockSize;
+        int length = dst.remaining();
+        long firstLb = offset / bs;
+        int count = (int) ((offset + length - 1) / bs - firstLb + 1);
+        long[] entries = new long[count];
+        v.rw.readLock().lock();
+        try {
+            e.meta.readLock().lock();
+            try {
+                for (int i = 0; i < count; i++) {
+                    entries[i] = e.lookup(v, firstLb + i);
+                }
+            } finally {
+                e.meta.readLock().unlock();
+            }
+            int base = dst.position();
+            int done = 0;
+            int i = 0;
+            while (i < count) {
+                long pos = offset + done;
+                int within = (int) (pos % bs);
+                int n = Math.min(bs - within, length - done);
+                long entry = entries[i];
+                if (entry == 0 || (entry & MetaBlock.ENTRY_ZEROED) != 0) {
+                    dst.put(base + done, ZEROS, 0, Math.min(n, ZEROS.length));
+                    for (int k = ZEROS.length; k < n; k += ZEROS.length) {
+                        dst.put(base + done + k, ZEROS, 0, Math.min(n - k, ZEROS.length));
+                    }
+                    done += n;
+                    i++;
+                    continue;
+                }
+                long phys = (entry & MetaBlock.ENTRY_BLOCK) * bs + within;
+                int run = n;
+                int j = i + 1;
+                while (j < count && (entries[j] & ~MetaBlock.ENTRY_BLOCK) == 0 && entries[j] != 0
+                        && entries[j] == entries[j - 1] + 1) {
+                    run += Math.min(bs, length - done - run);
+                    j++;
+                }
+                e.device.read(dst.slice(base + done, run), phys);
+                done += run;
+                i = j;
+            }
+            dst.position(dst.limit());
+        } finally {
+            v.rw.readLock().unlock();
+        }
+    }
+
+    private static final byte[] ZEROS = new byte[64 * 1024];
+
+    /** The per-block plan of one write. */
+    private record Plan(long[] lbs, long[] target, long[] old, boolean[] fresh, int freshCount, long nodes) {}
+
+    void write(Volume v, ByteBuffer src, long offset) throws IOException {
+        int bs = e.blockSize;
+        int length = src.remaining();
+        long firstLb = offset / bs;
+        int count = (int) ((offset + length - 1) / bs - firstLb + 1);
+        v.rw.readLock().lock();
+        ReentrantLock[] held = lockStripes(v, firstLb, count);
+        try {
+            Plan plan = plan(v, firstLb, count, offset, length);
+            try {
+                writeData(plan, src, offset, length);
+            } catch (IOException | RuntimeException | Error failure) {
+                abandon(plan);
+                throw failure;
+            }
+            publish(v, plan);
+            src.position(src.limit());
+        } finally {
+            for (int i = held.length - 1; i >= 0; i--) {
+                held[i].unlock();
+            }
+            v.rw.readLock().unlock();
+        }
+    }
+
+    private static ReentrantLock[] lockStripes(Volume v, long firstLb, int count) {
+        boolean[] want = new boolean[Volume.STRIPES];
+        int n = 0;
+        for (int i = 0; i < count && n < Volume.STRIPES; i++) {
+            int s = (int) Math.floorMod(firstLb + i, (long) Volume.STRIPES);
+            if (!want[s]) {
+                want[s] = true;
+                n++;
+            }
+        }
+        ReentrantLock[] held = new ReentrantLock[n];
+        int k = 0;
+        for (int s = 0; s < Volume.STRIPES; s++) {
+            if (want[s]) {
+                v.stripes[s].lock();
+                held[k++] = v.stripes[s];
+            }
+        }
+        return held;
+    }
+
+    private Plan plan(Volume v, long firstLb, int count, long offset, int length) throws IOException {
+        long[] lbs = new long[count];
+        long[] target = new long[count];
+        long[] old = new long[count];
+        boolean[] fresh = new boolean[count];
+        long[] freshLbs = new long[count];
+        e.meta.writeLock().lock();
+        try {
+            e.ensureWritable("write to volume '" + v.name + "'");
+            int freshCount = 0;
+            for (int i = 0; i < count; i++) {
+                long lb = firstLb + i;
+                lbs[i] = lb;
+                old[i] = e.lookup(v, lb);
+                if (e.inPlace(v, lb)) {
+                    target[i] = old[i] & MetaBlock.ENTRY_BLOCK;
+                } else {
+                    fresh[i] = true;
+                    freshLbs[freshCount++] = lb;
+                }
+            }
+            long nodes = e.nodesNeeded(v, freshLbs, freshCount);
+            long needed = freshCount + (freshCount == 0 ? 0 : nodes);
+            if (needed > e.available()) {
+                throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
+            }
+            long[] blocks = e.space.allocateRun(freshCount);
+            for (int i = 0, k = 0; i < count; i++) {
+                if (fresh[i]) {
+                    target[i] = blocks[k++];
+                }
+            }
+            long reserved = freshCount == 0 ? 0 : nodes;
+            e.space.reserve(reserved);
+            return new Plan(lbs, target, old, fresh, freshCount, reserved);
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+    }
+
+    private void writeData(Plan p, ByteBuffer src, long offset, int length) throws IOException {
+        int bs = e.blockSize;
+        int base = src.position();
+        int done = 0;
+        int i = 0;
+        int count = p.lbs.length;
+        while (i < count) {
+            long pos = offset + done;
+            int within = (int) (pos % bs);
+            int n = Math.min(bs - within, length - done);
+            if (p.fresh[i] && n < bs) {
+                ByteBuffer block = ByteBuffer.allocate(bs);
+                long oldEntry = p.old[i];
+                if (oldEntry != 0 && (oldEntry & MetaBlock.ENTRY_ZEROED) == 0) {
+                    e.device.read(block, (oldEntry & MetaBlock.ENTRY_BLOCK) * bs);
+                }
+                block.put(within, src, base + done, n);
+                e.device.write(block.clear(), p.target[i] * bs);
+                done += n;
+                i++;
+                continue;
+            }
+            // a run of blocks whose bytes come straight from src and land contiguously
+            int run = n;
+            int j = i + 1;
+            while (j < count && p.target[j] == p.target[j - 1] + 1) {
+                int nj = Math.min(bs, length - done - run);
+                if (p.fresh[j] && nj < bs) {
+                    break;
+                }
+                run += nj;
+                j++;
+            }
+            e.device.write(src.slice(base + done, run), p.target[i] * bs + within);
+            done += run;
+            i = j;
+        }
+    }
+
+    private void abandon(Plan p) {
+        e.meta.writeLock().lock();
+        try {
+            for (int i = 0; i < p.lbs.length; i++) {
+                if (p.fresh[i]) {
+                    e.space.unallocate(p.target[i]);
+                }
+            }
+            e.space.unreserve(p.nodes);
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+    }
+
+    private void publish(Volume v, Plan p) {
+        e.meta.writeLock().lock();
+        try {
+            long before = e.space.reserved();
+            for (int i = 0; i < p.lbs.length; i++) {
+                if (p.fresh[i]) {
+                    long old = e.setEntry(v, p.lbs[i], p.target[i]);
+                    if (old != 0) {
+                        e.freeRef(old & MetaBlock.ENTRY_BLOCK, v);
+                    } else {
+                        v.mapped++;
+                    }
+                }
+            }
+            long consumed = before - e.space.reserved();
+            if (consumed > p.nodes) {
+                throw new IllegalStateException("write to '" + v.name + "' shadowed " + consumed
+                        + " nodes but reserved " + p.nodes + " (accounting bug)");
+            }
+            e.space.unreserve(p.nodes - consumed);
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+}
+}

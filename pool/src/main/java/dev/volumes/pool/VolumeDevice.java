@@ -1,0 +1,182 @@
+package dev.volumes.pool;
+
+import dev.volumes.device.BlockSizes;
+import dev.volumes.device.Bounds;
+import dev.volumes.device.Capabilities;
+import dev.volumes.device.Capability;
+import dev.volumes.device.Device;
+import dev.volumes.device.DeviceClosedException;
+import dev.volumes.device.Extent;
+import dev.volumes.device.ReadOnlyDeviceException;
+import dev.volumes.device.WriteFlag;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A {@link Device} view of one volume, snapshot or clone. Thread-safe; many handles may be
+ * open on one volume. Reads of never-written ranges return zeros; a write is visible on return
+ * and durable after {@link #sync()} (which commits the whole pool) or on return with
+ * {@link WriteFlag#FUA} (also a pool commit, so FUA is not advertised as cheaper). Snapshots
+ * refuse every modification with {@link ReadOnlyDeviceException}. Closing the handle does not
+ * sync; closing the pool closes every handle.
+ */
+final class VolumeDevice implements Device {
+
+    private final Pool pool;
+    private final Engine engine;
+    private final DataPath data;
+    private final Volume volume;
+    private final Capabilities capabilities;
+    private volatile boolean closed;
+
+    VolumeDevice(Pool pool, Engine engine, DataPath data, Volume volume) {
+        this.pool = pool;
+        this.engine = engine;
+        this.data = data;
+        this.volume = volume;
+        Capabilities c = Capabilities.of(Capability.EXTENTS);
+        if (volume.kind.readOnly()) {
+            c = c.with(Capability.READ_ONLY);
+        }
+        if (engine.device.capabilities().has(Capability.VOLATILE)) {
+            c = c.with(Capability.VOLATILE);
+        }
+        this.capabilities = c;
+    }
+
+    @Override
+    public String name() {
+        return volume.name;
+    }
+
+    @Override
+    public long size() throws IOException {
+        ensureOpen("size");
+        return volume.size;
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return capabilities;
+    }
+
+    @Override
+    public BlockSizes blockSizes() {
+        return new BlockSizes(1, engine.blockSize, 32 << 20);
+    }
+
+    @Override
+    public void read(ByteBuffer dst, long offset) throws IOException {
+        Bounds.checkBuffer(dst, "read");
+        ensureOpen("read");
+        Bounds.checkRange(this, "read", offset, dst.remaining(), volume.size);
+        if (dst.remaining() > 0) {
+            data.read(volume, dst, offset);
+        }
+    }
+
+    @Override
+    public void write(ByteBuffer src, long offset) throws IOException {
+        write(src, offset, WriteFlag.NONE);
+    }
+
+    @Override
+    public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+        Bounds.checkBuffer(src, "write");
+        ensureOpen("write");
+        if (volume.kind.readOnly()) {
+            throw new ReadOnlyDeviceException(volume.name, "write");
+        }
+        Bounds.checkRange(this, "write", offset, src.remaining(), volume.size);
+        if (src.remaining() > 0) {
+            data.write(volume, src, offset);
+        }
+        if (flag == WriteFlag.FUA) {
+            sync();
+        }
+    }
+
+    @Override
+    public void sync() throws IOException {
+        ensureOpen("sync");
+        pool.sync();
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
+        ensureOpen("write-zeroes");
+        if (volume.kind.readOnly()) {
+            throw new ReadOnlyDeviceException(volume.name, "write-zeroes");
+        }
+        Device.super.writeZeroes(offset, length, mayUnmap);
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        ensureOpen("discard");
+        Device.super.discard(offset, length);
+    }
+
+    /** Snapshots refuse with {@link ReadOnlyDeviceException}; volume resize arrives with the lifecycle work. */
+    @Override
+    public void resize(long newSize) throws IOException {
+        ensureOpen("resize");
+        if (volume.kind.readOnly()) {
+            throw new ReadOnlyDeviceException(volume.name, "resize");
+        }
+        Device.super.resize(newSize);
+    }
+
+    @Override
+    public List<Extent> extents(long offset, long length) throws IOException {
+        ensureOpen("extents");
+        Bounds.checkRange(this, "extents", offset, length, volume.size);
+        List<Extent> out = new ArrayList<>();
+        if (length == 0) {
+            return out;
+        }
+        int bs = engine.blockSize;
+        long pos = offset;
+        long end = offset + length;
+        while (pos < end) {
+            long lb = pos / bs;
+            long n = Math.min((lb + 1) * bs, end) - pos;
+            long entry;
+            engine.meta.readLock().lock();
+            try {
+                entry = engine.lookup(volume, lb);
+            } finally {
+                engine.meta.readLock().unlock();
+            }
+            Extent.Type type = entry == 0 ? Extent.Type.HOLE
+                    : (entry & MetaBlock.ENTRY_ZEROED) != 0 ? Extent.Type.ZERO : Extent.Type.DATA;
+            int last = out.size() - 1;
+            if (last >= 0 && out.get(last).type() == type) {
+                Extent prev = out.get(last);
+                out.set(last, new Extent(prev.offset(), prev.length() + n, type));
+            } else {
+                out.add(new Extent(pos, n, type));
+            }
+            pos += n;
+        }
+        return out;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+
+    @Override
+    public String toString() {
+        return "VolumeDevice[" + volume.name + ", " + volume.kind + ", " + volume.size + " bytes]";
+    }
+
+    private void ensureOpen(String operation) throws DeviceClosedException {
+        if (closed || engine.closed()) {
+            throw new DeviceClosedException(volume.name, operation);
+        }
+    }
+}

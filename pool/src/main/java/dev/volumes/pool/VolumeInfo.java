@@ -1,0 +1,31 @@
+package dev.volumes.pool;
+
+import java.time.Instant;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * A description of one volume, snapshot or clone, as of the moment it was taken.
+ *
+ * @param name the unique name in the pool
+ * @param kind volume, snapshot or clone
+ * @param size logical size in bytes
+ * @param allocatedBytes bytes of pool blocks mapped by this volume (shared blocks counted in
+ *     full for every volume that maps them)
+ * @param origin the name of the volume this one was snapshotted or cloned from, as it was named
+ *     then; empty for volumes created empty
+ * @param created when it was created (wall clock of the creating process)
+ */
+public record VolumeInfo(String name, VolumeKind kind, long size, long allocatedBytes, Optional<String> origin,
+        Instant created) {
+
+    public VolumeInfo {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(kind, "kind");
+        Objects.requireNonNull(origin, "origin");
+        Objects.requireNonNull(created, "created");
+        if (size < 0 || allocatedBytes < 0) {
+            throw new IllegalArgumentException("negative size " + size + " or allocation " + allocatedBytes);
+        }
+    }
+}

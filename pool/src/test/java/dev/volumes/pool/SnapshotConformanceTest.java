@@ -1,0 +1,38 @@
+package dev.volumes.pool;
+
+import dev.volumes.device.Device;
+import dev.volumes.device.MemoryDevice;
+import dev.volumes.testkit.DeviceConformanceTest;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * The conformance suite over snapshots: read-only devices whose content was written to a volume
+ * that is then overwritten after the snapshot, so every read goes through shared blocks.
+ */
+class SnapshotConformanceTest extends DeviceConformanceTest {
+
+    @Override
+    protected Device create(long size) {
+        throw new UnsupportedOperationException("snapshots are read-only");
+    }
+
+    @Override
+    protected boolean writable() {
+        return false;
+    }
+
+    @Override
+    protected Device createReadOnly(byte[] content) throws IOException {
+        MemoryDevice disk = MemoryDevice.create("pool-disk", 3L * content.length + (8 << 20));
+        Pool pool = Pool.create(disk, PoolOptions.builder().blockSize(16384).build());
+        pool.createVolume("v", content.length);
+        Device v = pool.openVolume("v");
+        v.write(ByteBuffer.wrap(content), 0);
+        pool.snapshot("v", "v@snap");
+        byte[] other = new byte[Math.min(content.length, 100_000)];
+        java.util.Arrays.fill(other, (byte) 0x5A);
+        v.write(ByteBuffer.wrap(other), 0);
+        return pool.openVolume("v@snap");
+    }
+}
