@@ -1,0 +1,127 @@
+package dev.volumes.nbd;
+
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import javax.net.ssl.SSLSocket;
+
+/** A plaintext {@link Transport} over a blocking {@link SocketChannel} (TCP or Unix domain). */
+final class ChannelTransport implements Transport {
+
+    private final SocketChannel channel;
+    private final String peer;
+
+    ChannelTransport(SocketChannel channel) {
+        this.channel = channel;
+        String p;
+        try {
+            p = String.valueOf(channel.getRemoteAddress());
+        } catch (IOException e) {
+            p = "?";
+        }
+        this.peer = p;
+    }
+
+    /**
+     * Largest slice handed to one channel call: the JDK copies heap buffers through a temporary
+     * direct buffer of the slice's size, so this bounds native memory per I/O.
+     */
+    static final int SLICE = 1 << 20;
+
+    @Override
+    public int read(ByteBuffer dst) throws IOException {
+        if (dst.isDirect() || dst.remaining() <= SLICE) {
+            return channel.read(dst);
+        }
+        ByteBuffer part = dst.slice(dst.position(), SLICE);
+        int n = channel.read(part);
+        if (n > 0) {
+            dst.position(dst.position() + n);
+        }
+        return n;
+    }
+
+    @Override
+    public void write(ByteBuffer... buffers) throws IOException {
+        long total = 0;
+        for (ByteBuffer b : buffers) {
+            total += b.remaining();
+        }
+        boolean heap = false;
+        for (ByteBuffer b : buffers) {
+            heap |= !b.isDirect() && b.remaining() > SLICE;
+        }
+        if (!heap) {
+            long left = total;
+            while (left > 0) {
+                left -= channel.write(buffers); // one gathering write for header + small payload
+            }
+            return;
+        }
+        for (ByteBuffer b : buffers) {
+            while (b.hasRemaining()) {
+                ByteBuffer part = b.slice(b.position(), Math.min(SLICE, b.remaining()));
+                while (part.hasRemaining()) {
+                    channel.write(part);
+                }
+                b.position(b.position() + part.capacity());
+            }
+        }
+    }
+
+    @Override
+    public boolean canStartTls() {
+        return channel.socket() != null && isTcp();
+    }
+
+    private boolean isTcp() {
+        try {
+            return channel.getLocalAddress() instanceof InetSocketAddress;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    @Override
+    public Transport startTls(NbdTls tls) throws IOException {
+        if (!isTcp()) {
+            throw new IOException("TLS is only available on TCP connections");
+        }
+        InetSocketAddress remote = (InetSocketAddress) channel.getRemoteAddress();
+        SSLSocket ssl = (SSLSocket) tls.context().getSocketFactory()
+                .createSocket(channel.socket(), remote.getHostString(), remote.getPort(), true);
+        ssl.setUseClientMode(false);
+        tls.configure(ssl);
+        ssl.startHandshake();
+        return new TlsTransport(ssl, channel, peer);
+    }
+
+    @Override
+    public void shutdownInput() {
+        try {
+            channel.shutdownInput();
+        } catch (IOException ignored) {
+            // already closed
+        }
+    }
+
+    @Override
+    public boolean secure() {
+        return false;
+    }
+
+    @Override
+    public String peer() {
+        return peer;
+    }
+
+    @Override
+    public void close() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // nothing useful to do
+        }
+    }
+}

@@ -1,0 +1,323 @@
+package dev.volumes.nbd;
+
+import dev.volumes.device.BlockSizes;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One client connection: the fixed-newstyle handshake, then {@link Transmission}.
+ *
+ * <p>Design: one (virtual) thread runs {@link #run()} and is the only reader of the socket. The
+ * handshake is strictly request/reply, so it also writes directly. {@link #transport} is replaced
+ * once on STARTTLS. {@link #phase} is volatile so {@link #shutdown()} and the handshake watchdog,
+ * called from other threads, can decide whether to close at once (handshake) or to stop reading
+ * and let transmission drain (in-flight requests finish, the device is synced, then close).
+ * Option state (structured replies, extended headers, meta contexts) is per connection and reset
+ * by STARTTLS as the spec requires.
+ */
+final class Connection implements Runnable {
+
+    private static final System.Logger LOG = System.getLogger(Connection.class.getName());
+
+    enum Phase { HANDSHAKE, TRANSMISSION, CLOSED }
+
+    /** What the handshake agreed on. */
+    record Negotiated(Export export, int transmissionFlags, ReplyEncoder.Style style, boolean baseAllocation) {}
+
+    private final NbdServer server;
+    private final long id;
+    volatile Transport transport;
+    volatile Phase phase = Phase.HANDSHAKE;
+    /** Unread input, in read mode (position..limit). */
+    final ByteBuffer in = ByteBuffer.allocate(64 * 1024).flip();
+
+    private boolean structured;
+    private boolean extended;
+    private String metaExport;
+    private boolean metaBaseAllocation;
+    private volatile Transmission transmission;
+
+    Connection(NbdServer server, Transport transport, long id) {
+        this.server = server;
+        this.transport = transport;
+        this.id = id;
+    }
+
+    long id() {
+        return id;
+    }
+
+    /** The export in use, or null during the handshake. */
+    Export export() {
+        Transmission t = transmission;
+        return t == null ? null : t.export();
+    }
+
+    @Override
+    public void run() {
+        try {
+            Negotiated negotiated = negotiate();
+            if (negotiated != null && !server.closing()) {
+                Transmission t = new Transmission(this, server, negotiated);
+                transmission = t;
+                phase = Phase.TRANSMISSION;
+                t.run();
+            }
+        } catch (ProtocolException e) {
+            server.protocolError();
+            LOG.log(Level.DEBUG, () -> "connection " + id + " from " + transport.peer() + ": " + e.getMessage());
+        } catch (IOException e) {
+            LOG.log(Level.DEBUG, () -> "connection " + id + " from " + transport.peer() + " ended: " + e);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, () -> "connection " + id + " failed unexpectedly", e);
+        } finally {
+            phase = Phase.CLOSED;
+            transport.close();
+            server.connectionEnded(this);
+        }
+    }
+
+    /** Graceful stop: during the handshake close at once; during transmission stop reading and drain. */
+    void shutdown() {
+        if (phase == Phase.TRANSMISSION) {
+            transport.shutdownInput();
+        } else {
+            transport.close();
+        }
+    }
+
+    /** Closes the connection if it is still negotiating (handshake timeout). */
+    void handshakeExpired() {
+        if (phase == Phase.HANDSHAKE) {
+            LOG.log(Level.DEBUG, () -> "connection " + id + ": handshake timed out");
+            server.handshakeTimedOut();
+            transport.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- handshake
+
+    private Negotiated negotiate() throws IOException {
+        transport.write(HandshakeEncoder.greeting());
+        OptionDecoder decoder = new OptionDecoder();
+        OptionDecoder.ClientFlags flags = (OptionDecoder.ClientFlags) next(decoder);
+        int known = Wire.CLIENT_FIXED_NEWSTYLE | Wire.CLIENT_NO_ZEROES;
+        if ((flags.flags() & ~known) != 0) {
+            throw new ProtocolException(String.format("unknown client flags 0x%08x", flags.flags()));
+        }
+        if ((flags.flags() & Wire.CLIENT_FIXED_NEWSTYLE) == 0) {
+            throw new ProtocolException("client does not speak fixed newstyle; only fixed newstyle is served");
+        }
+        boolean noZeroes = (flags.flags() & Wire.CLIENT_NO_ZEROES) != 0;
+        while (true) {
+            OptionDecoder.Message message = next(decoder);
+            if (message instanceof OptionDecoder.Oversized big) {
+                if (big.option() == Wire.OPT_EXPORT_NAME) {
+                    throw new ProtocolException("NBD_OPT_EXPORT_NAME of " + big.length() + " bytes");
+                }
+                reply(HandshakeEncoder.error(big.option(), Wire.REP_ERR_TOO_BIG, "option data of " + big.length()
+                        + " bytes exceeds the limit of " + Wire.MAX_OPTION_LENGTH));
+                continue;
+            }
+            OptionRequest option = OptionRequest.parse((OptionDecoder.RawOption) message);
+            Negotiated done = handle(option, noZeroes, decoder);
+            if (done != null) {
+                return done;
+            }
+            if (option instanceof OptionRequest.Abort) {
+                return null;
+            }
+        }
+    }
+
+    private OptionDecoder.Message next(OptionDecoder decoder) throws IOException {
+        while (true) {
+            OptionDecoder.Message m = decoder.decode(in);
+            if (m != null) {
+                return m;
+            }
+            fill();
+        }
+    }
+
+    /** Reads more bytes into {@link #in}; throws {@link EOFException} at end of stream. */
+    void fill() throws IOException {
+        in.compact();
+        try {
+            if (transport.read(in) < 0) {
+                throw new EOFException("client closed the connection");
+            }
+        } finally {
+            in.flip();
+        }
+    }
+
+    private void reply(ByteBuffer... buffers) throws IOException {
+        transport.write(buffers);
+    }
+
+    private Negotiated handle(OptionRequest option, boolean noZeroes, OptionDecoder decoder) throws IOException {
+        NbdTls tls = server.tls();
+        int code = option.code();
+        boolean tlsRequired = tls != null && tls.required() && !transport.secure();
+        if (option instanceof OptionRequest.Abort) {
+            reply(HandshakeEncoder.ack(code));
+            return null;
+        }
+        if (tlsRequired && !(option instanceof OptionRequest.StartTls)) {
+            if (option instanceof OptionRequest.ExportName) {
+                throw new ProtocolException("NBD_OPT_EXPORT_NAME without TLS while TLS is required");
+            }
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_TLS_REQD, "this server requires TLS: send NBD_OPT_STARTTLS first"));
+            return null;
+        }
+        if (server.closing()) {
+            if (option instanceof OptionRequest.ExportName) {
+                throw new ProtocolException("server is shutting down");
+            }
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_SHUTDOWN, "server is shutting down"));
+            return null;
+        }
+        switch (option) {
+            case OptionRequest.StartTls s -> startTls(tls, decoder);
+            case OptionRequest.ListExports l -> {
+                for (Export e : server.exportList()) {
+                    reply(HandshakeEncoder.server(e.name(), e.description()));
+                }
+                reply(HandshakeEncoder.ack(code));
+            }
+            case OptionRequest.StructuredReply s -> {
+                structured = true;
+                reply(HandshakeEncoder.ack(code));
+            }
+            case OptionRequest.ExtendedHeaders x -> {
+                structured = true;
+                extended = true;
+                reply(HandshakeEncoder.ack(code));
+            }
+            case OptionRequest.MetaContext m -> metaContext(m);
+            case OptionRequest.Info info -> {
+                return info(info);
+            }
+            case OptionRequest.ExportName name -> {
+                Export export = server.export(name.name());
+                if (export == null) {
+                    throw new ProtocolException("NBD_OPT_EXPORT_NAME for unknown export '" + name.name() + "'");
+                }
+                int flags = Export.transmissionFlags(export.device(), structured);
+                reply(HandshakeEncoder.exportNameReply(export.device().size(), flags, noZeroes));
+                return negotiated(export, flags);
+            }
+            case OptionRequest.Invalid bad -> reply(HandshakeEncoder.error(code, Wire.REP_ERR_INVALID, bad.reason()));
+            case OptionRequest.Unknown u -> reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNSUP,
+                    "option " + u.code() + " is not supported"));
+            case OptionRequest.Abort a -> throw new AssertionError("handled above");
+        }
+        return null;
+    }
+
+    private Negotiated negotiated(Export export, int flags) {
+        ReplyEncoder.Style style = extended ? ReplyEncoder.Style.EXTENDED
+                : structured ? ReplyEncoder.Style.STRUCTURED : ReplyEncoder.Style.SIMPLE;
+        boolean base = metaBaseAllocation && export.name().equals(metaExport);
+        return new Negotiated(export, flags, style, base);
+    }
+
+    private void startTls(NbdTls tls, OptionDecoder decoder) throws IOException {
+        int code = Wire.OPT_STARTTLS;
+        if (tls == null) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_POLICY, "TLS is not configured on this server"));
+        } else if (transport.secure()) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_INVALID, "TLS is already active"));
+        } else if (!transport.canStartTls()) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_PLATFORM, "TLS is only offered on TCP listeners"));
+        } else {
+            reply(HandshakeEncoder.ack(code));
+            if (in.hasRemaining() || !decoder.idle()) {
+                throw new ProtocolException("client sent data after NBD_OPT_STARTTLS before the TLS handshake");
+            }
+            transport = transport.startTls(tls);
+            // The spec: no negotiation state survives STARTTLS.
+            structured = false;
+            extended = false;
+            metaExport = null;
+            metaBaseAllocation = false;
+        }
+    }
+
+    private void metaContext(OptionRequest.MetaContext m) throws IOException {
+        int code = m.code();
+        if (m.set()) {
+            metaExport = null;
+            metaBaseAllocation = false;
+        }
+        if (!structured) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_INVALID, "negotiate NBD_OPT_STRUCTURED_REPLY first"));
+            return;
+        }
+        Export export = server.export(m.export());
+        if (export == null) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNKNOWN, "no export named '" + m.export() + "'"));
+            return;
+        }
+        boolean match = false;
+        if (m.queries().isEmpty()) {
+            match = !m.set();
+        }
+        for (String q : m.queries()) {
+            if (q.equals(Wire.BASE_ALLOCATION) || (!m.set() && q.equals("base:"))) {
+                match = true;
+            }
+        }
+        if (match) {
+            reply(HandshakeEncoder.metaContext(code, m.set() ? Wire.BASE_ALLOCATION_ID : 0, Wire.BASE_ALLOCATION));
+            if (m.set()) {
+                metaExport = export.name();
+                metaBaseAllocation = true;
+            }
+        }
+        reply(HandshakeEncoder.ack(code));
+    }
+
+    private Negotiated info(OptionRequest.Info info) throws IOException {
+        int code = info.code();
+        Export export = server.export(info.name());
+        if (export == null) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNKNOWN, "no export named '" + info.name() + "'"));
+            return null;
+        }
+        long size;
+        try {
+            size = export.device().size();
+        } catch (IOException e) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNKNOWN, "export '" + export.name() + "' is unavailable: "
+                    + e.getMessage()));
+            return null;
+        }
+        int flags = Export.transmissionFlags(export.device(), structured);
+        BlockSizes sizes = export.device().blockSizes();
+        List<ByteBuffer> out = new ArrayList<>();
+        out.add(HandshakeEncoder.infoExport(code, size, flags));
+        if (info.requests().contains(Wire.INFO_NAME) || !info.name().equals(export.name())) {
+            out.add(HandshakeEncoder.infoString(code, Wire.INFO_NAME, export.name()));
+        }
+        if (info.requests().contains(Wire.INFO_DESCRIPTION) && !export.description().isEmpty()) {
+            out.add(HandshakeEncoder.infoString(code, Wire.INFO_DESCRIPTION, export.description()));
+        }
+        boolean sizesAsked = info.requests().contains(Wire.INFO_BLOCK_SIZE);
+        out.add(HandshakeEncoder.infoBlockSize(code, sizes.minimum(), sizes.preferred(), sizes.maximum()));
+        if (info.go() && !sizesAsked && sizes.minimum() > 512) {
+            out.add(HandshakeEncoder.error(code, Wire.REP_ERR_BLOCK_SIZE_REQD, "export '" + export.name()
+                    + "' needs a minimum block size of " + sizes.minimum() + ": request NBD_INFO_BLOCK_SIZE"));
+            reply(out.toArray(new ByteBuffer[0]));
+            return null;
+        }
+        out.add(HandshakeEncoder.ack(code));
+        reply(out.toArray(new ByteBuffer[0]));
+        return info.go() ? negotiated(export, flags) : null;
+    }
+}

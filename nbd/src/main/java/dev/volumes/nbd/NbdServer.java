@@ -1,0 +1,469 @@
+package dev.volumes.nbd;
+
+import dev.volumes.device.Device;
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.StandardSocketOptions;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * An NBD server (fixed newstyle, structured replies, extended headers, base:allocation, TLS)
+ * exporting {@link Device}s by name over TCP and/or a Unix domain socket. The wire format and
+ * every option, command and flag are described in docs/nbd.md.
+ *
+ * <pre>{@code
+ * NbdServer server = NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0)).build();
+ * server.addExport("disk", device, "my disk");
+ * server.start();
+ * ... server.address() ...
+ * server.close();
+ * }</pre>
+ *
+ * <p><b>Ownership:</b> the server never closes export devices; their owner does, after
+ * {@link #removeExport} or {@link #close()} returned. <b>Threading:</b> every method is
+ * thread-safe. Each connection runs on a virtual thread; its requests run concurrently on
+ * further virtual threads and replies are matched by cookie. Memory held by in-flight requests is
+ * bounded per connection and per server; when a bound is reached the server stops reading from
+ * that client until replies drain. <b>Durability:</b> a write is acknowledged only after the
+ * Device accepted it; FLUSH and FUA map to {@link Device#sync()} and {@code WriteFlag.FUA}.
+ *
+ * <p>Design: accept loops run on virtual threads, one per listener; connections are tracked in a
+ * concurrent map for shutdown and stats. {@link #close()} stops accepting, asks each connection
+ * to stop (handshakes are cut, transmissions stop reading, finish in-flight requests, sync and
+ * close), waits for them, then syncs every export.
+ */
+public final class NbdServer implements Closeable {
+
+    private static final System.Logger LOG = System.getLogger(NbdServer.class.getName());
+
+    /**
+     * Counters of one export.
+     *
+     * @param errors count of error replies by NBD error name (EIO, ENOSPC ...)
+     * @param connections connections currently in transmission on this export
+     */
+    public record ExportStats(String name, long reads, long writes, long bytesRead, long bytesWritten, long flushes,
+            long trims, long writeZeroes, long caches, long blockStatus, Map<String, Long> errors, int connections,
+            long totalConnections) {}
+
+    /**
+     * Server-wide counters.
+     *
+     * @param connections open connections (handshake or transmission)
+     * @param refusedConnections connections closed at once because of {@code maxConnections}
+     * @param protocolErrors connections closed for breaking the protocol
+     * @param handshakeTimeouts connections closed because the handshake took too long
+     * @param inFlightBytes payload bytes currently reserved by in-flight requests
+     */
+    public record Stats(int connections, long totalConnections, long refusedConnections, long protocolErrors,
+            long handshakeTimeouts, long inFlightBytes, Map<String, ExportStats> exports) {}
+
+    private final InetSocketAddress listen;
+    private final Path unixSocket;
+    private final NbdTls tls;
+    private final int maxConnections;
+    private final Duration handshakeTimeout;
+    private final int connectionBytes;
+    private final int serverBytes;
+
+    private final ConcurrentHashMap<String, Export> exports = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, Connection> connections = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, Thread> connectionThreads = new ConcurrentHashMap<>();
+    private final Semaphore bytes;
+    private final BufferPool buffers;
+    private final AtomicLong ids = new AtomicLong();
+    private final LongAdder total = new LongAdder();
+    private final LongAdder refused = new LongAdder();
+    private final LongAdder protocolErrors = new LongAdder();
+    private final LongAdder timeouts = new LongAdder();
+    private final List<ServerSocketChannel> listeners = new ArrayList<>();
+    private final List<Thread> acceptors = new ArrayList<>();
+    private final Object lifecycle = new Object();
+    private ScheduledExecutorService timer;
+    private volatile boolean started;
+    private volatile boolean closing;
+    private InetSocketAddress boundAddress;
+
+    private NbdServer(Builder b) {
+        this.listen = b.listen;
+        this.unixSocket = b.unixSocket;
+        this.tls = b.tls;
+        this.maxConnections = b.maxConnections;
+        this.handshakeTimeout = b.handshakeTimeout;
+        this.connectionBytes = b.connectionBytes;
+        this.serverBytes = b.serverBytes;
+        this.bytes = new Semaphore(serverBytes);
+        this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20));
+    }
+
+    /** A builder with defaults: TCP 127.0.0.1:10809, no TLS, 1024 connections, 30 s handshake. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Adds (or replaces) an export; clients can select it immediately, also while the server runs.
+     * The server does not take ownership of {@code device}.
+     *
+     * @param name export name, at most 4096 bytes of UTF-8; "" is the default export
+     * @param description human-readable text for {@code NBD_OPT_LIST} and {@code NBD_INFO_DESCRIPTION}; may be null
+     * @throws IllegalArgumentException if the name is null or too long, or the device is null
+     */
+    public void addExport(String name, Device device, String description) {
+        if (name == null || name.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > Wire.MAX_STRING
+                || name.indexOf('\0') >= 0) {
+            throw new IllegalArgumentException("export name must be at most " + Wire.MAX_STRING
+                    + " bytes of UTF-8 without NUL: " + name);
+        }
+        exports.put(name, new Export(name, device, description, new Counters()));
+    }
+
+    /**
+     * Removes an export: new clients can no longer select it, and connections using it are shut
+     * down gracefully (in-flight requests finish and the device is synced). Returns when they have
+     * closed, after which the caller may close the device.
+     *
+     * @return whether an export of that name existed
+     */
+    public boolean removeExport(String name) {
+        Export removed = exports.remove(name);
+        if (removed == null) {
+            return false;
+        }
+        List<Long> ids = new ArrayList<>();
+        for (Connection c : connections.values()) {
+            if (c.export() == removed) {
+                c.shutdown();
+                ids.add(c.id());
+            }
+        }
+        for (Long id : ids) {
+            join(connectionThreads.get(id));
+        }
+        return true;
+    }
+
+    /**
+     * Binds the listeners and starts accepting connections.
+     *
+     * @throws IOException if a listener cannot be bound (nothing is left bound then)
+     * @throws IllegalStateException if already started or closed
+     */
+    public void start() throws IOException {
+        synchronized (lifecycle) {
+            if (started || closing) {
+                throw new IllegalStateException("server already started or closed");
+            }
+            started = true;
+            try {
+                if (listen != null) {
+                    ServerSocketChannel tcp = ServerSocketChannel.open(StandardProtocolFamily.INET);
+                    listeners.add(tcp);
+                    tcp.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+                    tcp.bind(listen, 128);
+                    boundAddress = (InetSocketAddress) tcp.getLocalAddress();
+                }
+                if (unixSocket != null) {
+                    if (Files.exists(unixSocket, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                            && Files.readAttributes(unixSocket, java.nio.file.attribute.BasicFileAttributes.class,
+                                    java.nio.file.LinkOption.NOFOLLOW_LINKS).isOther()) {
+                        Files.delete(unixSocket); // a stale socket from an earlier run
+                    }
+                    ServerSocketChannel unix = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+                    listeners.add(unix);
+                    unix.bind(UnixDomainSocketAddress.of(unixSocket), 128);
+                }
+            } catch (IOException e) {
+                for (ServerSocketChannel l : listeners) {
+                    l.close();
+                }
+                listeners.clear();
+                throw e;
+            }
+            timer = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "nbd-handshake-timer");
+                t.setDaemon(true);
+                return t;
+            });
+            for (ServerSocketChannel l : listeners) {
+                acceptors.add(Thread.ofVirtual().name("nbd-accept").start(() -> accept(l)));
+            }
+        }
+    }
+
+    /** The bound TCP address (with the real port when 0 was asked), if a TCP listener exists. */
+    public InetSocketAddress address() {
+        synchronized (lifecycle) {
+            if (boundAddress == null) {
+                throw new IllegalStateException("no TCP listener is bound (not started, or Unix socket only)");
+            }
+            return boundAddress;
+        }
+    }
+
+    /** The Unix socket path, if one was configured. */
+    public Optional<Path> unixSocket() {
+        return Optional.ofNullable(unixSocket);
+    }
+
+    /** A snapshot of the counters; cheap, safe to call from any thread at any time. */
+    public Stats stats() {
+        Map<String, ExportStats> e = new TreeMap<>();
+        exports.forEach((name, export) -> e.put(name, export.counters().snapshot(name)));
+        return new Stats(connections.size(), total.sum(), refused.sum(), protocolErrors.sum(), timeouts.sum(),
+                (long) serverBytes - bytes.availablePermits(), Map.copyOf(e));
+    }
+
+    /**
+     * Graceful shutdown: stop accepting, cut connections still negotiating, let connections in
+     * transmission finish their in-flight requests (no new requests are read), sync every export,
+     * close all sockets. Idempotent. Does not close export devices (an export whose device its
+     * owner already closed is skipped).
+     *
+     * @throws IOException if syncing an export failed (every export is still attempted and every
+     *     connection is closed; further failures are suppressed exceptions)
+     */
+    @Override
+    public void close() throws IOException {
+        synchronized (lifecycle) {
+            if (closing) {
+                return;
+            }
+            closing = true;
+        }
+        for (ServerSocketChannel l : listeners) {
+            try {
+                l.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
+        }
+        for (Thread a : acceptors) {
+            join(a);
+        }
+        for (Connection c : connections.values()) {
+            c.shutdown();
+        }
+        for (Thread t : connectionThreads.values()) {
+            join(t);
+        }
+        if (timer != null) {
+            timer.shutdownNow();
+        }
+        if (unixSocket != null) {
+            Files.deleteIfExists(unixSocket);
+        }
+        IOException failure = null;
+        for (Export e : exports.values()) {
+            try {
+                e.device().sync();
+            } catch (dev.volumes.device.DeviceClosedException ex) {
+                // its owner already closed it: nothing left for us to make durable
+            } catch (IOException ex) {
+                if (failure == null) {
+                    failure = new IOException("sync of export '" + e.name() + "' at shutdown failed", ex);
+                } else {
+                    failure.addSuppressed(ex);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    // ----------------------------------------------------------- package-private for connections
+
+    NbdTls tls() {
+        return tls;
+    }
+
+    boolean closing() {
+        return closing;
+    }
+
+    Semaphore bytes() {
+        return bytes;
+    }
+
+    BufferPool buffers() {
+        return buffers;
+    }
+
+    int connectionByteBudget() {
+        return connectionBytes;
+    }
+
+    /** The export for {@code name}; "" selects the export named "" or else the only export. */
+    Export export(String name) {
+        Export e = exports.get(name);
+        if (e == null && name.isEmpty() && exports.size() == 1) {
+            e = exports.values().iterator().next();
+        }
+        return e;
+    }
+
+    List<Export> exportList() {
+        List<Export> list = new ArrayList<>(exports.values());
+        list.sort(Comparator.comparing(Export::name));
+        return list;
+    }
+
+    void protocolError() {
+        protocolErrors.increment();
+    }
+
+    void handshakeTimedOut() {
+        timeouts.increment();
+    }
+
+    void connectionEnded(Connection c) {
+        connections.remove(c.id());
+        connectionThreads.remove(c.id());
+    }
+
+    private void accept(ServerSocketChannel listener) {
+        while (!closing) {
+            SocketChannel channel;
+            try {
+                channel = listener.accept();
+            } catch (IOException e) {
+                if (!closing) {
+                    LOG.log(Level.WARNING, () -> "accept failed; listener stops: " + e);
+                }
+                return;
+            }
+            try {
+                if (channel.getLocalAddress() instanceof InetSocketAddress) {
+                    channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                }
+            } catch (IOException ignored) {
+                // best effort
+            }
+            if (closing || connections.size() >= maxConnections) {
+                refused.increment();
+                try {
+                    channel.close();
+                } catch (IOException ignored) {
+                    // refused anyway
+                }
+                continue;
+            }
+            long id = ids.incrementAndGet();
+            total.increment();
+            Connection c = new Connection(this, new ChannelTransport(channel), id);
+            connections.put(id, c);
+            Thread t = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(c);
+            connectionThreads.put(id, t);
+            t.start();
+            try {
+                timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                c.shutdown(); // the server is closing
+            }
+        }
+    }
+
+    private static void join(Thread t) {
+        if (t == null) {
+            return;
+        }
+        try {
+            t.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Immutable-style builder for {@link NbdServer}; every setter validates its argument. */
+    public static final class Builder {
+        private InetSocketAddress listen = new InetSocketAddress("127.0.0.1", 10809);
+        private Path unixSocket;
+        private NbdTls tls;
+        private int maxConnections = 1024;
+        private Duration handshakeTimeout = Duration.ofSeconds(30);
+        private int connectionBytes = 64 << 20;
+        private int serverBytes = 512 << 20;
+
+        private Builder() {}
+
+        /** TCP address to listen on (port 0 = ephemeral); {@code null} for no TCP listener. */
+        public Builder listen(InetSocketAddress address) {
+            this.listen = address;
+            return this;
+        }
+
+        /** Also (or only, with {@code listen(null)}) listen on this Unix domain socket path. */
+        public Builder unixSocket(Path path) {
+            this.unixSocket = path;
+            return this;
+        }
+
+        /** Offer (and by default require) TLS on TCP connections. */
+        public Builder tls(NbdTls tls) {
+            this.tls = tls;
+            return this;
+        }
+
+        /** Connections beyond this many are closed at once (counted as refused). */
+        public Builder maxConnections(int max) {
+            if (max < 1) {
+                throw new IllegalArgumentException("maxConnections must be positive: " + max);
+            }
+            this.maxConnections = max;
+            return this;
+        }
+
+        /** A connection that has not finished its handshake after this long is closed. */
+        public Builder handshakeTimeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("handshake timeout must be positive: " + timeout);
+            }
+            this.handshakeTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Payload bytes in flight per connection and per server (reads and writes being
+         * processed); must be at least 32 MiB (the largest request payload).
+         */
+        public Builder inFlightBytes(int perConnection, int perServer) {
+            if (perConnection < (32 << 20) || perServer < perConnection) {
+                throw new IllegalArgumentException("in-flight budgets must be >= 32 MiB and per-server >= per-connection: "
+                        + perConnection + ", " + perServer);
+            }
+            this.connectionBytes = perConnection;
+            this.serverBytes = perServer;
+            return this;
+        }
+
+        /** The server (not yet started). */
+        public NbdServer build() {
+            if (listen == null && unixSocket == null) {
+                throw new IllegalStateException("no listener: set listen(...) or unixSocket(...)");
+            }
+            return new NbdServer(this);
+        }
+    }
+}

@@ -1,0 +1,478 @@
+package dev.volumes.nbd;
+
+import dev.volumes.device.BlockSizes;
+import dev.volumes.device.Capability;
+import dev.volumes.device.Device;
+import dev.volumes.device.Extent;
+import dev.volumes.device.WriteFlag;
+import java.io.EOFException;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The transmission phase of one connection.
+ *
+ * <p>Design: the connection thread is the only reader. It decodes a request header, validates
+ * it, reserves memory for its payload (per-connection and per-server byte budgets, plus a
+ * request-slot semaphore) — blocking, which stops reading from the socket and so pushes back on
+ * the client instead of running out of memory — reads a write payload, and hands the request to a
+ * new virtual thread. Workers call the Device and write their reply while holding
+ * {@link #writeLock}, the single writer of the socket; all chunks of one reply are written under
+ * one hold, so they are contiguous on the wire. A reply is only sent after the Device call
+ * returned, so an acknowledged write has reached the Device (and with FUA, durable storage).
+ *
+ * <p>On NBD_CMD_DISC, end of stream, or a graceful server shutdown (which shuts the socket's
+ * input), the reader stops, waits for every in-flight request to reply (by taking all request
+ * slots), syncs the device, and returns; the connection then closes the socket. On a protocol
+ * violation it does the same without syncing, then the connection closes.
+ */
+final class Transmission {
+
+    private static final System.Logger LOG = System.getLogger(Transmission.class.getName());
+
+    /** Requests in flight per connection (bounds threads even for payload-free requests). */
+    static final int MAX_REQUESTS = 256;
+    /** Write payloads above the advertised maximum but below this are drained and refused. */
+    static final long DISCARD_LIMIT = 64L << 20;
+    /** Largest range one block-status request examines. */
+    static final long BLOCK_STATUS_SPAN = 1L << 30;
+    /** Most descriptors in one block-status chunk (spec: SHOULD NOT exceed 2^20). */
+    static final int MAX_DESCRIPTORS = 1 << 16;
+
+    private final Connection connection;
+    private final NbdServer server;
+    private final Export export;
+    private final Device device;
+    private final int flags;
+    private final boolean baseAllocation;
+    private final ReplyEncoder replies;
+    private final RequestDecoder decoder;
+    private final BlockSizes sizes;
+    private final ReentrantLock writeLock = new ReentrantLock();
+    private final Semaphore slots = new Semaphore(MAX_REQUESTS);
+    private final Semaphore bytes;
+    private volatile boolean broken;
+
+    Transmission(Connection connection, NbdServer server, Connection.Negotiated negotiated) {
+        this.connection = connection;
+        this.server = server;
+        this.export = negotiated.export();
+        this.device = export.device();
+        this.flags = negotiated.transmissionFlags();
+        this.baseAllocation = negotiated.baseAllocation();
+        this.replies = new ReplyEncoder(negotiated.style());
+        this.decoder = new RequestDecoder(negotiated.style() == ReplyEncoder.Style.EXTENDED);
+        this.sizes = device.blockSizes();
+        this.bytes = new Semaphore(server.connectionByteBudget());
+    }
+
+    Export export() {
+        return export;
+    }
+
+    void run() throws IOException {
+        export.counters().connections.incrementAndGet();
+        export.counters().totalConnections.increment();
+        boolean clean = false;
+        try {
+            clean = loop();
+        } finally {
+            drain();
+            if (clean) {
+                try {
+                    device.sync();
+                } catch (IOException e) {
+                    LOG.log(Level.WARNING, () -> "sync of export '" + export.name() + "' at disconnect failed: " + e);
+                }
+            }
+            export.counters().connections.decrementAndGet();
+        }
+    }
+
+    /** Reads and dispatches requests; returns true on a clean end (DISC or end of stream). */
+    private boolean loop() throws IOException {
+        while (!broken) {
+            RequestDecoder.Request r;
+            try {
+                r = nextRequest();
+            } catch (EOFException e) {
+                if (!decoder.idle()) {
+                    throw new ProtocolException("client vanished in the middle of a request header");
+                }
+                return true;
+            }
+            if (r.type() == Wire.CMD_DISC) {
+                return true;
+            }
+            if (!dispatch(r)) {
+                return false;
+            }
+        }
+        return false;
+    }
+
+    private RequestDecoder.Request nextRequest() throws IOException {
+        while (true) {
+            RequestDecoder.Request r = decoder.decode(connection.in);
+            if (r != null) {
+                return r;
+            }
+            connection.fill();
+        }
+    }
+
+    /** Validates, reserves, reads the payload and starts a worker. False if the stream is lost. */
+    private boolean dispatch(RequestDecoder.Request r) throws IOException {
+        Rejection rejection;
+        try {
+            rejection = validate(r);
+        } catch (IOException e) {
+            rejection = new Rejection(Errors.errno(e), String.valueOf(e.getMessage()));
+        }
+        // With extended headers a client may attach a payload to any command (PAYLOAD_LEN); it is
+        // consumed so the stream stays in sync, and refused (we do not advertise payload commands).
+        boolean hasPayload = r.type() == Wire.CMD_WRITE
+                || (decoder.extended() && (r.flags() & Wire.CMD_FLAG_PAYLOAD_LEN) != 0);
+        if (rejection != null) {
+            if (hasPayload) {
+                if (Long.compareUnsigned(r.length(), DISCARD_LIMIT) > 0) {
+                    throw new ProtocolException("write payload of " + Long.toUnsignedString(r.length())
+                            + " bytes is far above the maximum of " + sizes.maximum());
+                }
+                discard(r.length());
+            }
+            export.counters().error(rejection.errno);
+            send(replies.error(r.cookie(), r.offset(), rejection.errno, rejection.message));
+            return true;
+        }
+        int reserve = (r.type() == Wire.CMD_READ || r.type() == Wire.CMD_WRITE) ? (int) r.length() : 0;
+        acquire(reserve);
+        ByteBuffer payload = null;
+        if (hasPayload) {
+            payload = server.buffers().take(reserve);
+            try {
+                readFully(payload);
+            } catch (IOException e) {
+                server.buffers().give(payload);
+                release(reserve);
+                throw e; // client vanished mid-payload: the write was never acknowledged
+            }
+            payload.flip();
+        }
+        ByteBuffer data = payload;
+        Runnable work = () -> {
+            try {
+                execute(r, data);
+            } finally {
+                server.buffers().give(data);
+                release(reserve);
+            }
+        };
+        Thread.ofVirtual().name("nbd-req-" + connection.id()).start(work);
+        return true;
+    }
+
+    private void acquire(int reserve) throws IOException {
+        try {
+            slots.acquire();
+            if (reserve > 0) {
+                bytes.acquire(reserve);
+                server.bytes().acquire(reserve);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for memory for a request", e);
+        }
+    }
+
+    private void release(int reserve) {
+        if (reserve > 0) {
+            server.bytes().release(reserve);
+            bytes.release(reserve);
+        }
+        slots.release();
+    }
+
+    /** Waits until every in-flight request has replied. */
+    private void drain() {
+        slots.acquireUninterruptibly(MAX_REQUESTS);
+        slots.release(MAX_REQUESTS);
+    }
+
+    private void readFully(ByteBuffer dst) throws IOException {
+        OptionDecoder.transfer(connection.in, dst);
+        while (dst.hasRemaining()) {
+            if (connection.transport.read(dst) < 0) {
+                throw new EOFException("client closed the connection in the middle of a write payload");
+            }
+        }
+    }
+
+    private void discard(long length) throws IOException {
+        long left = length;
+        while (left > 0) {
+            if (!connection.in.hasRemaining()) {
+                connection.fill();
+            }
+            int n = (int) Math.min(left, connection.in.remaining());
+            connection.in.position(connection.in.position() + n);
+            left -= n;
+        }
+    }
+
+    private record Rejection(int errno, String message) {}
+
+    private Rejection validate(RequestDecoder.Request r) throws IOException {
+        int type = r.type();
+        int f = r.flags();
+        int allowed = (flags & Wire.TFLAG_SEND_FUA) != 0 ? Wire.CMD_FLAG_FUA : 0;
+        boolean ranged = true;
+        boolean writes = false;
+        switch (type) {
+            case Wire.CMD_READ -> {
+                if ((flags & Wire.TFLAG_SEND_DF) != 0) {
+                    allowed |= Wire.CMD_FLAG_DF;
+                }
+            }
+            case Wire.CMD_WRITE -> {
+                writes = true;
+                if (decoder.extended()) {
+                    allowed |= Wire.CMD_FLAG_PAYLOAD_LEN; // meaningless for WRITE: its length is the payload
+                }
+            }
+            case Wire.CMD_FLUSH -> ranged = false;
+            case Wire.CMD_TRIM -> {
+                writes = true;
+                if ((flags & Wire.TFLAG_READ_ONLY) == 0 && (flags & Wire.TFLAG_SEND_TRIM) == 0) {
+                    return new Rejection(Wire.EINVAL, "TRIM was not advertised for this export");
+                }
+            }
+            case Wire.CMD_CACHE -> { }
+            case Wire.CMD_WRITE_ZEROES -> {
+                writes = true;
+                allowed |= Wire.CMD_FLAG_NO_HOLE;
+                if ((flags & Wire.TFLAG_SEND_FAST_ZERO) != 0) {
+                    allowed |= Wire.CMD_FLAG_FAST_ZERO;
+                }
+            }
+            case Wire.CMD_BLOCK_STATUS -> {
+                allowed |= Wire.CMD_FLAG_REQ_ONE;
+                if (!baseAllocation) {
+                    return new Rejection(Wire.EINVAL, "BLOCK_STATUS needs a metadata context selected with NBD_OPT_SET_META_CONTEXT");
+                }
+            }
+            default -> {
+                return new Rejection(Wire.EINVAL, "unknown command " + type);
+            }
+        }
+        if ((f & ~allowed) != 0) {
+            return new Rejection(Wire.EINVAL, String.format("flags 0x%x are not valid for command %d", f & ~allowed, type));
+        }
+        if (writes && (flags & Wire.TFLAG_READ_ONLY) != 0) {
+            return new Rejection(Wire.EPERM, "export '" + export.name() + "' is read-only");
+        }
+        if (!ranged) {
+            return null;
+        }
+        long offset = r.offset();
+        long length = r.length();
+        if ((type == Wire.CMD_READ || type == Wire.CMD_WRITE) && Long.compareUnsigned(length, sizes.maximum()) > 0) {
+            return new Rejection(type == Wire.CMD_READ && replies.style() != ReplyEncoder.Style.SIMPLE
+                    ? Wire.EOVERFLOW : Wire.EINVAL,
+                    "length " + Long.toUnsignedString(length) + " exceeds the maximum payload of " + sizes.maximum());
+        }
+        int min = sizes.minimum();
+        if (min > 1 && (offset % min != 0 || length % min != 0) && type != Wire.CMD_BLOCK_STATUS) {
+            return new Rejection(Wire.EINVAL, "offset " + offset + " and length " + length
+                    + " must be multiples of the minimum block size " + min);
+        }
+        long size = device.size();
+        if (offset < 0 || length < 0 || offset > size || length > size - offset) {
+            int errno = (type == Wire.CMD_WRITE || type == Wire.CMD_WRITE_ZEROES) ? Wire.ENOSPC : Wire.EINVAL;
+            return new Rejection(errno, "range at " + Long.toUnsignedString(offset) + " of "
+                    + Long.toUnsignedString(length) + " bytes is beyond the export size " + size);
+        }
+        if (type == Wire.CMD_BLOCK_STATUS && length == 0) {
+            return new Rejection(Wire.EINVAL, "BLOCK_STATUS of zero length");
+        }
+        return null;
+    }
+
+    // ------------------------------------------------------------------ workers
+
+    private void execute(RequestDecoder.Request r, ByteBuffer payload) {
+        long cookie = r.cookie();
+        long offset = r.offset();
+        boolean fua = (r.flags() & Wire.CMD_FLAG_FUA) != 0;
+        Counters c = export.counters();
+        try {
+            switch (r.type()) {
+                case Wire.CMD_READ -> read(r);
+                case Wire.CMD_WRITE -> {
+                    int n = payload.remaining();
+                    device.write(payload, offset, fua ? WriteFlag.FUA : WriteFlag.NONE);
+                    c.writes.increment();
+                    c.bytesWritten.add(n);
+                    send(replies.ok(cookie, offset));
+                }
+                case Wire.CMD_FLUSH -> {
+                    device.sync();
+                    c.flushes.increment();
+                    send(replies.ok(cookie, offset));
+                }
+                case Wire.CMD_TRIM -> {
+                    device.discard(offset, r.length());
+                    if (fua) {
+                        device.sync();
+                    }
+                    c.trims.increment();
+                    send(replies.ok(cookie, offset));
+                }
+                case Wire.CMD_CACHE -> {
+                    device.prefetch(offset, r.length());
+                    c.caches.increment();
+                    send(replies.ok(cookie, offset));
+                }
+                case Wire.CMD_WRITE_ZEROES -> {
+                    if ((r.flags() & Wire.CMD_FLAG_FAST_ZERO) != 0
+                            && !device.capabilities().has(Capability.WRITE_ZEROES)) {
+                        c.error(Wire.ENOTSUP);
+                        send(replies.error(cookie, offset, Wire.ENOTSUP,
+                                "write-zeroes on this device is not faster than writing"));
+                        return;
+                    }
+                    device.writeZeroes(offset, r.length(), (r.flags() & Wire.CMD_FLAG_NO_HOLE) == 0);
+                    if (fua) {
+                        device.sync();
+                    }
+                    c.writeZeroes.increment();
+                    send(replies.ok(cookie, offset));
+                }
+                case Wire.CMD_BLOCK_STATUS -> blockStatus(r);
+                default -> throw new IllegalStateException("unvalidated command " + r.type());
+            }
+        } catch (IOException | RuntimeException e) {
+            int errno = Errors.errno(e);
+            c.error(errno);
+            if (errno == Wire.EIO) {
+                LOG.log(Level.WARNING, () -> "export '" + export.name() + "' command " + r.type() + " at " + offset
+                        + " failed: " + e, e);
+            }
+            try {
+                send(replies.error(cookie, offset, errno, String.valueOf(e.getMessage())));
+            } catch (IOException ignored) {
+                // connection already broken; send() marked it
+            }
+        }
+    }
+
+    private void read(RequestDecoder.Request r) throws IOException {
+        long offset = r.offset();
+        int length = (int) r.length();
+        long cookie = r.cookie();
+        ByteBuffer data = server.buffers().take(length);
+        try {
+            read(r, data);
+        } finally {
+            server.buffers().give(data);
+        }
+    }
+
+    private void read(RequestDecoder.Request r, ByteBuffer data) throws IOException {
+        long offset = r.offset();
+        int length = (int) r.length();
+        long cookie = r.cookie();
+        Counters c = export.counters();
+        if (replies.style() == ReplyEncoder.Style.SIMPLE) {
+            device.read(data, offset);
+            data.flip();
+            count(c, length);
+            send(ReplyEncoder.simple(cookie, 0), data);
+            return;
+        }
+        if (length == 0) {
+            count(c, 0);
+            send(replies.done(cookie, offset));
+            return;
+        }
+        boolean df = (r.flags() & Wire.CMD_FLAG_DF) != 0;
+        List<Extent> extents = (!df && device.capabilities().has(Capability.EXTENTS))
+                ? device.extents(offset, length) : List.of(new Extent(offset, length, Extent.Type.DATA));
+        List<ByteBuffer> out = new ArrayList<>(extents.size() * 2);
+        for (int i = 0; i < extents.size(); i++) {
+            Extent e = extents.get(i);
+            int chunkFlags = i == extents.size() - 1 ? Wire.REPLY_FLAG_DONE : 0;
+            if (e.type().readsAsZeros()) {
+                out.add(replies.offsetHole(chunkFlags, cookie, offset, e.offset(), (int) e.length()));
+            } else {
+                ByteBuffer slice = data.slice((int) (e.offset() - offset), (int) e.length());
+                device.read(slice, e.offset());
+                slice.flip();
+                out.add(replies.offsetDataHeader(chunkFlags, cookie, offset, e.offset(), (int) e.length()));
+                out.add(slice);
+            }
+        }
+        count(c, length);
+        send(out.toArray(new ByteBuffer[0]));
+    }
+
+    private static void count(Counters c, int length) {
+        c.reads.increment();
+        c.bytesRead.add(length);
+    }
+
+    private void blockStatus(RequestDecoder.Request r) throws IOException {
+        long offset = r.offset();
+        long span = Math.min(r.length(), BLOCK_STATUS_SPAN);
+        List<Extent> extents = device.extents(offset, span);
+        List<ReplyEncoder.Descriptor> descriptors = new ArrayList<>();
+        long limit = replies.style() == ReplyEncoder.Style.EXTENDED ? Long.MAX_VALUE : 0xFFFF_FFFFL;
+        boolean one = (r.flags() & Wire.CMD_FLAG_REQ_ONE) != 0;
+        for (Extent e : extents) {
+            int status = switch (e.type()) {
+                case HOLE -> Wire.STATE_HOLE | Wire.STATE_ZERO;
+                case ZERO -> Wire.STATE_ZERO;
+                case DATA -> 0;
+            };
+            int last = descriptors.size() - 1;
+            if (last >= 0 && descriptors.get(last).status() == status
+                    && descriptors.get(last).length() + e.length() <= limit) {
+                descriptors.set(last, new ReplyEncoder.Descriptor(descriptors.get(last).length() + e.length(), status));
+            } else {
+                descriptors.add(new ReplyEncoder.Descriptor(Math.min(e.length(), limit), status));
+            }
+            if (descriptors.size() >= MAX_DESCRIPTORS) {
+                break;
+            }
+        }
+        if (one && descriptors.size() > 1) {
+            descriptors = List.of(descriptors.getFirst());
+        }
+        export.counters().blockStatus.increment();
+        send(replies.blockStatus(Wire.REPLY_FLAG_DONE, r.cookie(), offset, Wire.BASE_ALLOCATION_ID, descriptors));
+    }
+
+    /** Writes one whole reply under the write lock; marks the connection broken on failure. */
+    private void send(ByteBuffer... buffers) throws IOException {
+        writeLock.lock();
+        try {
+            if (broken) {
+                throw new IOException("connection is broken");
+            }
+            connection.transport.write(buffers);
+        } catch (IOException e) {
+            if (!broken) {
+                broken = true;
+                connection.transport.shutdownInput();
+            }
+            throw e;
+        } finally {
+            writeLock.unlock();
+        }
+    }
+}
