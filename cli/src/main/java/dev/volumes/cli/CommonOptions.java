@@ -2,7 +2,9 @@ package dev.volumes.cli;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** Options every pool-facing command takes (a picocli mixin). */
 final class CommonOptions {
@@ -14,8 +16,16 @@ final class CommonOptions {
     @Option(names = "--json", description = "Print JSON instead of a table.")
     boolean json;
 
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec mixee;
+
+    /** {@code --data-dir} given after the command, else before it ({@code volumes --data-dir DIR ...}). */
     DataDir dir() {
-        return DataDir.resolve(dataDir);
+        Path chosen = dataDir;
+        if (chosen == null && mixee != null && mixee.root().userObject() instanceof Main main) {
+            chosen = main.dataDir;
+        }
+        return DataDir.resolve(chosen);
     }
 
     Printer printer() {

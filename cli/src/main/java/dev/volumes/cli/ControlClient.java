@@ -103,6 +103,11 @@ final class ControlClient implements PoolService {
     }
 
     @Override
+    public CheckView check() throws IOException {
+        return call(new Request("pool.check", null, null, null), CheckView.class);
+    }
+
+    @Override
     public void close() throws IOException {
         channel.close();
     }

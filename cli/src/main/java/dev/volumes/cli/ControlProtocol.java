@@ -16,7 +16,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
  *
  * Operations: {@code pool.info}, {@code volume.list}, {@code volume.info} (name),
  * {@code volume.create} (name, size), {@code snapshot.create} (source, name), {@code clone}
- * (source, name).
+ * (source, name), {@code pool.check}.
  */
 final class ControlProtocol {
 

@@ -121,6 +121,7 @@ final class ControlServer implements Closeable {
             case "volume.create" -> service.createVolume(required(r.name(), "name"), required(r.size(), "size"));
             case "snapshot.create" -> service.snapshot(required(r.source(), "source"), required(r.name(), "name"));
             case "clone" -> service.cloneVolume(required(r.source(), "source"), required(r.name(), "name"));
+            case "pool.check" -> service.check();
             default -> throw new CliException(ExitCode.USAGE, "unknown control operation '" + op + "'");
         };
     }

@@ -11,7 +11,8 @@ enum ExitCode {
     EXISTS(4, "a volume or snapshot with that name already exists"),
     NO_SPACE(5, "the pool is full"),
     IN_USE(6, "the pool is held by another process (a daemon or another command)"),
-    READ_ONLY(7, "the target is read-only (a snapshot)");
+    READ_ONLY(7, "the target is read-only (a snapshot)"),
+    CHECK_FAILED(8, "`pool check` found problems (listed on stdout)");
 
     final int code;
     final String meaning;

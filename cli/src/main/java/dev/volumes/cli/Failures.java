@@ -3,6 +3,10 @@ package dev.volumes.cli;
 import dev.volumes.device.DeviceInUseException;
 import dev.volumes.device.NoSpaceException;
 import dev.volumes.device.ReadOnlyDeviceException;
+import dev.volumes.pool.VolumeExistsException;
+import dev.volumes.pool.VolumeNotFoundException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.NoSuchFileException;
 
 /** Maps any failure to the exit code and one-line message the user sees. */
 final class Failures {
@@ -12,6 +16,10 @@ final class Failures {
     static ExitCode exitCode(Throwable t) {
         return switch (t) {
             case CliException e -> e.exitCode();
+            case VolumeNotFoundException e -> ExitCode.NOT_FOUND;
+            case VolumeExistsException e -> ExitCode.EXISTS;
+            case NoSuchFileException e -> ExitCode.NOT_FOUND;
+            case FileAlreadyExistsException e -> ExitCode.EXISTS;
             case NoSpaceException e -> ExitCode.NO_SPACE;
             case DeviceInUseException e -> ExitCode.IN_USE;
             case ReadOnlyDeviceException e -> ExitCode.READ_ONLY;

@@ -80,6 +80,13 @@ class LocalPoolService implements PoolService {
         return view(created, null);
     }
 
+    @Override
+    public CheckView check() throws IOException {
+        dev.volumes.pool.CheckReport report = pool.check();
+        return new CheckView(report.clean(), report.problems(), report.volumes(), report.metadataBlocks(),
+                report.dataBlocks(), report.generation());
+    }
+
     /** The export name of {@code volume} if this service serves it, else null. */
     String exportOf(String volume) {
         return null;

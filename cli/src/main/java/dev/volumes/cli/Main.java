@@ -12,8 +12,12 @@ import picocli.CommandLine.Command;
         description = "Copy-on-write volume pools served over NBD.",
         subcommands = {ServeCommand.class, PoolCommand.class, VolumeCommand.class, SnapshotCommand.class,
             CloneCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 exists, 5 pool full, 6 in use, 7 read-only."})
+        footer = {"", "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 exists, 5 pool full, 6 in use, 7 read-only, 8 check found problems."})
 public final class Main {
+
+    @picocli.CommandLine.Option(names = "--data-dir", paramLabel = "DIR",
+            description = "Data directory holding default.pool and control.sock (default: $VOLUMES_DATA_DIR or ./volumes-data).")
+    java.nio.file.Path dataDir;
 
     private Main() {}
 

@@ -10,7 +10,7 @@ import picocli.CommandLine.Option;
 
 /** {@code volumes pool create|info}. */
 @Command(name = "pool", description = "Create and inspect the pool.", mixinStandardHelpOptions = true,
-        subcommands = {PoolCommand.Create.class, PoolCommand.Info.class})
+        subcommands = {PoolCommand.Create.class, PoolCommand.Info.class, PoolCommand.Check.class})
 final class PoolCommand {
 
     @Command(name = "create", mixinStandardHelpOptions = true,
@@ -39,6 +39,29 @@ final class PoolCommand {
                 common.printer().pool(service.poolInfo());
             }
             return 0;
+        }
+    }
+
+    @Command(name = "check", mixinStandardHelpOptions = true,
+            description = "Walk every volume, node and block: checksums, pointers, reference counts, leaks. Exit 8 if anything is wrong.")
+    static final class Check implements Callable<Integer> {
+        @Mixin CommonOptions common;
+
+        @Override
+        public Integer call() throws Exception {
+            try (PoolService service = common.service()) {
+                CheckView report = service.check();
+                Printer printer = common.printer();
+                if (printer.json()) {
+                    printer.json(report);
+                } else {
+                    System.out.printf("checked generation %d: %d volumes, %d metadata blocks, %d data blocks: %s%n",
+                            report.generation(), report.volumes(), report.metadataBlocks(), report.dataBlocks(),
+                            report.clean() ? "clean" : report.problems().size() + " problem(s)");
+                    report.problems().forEach(p -> System.out.println("  " + p));
+                }
+                return report.clean() ? 0 : ExitCode.CHECK_FAILED.code;
+            }
         }
     }
 

@@ -9,7 +9,7 @@ import java.util.List;
  * its control socket ({@link ControlClient}). Failures are {@link CliException}s with the exit
  * code to use, or {@link IOException}s (mapped by {@link Main}).
  */
-interface PoolService extends AutoCloseable {
+interface PoolService extends java.io.Closeable {
 
     PoolView poolInfo() throws IOException;
 
@@ -23,6 +23,9 @@ interface PoolService extends AutoCloseable {
     VolumeView snapshot(String source, String name) throws IOException;
 
     VolumeView cloneVolume(String source, String name) throws IOException;
+
+    /** Walks the whole pool and reports every inconsistency. */
+    CheckView check() throws IOException;
 
     @Override
     void close() throws IOException;

@@ -11,7 +11,8 @@ class AddressesTest {
     void parsesHostPortForms() {
         assertThat(Addresses.parse("127.0.0.1:10809", "--listen").getPort()).isEqualTo(10809);
         assertThat(Addresses.parse(":0", "--listen").getHostString()).isEqualTo("127.0.0.1");
-        assertThat(Addresses.parse("[::1]:80", "--listen").getHostString()).isEqualTo("::1");
+        assertThat(Addresses.parse("[::1]:80", "--listen").getAddress().isLoopbackAddress()).isTrue();
+        assertThat(Addresses.parse("[::1]:80", "--listen").getAddress().getAddress()).hasSize(16);
     }
 
     @Test
