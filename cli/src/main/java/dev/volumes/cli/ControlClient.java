@@ -1,0 +1,114 @@
+package dev.volumes.cli;
+
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.volumes.cli.ControlProtocol.Request;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Optional;
+
+/** {@link PoolService} that asks a running daemon over its control socket. */
+final class ControlClient implements PoolService {
+
+    private final Path path;
+    private final SocketChannel channel;
+    private final BufferedReader in;
+    private final OutputStream out;
+
+    private ControlClient(Path path, SocketChannel channel) {
+        this.path = path;
+        this.channel = channel;
+        this.in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel), StandardCharsets.UTF_8));
+        this.out = Channels.newOutputStream(channel);
+    }
+
+    /** Connects if a daemon is listening on {@code socket}; empty if none is (stale or no socket file). */
+    static Optional<ControlClient> connect(Path socket) {
+        if (!Files.exists(socket)) {
+            return Optional.empty();
+        }
+        try {
+            SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+            channel.connect(UnixDomainSocketAddress.of(socket));
+            return Optional.of(new ControlClient(socket, channel));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
+    private JsonNode call(Request request) throws IOException {
+        out.write(ControlProtocol.JSON.writeValueAsBytes(request));
+        out.write('\n');
+        out.flush();
+        String line = in.readLine();
+        if (line == null) {
+            throw new IOException("the daemon at " + path + " closed the control connection without answering");
+        }
+        JsonNode response = ControlProtocol.JSON.readTree(line);
+        if (!response.path("ok").asBoolean(false)) {
+            ExitCode exit;
+            try {
+                exit = ExitCode.valueOf(response.path("exit").asText("FAILURE"));
+            } catch (IllegalArgumentException e) {
+                exit = ExitCode.FAILURE;
+            }
+            throw new CliException(exit, response.path("message").asText("the daemon reported a failure"));
+        }
+        return response.path("result");
+    }
+
+    private <T> T call(Request request, Class<T> type) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(request), type);
+    }
+
+    @Override
+    public PoolView poolInfo() throws IOException {
+        return call(new Request("pool.info", null, null, null), PoolView.class);
+    }
+
+    @Override
+    public List<VolumeView> list() throws IOException {
+        return ControlProtocol.JSON.convertValue(call(new Request("volume.list", null, null, null)),
+                new TypeReference<List<VolumeView>>() {});
+    }
+
+    @Override
+    public VolumeView info(String name) throws IOException {
+        return call(new Request("volume.info", name, null, null), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView createVolume(String name, long size) throws IOException {
+        return call(new Request("volume.create", name, null, size), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView snapshot(String source, String name) throws IOException {
+        return call(new Request("snapshot.create", name, source, null), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView cloneVolume(String source, String name) throws IOException {
+        return call(new Request("clone", name, source, null), VolumeView.class);
+    }
+
+    @Override
+    public CheckView check() throws IOException {
+        return call(new Request("pool.check", null, null, null), CheckView.class);
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}

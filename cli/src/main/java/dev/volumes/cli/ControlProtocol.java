@@ -1,0 +1,44 @@
+package dev.volumes.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+
+/**
+ * The daemon's control API: newline-delimited JSON over the Unix socket {@code control.sock} in
+ * the data directory (owner-only permissions). One request per line, one response per line, in
+ * order. Documented in docs/cli.md.
+ *
+ * <pre>
+ * request:  {"op":"volume.create","name":"db","size":10737418240}
+ * response: {"ok":true,"result":{...VolumeView...}}
+ *       or  {"ok":false,"exit":"NOT_FOUND","message":"no volume ... named 'x'"}
+ * </pre>
+ *
+ * Operations: {@code pool.info}, {@code volume.list}, {@code volume.info} (name),
+ * {@code volume.create} (name, size), {@code snapshot.create} (source, name), {@code clone}
+ * (source, name), {@code pool.check}.
+ */
+final class ControlProtocol {
+
+    static final ObjectMapper JSON = JsonMapper.builder().build();
+
+    /** Longest accepted request line; longer ones are refused before they are buffered. */
+    static final int MAX_LINE = 64 * 1024;
+
+    private ControlProtocol() {}
+
+    /** One request. Unused fields are null. */
+    record Request(String op, String name, String source, Long size) {}
+
+    /** One response: {@code result} on success, {@code exit} and {@code message} on failure. */
+    record Response(boolean ok, Object result, String exit, String message) {
+
+        static Response success(Object result) {
+            return new Response(true, result, null, null);
+        }
+
+        static Response failure(ExitCode exit, String message) {
+            return new Response(false, null, exit.name(), message);
+        }
+    }
+}

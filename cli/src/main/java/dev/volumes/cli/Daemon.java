@@ -1,0 +1,165 @@
+package dev.volumes.cli;
+
+import dev.volumes.nbd.NbdServer;
+import dev.volumes.pool.Pool;
+import dev.volumes.pool.PoolOptions;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * {@code volumes serve}: one pool, every volume exported over NBD, a control API on a Unix socket
+ * and optional Prometheus metrics. On first run it creates the sparse pool {@code default.pool}
+ * with a volume {@code disk}. {@link #close()} shuts down in order: stop taking control requests,
+ * stop the NBD server (stop accepting, drain in-flight requests, sync), close the exports and the
+ * pool (which commits), stop metrics.
+ */
+final class Daemon implements Closeable {
+
+    /** What {@code serve} was asked for. {@code unixSocket} and {@code metrics} may be null. */
+    record Options(InetSocketAddress listen, Path unixSocket, InetSocketAddress metrics, long poolSize,
+            long volumeSize) {}
+
+    static final String DEFAULT_VOLUME = "disk";
+
+    private final NbdServer server;
+    private final ServingPoolService service;
+    private final ControlServer control;
+    private final DaemonMetrics metrics;
+    private final int metricsPort;
+
+    private Daemon(NbdServer server, ServingPoolService service, ControlServer control, DaemonMetrics metrics,
+            int metricsPort) {
+        this.server = server;
+        this.service = service;
+        this.control = control;
+        this.metrics = metrics;
+        this.metricsPort = metricsPort;
+    }
+
+    static Daemon start(DataDir dir, Options options, PrintStream out) throws IOException {
+        Files.createDirectories(dir.root());
+        ControlClient.connect(dir.controlSocket()).ifPresent(running -> {
+            try {
+                running.close();
+            } catch (IOException ignored) {
+                // we only probed it
+            }
+            throw new CliException(ExitCode.IN_USE, "a volumes daemon is already serving " + dir.root()
+                    + " (its control socket " + dir.controlSocket() + " answers); stop it first");
+        });
+        Pool pool = Files.exists(dir.pool()) ? Pool.open(dir.pool()) : createDefault(dir, options, out);
+        DaemonMetrics metrics = new DaemonMetrics();
+        NbdServer server = null;
+        ServingPoolService service = null;
+        try {
+            NbdServer.Builder builder = NbdServer.builder().listen(options.listen());
+            if (options.unixSocket() != null) {
+                builder.unixSocket(options.unixSocket());
+            }
+            server = builder.build();
+            service = new ServingPoolService(dir.pool(), pool, server, metrics);
+            service.exportAll();
+            server.start();
+            registerGauges(metrics, pool, server);
+            int metricsPort = options.metrics() == null ? -1 : metrics.serve(options.metrics());
+            ControlServer control = ControlServer.start(dir.controlSocket(), service);
+            return new Daemon(server, service, control, metrics, metricsPort);
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(server, e);
+            closeQuietly(service != null ? service : pool, e);
+            metrics.close();
+            throw e;
+        }
+    }
+
+    private static Pool createDefault(DataDir dir, Options options, PrintStream out) throws IOException {
+        out.printf("volumes: first run: creating pool %s (%s, sparse) with volume '%s' (%s)%n", dir.pool(),
+                Sizes.format(options.poolSize()), DEFAULT_VOLUME, Sizes.format(options.volumeSize()));
+        Pool pool = Pool.create(dir.pool(), options.poolSize(), PoolOptions.builder().label("default").build());
+        try {
+            pool.createVolume(DEFAULT_VOLUME, options.volumeSize());
+            pool.sync();
+            return pool;
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(pool, e);
+            throw e;
+        }
+    }
+
+    private static void registerGauges(DaemonMetrics metrics, Pool pool, NbdServer server) {
+        metrics.gauge("volumes_pool_used_bytes", "Allocated bytes in the pool", () -> pool.info().usedBytes());
+        metrics.gauge("volumes_pool_free_bytes", "Bytes writes can still allocate", () -> pool.info().freeBytes());
+        metrics.gauge("volumes_pool_reserved_bytes", "Bytes reserved for commits and deletes on a full pool",
+                () -> pool.info().reservedBytes());
+        metrics.gauge("volumes_pool_volumes", "Volumes, snapshots and clones in the pool", () -> pool.list().size());
+        metrics.gauge("volumes_nbd_connections", "Open NBD connections", () -> server.stats().connections());
+    }
+
+    private static void closeQuietly(Closeable c, Throwable primary) {
+        if (c == null) {
+            return;
+        }
+        try {
+            c.close();
+        } catch (IOException | RuntimeException e) {
+            primary.addSuppressed(e);
+        }
+    }
+
+    NbdServer server() {
+        return server;
+    }
+
+    int metricsPort() {
+        return metricsPort;
+    }
+
+    /** Prints how to reach the daemon: the exports and exact nbdinfo, qemu and nbdfuse lines. */
+    void printWelcome(DataDir dir, PrintStream out) throws IOException {
+        InetSocketAddress a = server.address();
+        String host = a.getAddress().getHostAddress();
+        String base = "nbd://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        out.printf("volumes: serving pool %s on %s%n", dir.pool(), base);
+        for (VolumeView v : service.list()) {
+            out.printf("  export %-20s %-9s %10s%s%n", v.name(), v.kind(), Sizes.format(v.size()),
+                    v.kind().equals("snapshot") ? "  (read-only)" : "");
+        }
+        String first = service.list().isEmpty() ? DEFAULT_VOLUME : service.list().getFirst().name();
+        out.println("connect with:");
+        out.printf("  nbdinfo %s/%s%n", base, first);
+        out.printf("  qemu-img info -f raw %s/%s%n", base, first);
+        out.printf("  mkdir -p /tmp/%1$s && nbdfuse /tmp/%1$s/nbd %2$s/%1$s &   # then mkfs.ext4 /tmp/%1$s/nbd; mount -o loop /tmp/%1$s/nbd /mnt%n",
+                first, base);
+        out.printf("  volumes --data-dir %s snapshot create %s snap1   # live snapshot, from another terminal%n",
+                dir.root(), first);
+        if (metricsPort > 0) {
+            out.printf("metrics: http://%s:%d/metrics%n", host.contains(":") ? "[" + host + "]" : host, metricsPort);
+        }
+        out.printf("control socket: %s%n", dir.controlSocket());
+        out.println("Ctrl-C stops the daemon cleanly (drain, sync, close).");
+        out.flush();
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException failure = null;
+        for (Closeable c : new Closeable[] {control, server, service, metrics}) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

@@ -1,0 +1,80 @@
+package dev.volumes.cli;
+
+import dev.volumes.pool.Pool;
+import dev.volumes.pool.PoolOptions;
+import java.nio.file.Files;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** {@code volumes pool create|info}. */
+@Command(name = "pool", description = "Create and inspect the pool.", mixinStandardHelpOptions = true,
+        subcommands = {PoolCommand.Create.class, PoolCommand.Info.class, PoolCommand.Check.class})
+final class PoolCommand {
+
+    @Command(name = "create", mixinStandardHelpOptions = true,
+            description = "Create the pool file DIR/default.pool (sparse: it takes disk space only as data is written).")
+    static final class Create implements Callable<Integer> {
+        @Mixin CommonOptions common;
+        @Option(names = "--size", paramLabel = "SIZE", defaultValue = "64G",
+                description = "Pool capacity (default ${DEFAULT-VALUE}).") String size;
+        @Option(names = "--block-size", paramLabel = "SIZE",
+                description = "Block size, a power of two from 4K to 1M (default: the pool's default).") String blockSize;
+        @Option(names = "--label", paramLabel = "TEXT", defaultValue = "default", description = "Pool label.") String label;
+
+        @Override
+        public Integer call() throws Exception {
+            long bytes = Sizes.parse(size);
+            PoolOptions.Builder options = PoolOptions.builder().label(label);
+            if (blockSize != null) {
+                options.blockSize(Math.toIntExact(Sizes.parse(blockSize)));
+            }
+            DataDir dir = common.dir();
+            if (Files.exists(dir.pool())) {
+                throw new CliException(ExitCode.EXISTS, "a pool already exists at " + dir.pool());
+            }
+            Files.createDirectories(dir.root());
+            try (LocalPoolService service = new LocalPoolService(dir.pool(), Pool.create(dir.pool(), bytes, options.build()))) {
+                common.printer().pool(service.poolInfo());
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "check", mixinStandardHelpOptions = true,
+            description = "Walk every volume, node and block: checksums, pointers, reference counts, leaks. Exit 8 if anything is wrong.")
+    static final class Check implements Callable<Integer> {
+        @Mixin CommonOptions common;
+
+        @Override
+        public Integer call() throws Exception {
+            try (PoolService service = common.service()) {
+                CheckView report = service.check();
+                Printer printer = common.printer();
+                if (printer.json()) {
+                    printer.json(report);
+                } else {
+                    System.out.printf("checked generation %d: %d volumes, %d metadata blocks, %d data blocks: %s%n",
+                            report.generation(), report.volumes(), report.metadataBlocks(), report.dataBlocks(),
+                            report.clean() ? "clean" : report.problems().size() + " problem(s)");
+                    report.problems().forEach(p -> System.out.println("  " + p));
+                }
+                return report.clean() ? 0 : ExitCode.CHECK_FAILED.code;
+            }
+        }
+    }
+
+    @Command(name = "info", description = "Show the pool's identity and space.", mixinStandardHelpOptions = true)
+    static final class Info implements Callable<Integer> {
+        @Mixin CommonOptions common;
+
+        @Override
+        public Integer call() throws Exception {
+            try (PoolService service = common.service()) {
+                common.printer().pool(service.poolInfo());
+            }
+            return 0;
+        }
+    }
+}
