@@ -41,6 +41,10 @@ final class Committer {
 
     /** Commits everything written before the call. */
     void commit() throws IOException {
+        if (e.readOnly) {
+            e.ensureOpen("sync"); // nothing can have changed: there is nothing to make durable
+            return;
+        }
         e.commitLock.lock();
         try {
             e.ensureWritable("sync");

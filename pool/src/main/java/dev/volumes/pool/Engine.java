@@ -3,6 +3,7 @@ package dev.volumes.pool;
 import dev.volumes.device.Device;
 import dev.volumes.device.DeviceClosedException;
 import dev.volumes.device.NoSpaceException;
+import dev.volumes.device.ReadOnlyDeviceException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -47,6 +48,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 final class Engine {
 
     final Device device;
+    /** The backing device is read-only (an OCI image, a read-only file): the pool refuses every change. */
+    final boolean readOnly;
     final int blockSize;
     final int fanout;
     final UUID uuid;
@@ -79,6 +82,7 @@ final class Engine {
     Engine(Device device, int blockSize, UUID uuid, String label, long createdMillis, long totalBlocks,
             long reserveBlocks, long committedGen, long nextVolumeId) {
         this.device = device;
+        this.readOnly = device.capabilities().readOnly();
         this.blockSize = blockSize;
         this.fanout = MetaBlock.fanout(blockSize);
         this.uuid = uuid;
@@ -135,6 +139,9 @@ final class Engine {
     void ensureWritable(String what) throws IOException {
         if (closed) {
             throw new DeviceClosedException(device.name(), what);
+        }
+        if (readOnly) {
+            throw new ReadOnlyDeviceException(device.name(), what + " (the pool's backing device is read-only)");
         }
         IOException f = failure;
         if (f != null) {

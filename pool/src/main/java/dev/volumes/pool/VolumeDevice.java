@@ -37,13 +37,18 @@ final class VolumeDevice implements Device {
         this.data = data;
         this.volume = volume;
         Capabilities c = Capabilities.of(Capability.EXTENTS);
-        if (volume.kind.readOnly()) {
+        if (readOnly()) {
             c = c.with(Capability.READ_ONLY);
         }
         if (engine.device.capabilities().has(Capability.VOLATILE)) {
             c = c.with(Capability.VOLATILE);
         }
         this.capabilities = c;
+    }
+
+    /** Snapshots are read-only, and so is every volume of a pool on a read-only backing. */
+    private boolean readOnly() {
+        return volume.kind.readOnly() || engine.readOnly;
     }
 
     @Override
@@ -86,7 +91,7 @@ final class VolumeDevice implements Device {
     public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
         Bounds.checkBuffer(src, "write");
         ensureOpen("write");
-        if (volume.kind.readOnly()) {
+        if (readOnly()) {
             throw new ReadOnlyDeviceException(volume.name, "write");
         }
         Bounds.checkRange(this, "write", offset, src.remaining(), volume.size);
@@ -107,7 +112,7 @@ final class VolumeDevice implements Device {
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
         ensureOpen("write-zeroes");
-        if (volume.kind.readOnly()) {
+        if (readOnly()) {
             throw new ReadOnlyDeviceException(volume.name, "write-zeroes");
         }
         Device.super.writeZeroes(offset, length, mayUnmap);
@@ -123,7 +128,7 @@ final class VolumeDevice implements Device {
     @Override
     public void resize(long newSize) throws IOException {
         ensureOpen("resize");
-        if (volume.kind.readOnly()) {
+        if (readOnly()) {
             throw new ReadOnlyDeviceException(volume.name, "resize");
         }
         Device.super.resize(newSize);
