@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.FileDevice;
@@ -54,8 +55,8 @@ class Ext4IT {
                     Thread.sleep(50);
                 }
                 assertThat(exposed).as("nbdfuse exposes the export; log: %s", dir.resolve("nbdfuse.log")).exists();
-                Run.of(120, "mkfs.ext4", "-q", "-F", exposed.toString()).ok();
-                Run.of(60, "mount", "-o", "loop", exposed.toString(), mnt.toString()).ok();
+                PeerRun.of(120, "mkfs.ext4", "-q", "-F", exposed.toString()).ok();
+                PeerRun.of(60, "mount", "-o", "loop", exposed.toString(), mnt.toString()).ok();
                 try {
                     for (int i = 0; i < files.length; i++) {
                         files[i] = new byte[(1 + random.nextInt(4096)) * 256];
@@ -64,28 +65,28 @@ class Ext4IT {
                     }
                     Files.createDirectories(mnt.resolve("dir/sub"));
                     Files.writeString(mnt.resolve("dir/sub/hello.txt"), "hello over NBD");
-                    Run.of(60, "sync").ok();
+                    PeerRun.of(60, "sync").ok();
                     for (int i = 0; i < files.length; i++) {
                         assertThat(Files.readAllBytes(mnt.resolve("file" + i))).isEqualTo(files[i]);
                     }
                 } finally {
-                    Run.of(60, "umount", mnt.toString()).ok();
+                    PeerRun.of(60, "umount", mnt.toString()).ok();
                 }
-                Run fsck = Run.of(120, "e2fsck", "-fn", exposed.toString());
+                PeerRun fsck = PeerRun.of(120, "e2fsck", "-fn", exposed.toString());
                 assertThat(fsck.exit()).as(fsck.toString()).isZero();
                 // Mount again: the data survived the unmount (dropped page cache) and came back over NBD.
-                Run.of(60, "sh", "-c", "echo 3 > /proc/sys/vm/drop_caches || true");
-                Run.of(60, "mount", "-o", "loop,ro", exposed.toString(), mnt.toString()).ok();
+                PeerRun.of(60, "sh", "-c", "echo 3 > /proc/sys/vm/drop_caches || true");
+                PeerRun.of(60, "mount", "-o", "loop,ro", exposed.toString(), mnt.toString()).ok();
                 try {
                     for (int i = 0; i < files.length; i++) {
                         assertThat(Files.readAllBytes(mnt.resolve("file" + i))).isEqualTo(files[i]);
                     }
                     assertThat(Files.readString(mnt.resolve("dir/sub/hello.txt"))).isEqualTo("hello over NBD");
                 } finally {
-                    Run.of(60, "umount", mnt.toString()).ok();
+                    PeerRun.of(60, "umount", mnt.toString()).ok();
                 }
             } finally {
-                Run.of(60, "fusermount3", "-u", fuse.toString());
+                PeerRun.of(60, "fusermount3", "-u", fuse.toString());
                 if (!nbdfuse.waitFor(20, TimeUnit.SECONDS)) {
                     nbdfuse.destroyForcibly().waitFor();
                 }
@@ -93,7 +94,7 @@ class Ext4IT {
             assertThat(server.stats().exports().get("fs").writes()).isGreaterThan(0);
         }
         // The image file itself (the FileDevice's bytes) is a clean ext4 after the server synced it.
-        Run fsck = Run.of(120, "e2fsck", "-fn", image.toString());
+        PeerRun fsck = PeerRun.of(120, "e2fsck", "-fn", image.toString());
         assertThat(fsck.exit()).as(fsck.toString()).isZero();
     }
 }

@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
@@ -13,7 +14,7 @@ class FioIT {
     @Test
     void randomWritesVerifyWithCrc32c() throws Exception {
         Peers.require("fio", "fio");
-        Run help = Run.of(60, "fio", "--enghelp");
+        PeerRun help = PeerRun.of(60, "fio", "--enghelp");
         if (!help.stdout().contains("nbd")) {
             Peers.missing("fio built with the nbd ioengine");
         }
@@ -21,12 +22,12 @@ class FioIT {
             server.addExport("disk", MemoryDevice.create("disk", 128 << 20), null);
             server.start();
             String uri = "nbd://127.0.0.1:" + server.address().getPort() + "/disk";
-            Run r = Run.of(300, "fio", "--name=verify", "--ioengine=nbd", "--uri=" + uri, "--rw=randwrite",
+            PeerRun r = PeerRun.of(300, "fio", "--name=verify", "--ioengine=nbd", "--uri=" + uri, "--rw=randwrite",
                     "--bs=4k", "--size=64m", "--iodepth=32", "--verify=crc32c", "--verify_fatal=1",
                     "--do_verify=1", "--randrepeat=1", "--verify_state_save=0", "--output-format=normal").ok();
             assertThat(r.stdout()).contains("err= 0");
             assertThat(r.stdout() + r.stderr()).doesNotContain("verify: bad");
-            Run mixed = Run.of(300, "fio", "--name=mixed", "--ioengine=nbd", "--uri=" + uri, "--rw=randrw",
+            PeerRun mixed = PeerRun.of(300, "fio", "--name=mixed", "--ioengine=nbd", "--uri=" + uri, "--rw=randrw",
                     "--bs=64k", "--size=64m", "--offset=64m", "--iodepth=8", "--verify=crc32c", "--verify_fatal=1", "--verify_state_save=0",
                     "--numjobs=1").ok();
             assertThat(mixed.stdout()).contains("err= 0");

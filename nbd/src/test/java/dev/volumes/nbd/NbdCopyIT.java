@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
@@ -50,7 +51,7 @@ class NbdCopyIT {
             server.start();
             String uri = "nbd://127.0.0.1:" + server.address().getPort() + "/disk";
             String c = "--connections=" + connections;
-            Run.of(300, "nbdcopy", c, "--requests=16", source.toString(), uri).ok();
+            PeerRun.of(300, "nbdcopy", c, "--requests=16", source.toString(), uri).ok();
             MessageDigest deviceSha = MessageDigest.getInstance("SHA-256");
             ByteBuffer buf = ByteBuffer.allocate(1 << 20);
             for (long off = 0; off < SIZE; off += buf.capacity()) {
@@ -58,9 +59,9 @@ class NbdCopyIT {
                 deviceSha.update(buf.flip());
             }
             Path back = dir.resolve("back.img");
-            Run.of(300, "nbdcopy", c, "--requests=16", uri, back.toString()).ok();
+            PeerRun.of(300, "nbdcopy", c, "--requests=16", uri, back.toString()).ok();
             String expected = HexFormat.of().formatHex(sourceSha.digest());
-            String sha = Run.of(120, "sha256sum", back.toString()).ok().stdout().split(" ")[0];
+            String sha = PeerRun.of(120, "sha256sum", back.toString()).ok().stdout().split(" ")[0];
             assertThat(HexFormat.of().formatHex(deviceSha.digest())).as(Seeds.reproduceWith(test)).isEqualTo(expected);
             assertThat(sha).as(Seeds.reproduceWith(test)).isEqualTo(expected);
             assertThat(server.stats().exports().get("disk").totalConnections()).isGreaterThanOrEqualTo(connections);

@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
@@ -39,7 +40,7 @@ class NbdInfoIT {
 
     @Test
     void jsonReportsStructuredRepliesContextsFlagsAndBlockSizes() throws Exception {
-        Run r = Run.of(60, "nbdinfo", "--json", uri("disk")).ok();
+        PeerRun r = PeerRun.of(60, "nbdinfo", "--json", uri("disk")).ok();
         String json = r.stdout();
         assertThat(json).contains("\"protocol\": \"newstyle-fixed\"");
         assertThat(json).contains("\"TLS\": false");
@@ -64,7 +65,7 @@ class NbdInfoIT {
 
     @Test
     void listShowsEveryExportWithDescription() throws Exception {
-        Run r = Run.of(60, "nbdinfo", "--list", "--json", uri("")).ok();
+        PeerRun r = PeerRun.of(60, "nbdinfo", "--list", "--json", uri("")).ok();
         assertThat(r.stdout()).contains("\"export-name\": \"disk\"").contains("\"export-name\": \"other\"")
                 .contains("a memory disk").contains("second export");
     }
@@ -76,11 +77,11 @@ class NbdInfoIT {
             data.put((byte) 0x5a);
         }
         device.write(data.flip(), 0);
-        Run before = Run.of(60, "nbdinfo", "--map", uri("disk")).ok();
+        PeerRun before = PeerRun.of(60, "nbdinfo", "--map", uri("disk")).ok();
         assertThat(before.stdout()).containsPattern("0\\s+4194304\\s+0\\s+data");
         // Through the protocol (nbdsh: count first, then offset): trim [0, 1M), zero [2M, 3M).
-        Run.of(60, "nbdsh", "-u", uri("disk"), "-c", "h.trim(1048576, 0)", "-c", "h.zero(1048576, 2097152)").ok();
-        Run after = Run.of(60, "nbdinfo", "--map", uri("disk")).ok();
+        PeerRun.of(60, "nbdsh", "-u", uri("disk"), "-c", "h.trim(1048576, 0)", "-c", "h.zero(1048576, 2097152)").ok();
+        PeerRun after = PeerRun.of(60, "nbdinfo", "--map", uri("disk")).ok();
         assertThat(after.stdout().lines().map(String::strip).map(l -> l.replaceAll("\\s+", " ")).toList())
                 .containsExactly("0 1048576 3 hole,zero", "1048576 1048576 0 data", "2097152 1048576 3 hole,zero",
                         "3145728 1048576 0 data", "4194304 62914560 3 hole,zero");

@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
@@ -30,7 +31,7 @@ class NbdShIT {
             server.addExport("ro", TestDevices.readOnly(MemoryDevice.create(1 << 20)), "read-only");
             server.start();
             String base = "nbd://127.0.0.1:" + server.address().getPort() + "/";
-            Run r = Run.of(120, Map.of("NBD_RW", base + "disk", "NBD_FULL", base + "full", "NBD_RO", base + "ro"),
+            PeerRun r = PeerRun.of(120, Map.of("NBD_RW", base + "disk", "NBD_FULL", base + "full", "NBD_RO", base + "ro"),
                     List.of("nbdsh", "-c", "exec(open('" + script + "').read())"));
             assertThat(r.exit()).as(r.toString()).isZero();
             assertThat(r.stdout()).contains("exercise.py: OK");

@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
@@ -41,7 +42,7 @@ class QemuIT {
 
     @Test
     void infoReportsSizeAndFormat() throws Exception {
-        Run r = Run.of(60, "qemu-img", "info", "--output=json", uri).ok();
+        PeerRun r = PeerRun.of(60, "qemu-img", "info", "--output=json", uri).ok();
         assertThat(r.stdout()).contains("\"virtual-size\": " + SIZE).contains("\"format\": \"raw\"");
     }
 
@@ -58,22 +59,22 @@ class QemuIT {
             }
         }
         Files.write(image, data);
-        Run.of(120, "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", image.toString(), uri).ok();
-        Run same = Run.of(120, "qemu-img", "compare", "-f", "raw", "-F", "raw", image.toString(), uri);
+        PeerRun.of(120, "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", image.toString(), uri).ok();
+        PeerRun same = PeerRun.of(120, "qemu-img", "compare", "-f", "raw", "-F", "raw", image.toString(), uri);
         assertThat(same.exit()).as(same.toString()).isZero();
         assertThat(same.stdout()).contains("Images are identical");
         Path back = dir.resolve("back.raw");
-        Run.of(120, "qemu-img", "convert", "-f", "raw", "-O", "raw", uri, back.toString()).ok();
+        PeerRun.of(120, "qemu-img", "convert", "-f", "raw", "-O", "raw", uri, back.toString()).ok();
         assertThat(Files.readAllBytes(back)).isEqualTo(data);
         // One changed byte is found by compare.
-        Run.of(60, "qemu-io", "-f", "raw", "-c", "write -P 0x11 4096 512", uri).ok();
-        Run differ = Run.of(120, "qemu-img", "compare", "-f", "raw", "-F", "raw", image.toString(), uri);
+        PeerRun.of(60, "qemu-io", "-f", "raw", "-c", "write -P 0x11 4096 512", uri).ok();
+        PeerRun differ = PeerRun.of(120, "qemu-img", "compare", "-f", "raw", "-F", "raw", image.toString(), uri);
         assertThat(differ.exit()).as(differ.toString()).isEqualTo(1);
     }
 
     @Test
     void qemuIoPatternWritesVerify() throws Exception {
-        Run.of(60, "qemu-io", "-f", "raw",
+        PeerRun.of(60, "qemu-io", "-f", "raw",
                 "-c", "write -P 0xab 0 1M",
                 "-c", "write -P 0xcd 1M 1M",
                 "-c", "write -z 2M 1M",
@@ -81,7 +82,7 @@ class QemuIT {
                 "-c", "discard 5M 1M",
                 "-c", "flush",
                 uri).ok();
-        Run verify = Run.of(60, "qemu-io", "-f", "raw",
+        PeerRun verify = PeerRun.of(60, "qemu-io", "-f", "raw",
                 "-c", "read -P 0xab 0 1M",
                 "-c", "read -P 0xcd 1M 1M",
                 "-c", "read -P 0 2M 1M",
@@ -90,7 +91,7 @@ class QemuIT {
                 uri).ok();
         assertThat(verify.stdout()).doesNotContain("Pattern verification failed");
         assertThat(verify.stdout() + verify.stderr()).doesNotContainIgnoringCase("error");
-        Run map = Run.of(60, "qemu-img", "map", "--output=json", uri).ok();
+        PeerRun map = PeerRun.of(60, "qemu-img", "map", "--output=json", uri).ok();
         assertThat(map.stdout()).contains("\"zero\": true").contains("\"data\": true");
     }
 }

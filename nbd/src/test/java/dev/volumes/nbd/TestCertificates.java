@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import dev.volumes.testkit.Peers;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,6 +54,6 @@ record TestCertificates(Path serverDir, Path clientDir, Path caOnlyDir) {
     }
 
     private static void sh(String command) throws Exception {
-        Run.of(60, "sh", "-c", command).ok();
+        PeerRun.of(60, "sh", "-c", command).ok();
     }
 }

@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
@@ -29,20 +30,20 @@ class TlsIT {
         TestCertificates certs = TestCertificates.create(dir);
         try (NbdServer s = server(NbdTls.fromPem(certs.serverCert(), certs.serverKey()))) {
             int port = s.address().getPort();
-            Run info = Run.of(60, "nbdinfo", "--json",
+            PeerRun info = PeerRun.of(60, "nbdinfo", "--json",
                     "nbds://127.0.0.1:" + port + "/disk?tls-certificates=" + certs.caOnlyDir()).ok();
             assertThat(info.stdout()).contains("\"TLS\": true").contains("\"export-size\": " + (16 << 20))
                     .contains("\"base:allocation\"");
-            Run plain = Run.of(60, "nbdinfo", "nbd://127.0.0.1:" + port + "/disk");
+            PeerRun plain = PeerRun.of(60, "nbdinfo", "nbd://127.0.0.1:" + port + "/disk");
             assertThat(plain.exit()).as(plain.toString()).isNotZero();
             // libnbd 1.14 reports NBD_REP_ERR_TLS_REQD as "Operation not supported"; the raw reply
             // type is asserted in TlsProtocolTest.
             assertThat(plain.stderr()).contains("opt_go");
-            Run qemu = Run.of(60, "qemu-img", "info", "--output=json",
+            PeerRun qemu = PeerRun.of(60, "qemu-img", "info", "--output=json",
                     "--object", "tls-creds-x509,id=tls0,dir=" + certs.caOnlyDir() + ",endpoint=client",
                     "--image-opts", "driver=nbd,host=127.0.0.1,port=" + port + ",export=disk,tls-creds=tls0").ok();
             assertThat(qemu.stdout()).contains("\"virtual-size\": " + (16 << 20));
-            Run qemuPlain = Run.of(60, "qemu-img", "info", "nbd://127.0.0.1:" + port + "/disk");
+            PeerRun qemuPlain = PeerRun.of(60, "qemu-img", "info", "nbd://127.0.0.1:" + port + "/disk");
             assertThat(qemuPlain.exit()).isNotZero();
         }
     }
@@ -54,12 +55,12 @@ class TlsIT {
         NbdTls tls = NbdTls.fromPem(certs.serverCert(), certs.serverKey()).clientCertificates(certs.caCert());
         try (NbdServer s = server(tls)) {
             String base = "nbds://127.0.0.1:" + s.address().getPort() + "/disk?tls-certificates=";
-            Run with = Run.of(60, "nbdsh", "-c", "h.set_uri_allow_local_file(True)",
+            PeerRun with = PeerRun.of(60, "nbdsh", "-c", "h.set_uri_allow_local_file(True)",
                     "-c", "h.connect_uri('" + base + certs.clientDir() + "')",
                     "-c", "h.pwrite(b'x' * 512, 0)", "-c", "assert h.pread(512, 0) == b'x' * 512",
                     "-c", "print('tls-ok')").ok();
             assertThat(with.stdout()).contains("tls-ok");
-            Run without = Run.of(60, "nbdinfo", base + certs.caOnlyDir());
+            PeerRun without = PeerRun.of(60, "nbdinfo", base + certs.caOnlyDir());
             assertThat(without.exit()).as(without.toString()).isNotZero();
         }
     }
@@ -69,10 +70,10 @@ class TlsIT {
         Peers.require("nbdinfo", "libnbd-bin");
         TestCertificates certs = TestCertificates.create(dir);
         Path p12 = dir.resolve("server.p12");
-        Run.of(60, "openssl", "pkcs12", "-export", "-in", certs.serverCert().toString(), "-inkey",
+        PeerRun.of(60, "openssl", "pkcs12", "-export", "-in", certs.serverCert().toString(), "-inkey",
                 certs.serverKey().toString(), "-out", p12.toString(), "-passout", "pass:secret").ok();
         try (NbdServer s = server(NbdTls.fromPkcs12(p12, "secret".toCharArray()))) {
-            Run info = Run.of(60, "nbdinfo", "nbds://127.0.0.1:" + s.address().getPort() + "/disk?tls-certificates="
+            PeerRun info = PeerRun.of(60, "nbdinfo", "nbds://127.0.0.1:" + s.address().getPort() + "/disk?tls-certificates="
                     + certs.caOnlyDir()).ok();
             assertThat(info.stdout()).contains("with TLS");
         }
