@@ -132,15 +132,16 @@ final class Daemon implements Closeable {
         out.println("connect with:");
         out.printf("  nbdinfo %s/%s%n", base, first);
         out.printf("  qemu-img info -f raw %s/%s%n", base, first);
-        out.printf("  mkdir -p /tmp/%1$s && nbdfuse /tmp/%1$s/nbd %2$s/%1$s &   # then mkfs.ext4 /tmp/%1$s/nbd; mount -o loop /tmp/%1$s/nbd /mnt%n",
+        out.printf("  mkdir -p /tmp/%1$s && nbdfuse /tmp/%1$s %2$s/%1$s &   # then: mkfs.ext4 /tmp/%1$s/nbd; mount -o loop /tmp/%1$s/nbd /mnt%n",
                 first, base);
-        out.printf("  volumes --data-dir %s snapshot create %s snap1   # live snapshot, from another terminal%n",
-                dir.root(), first);
+        String command = System.getenv().getOrDefault("VOLUMES_COMMAND", "volumes");
+        out.printf("  %s --data-dir %s snapshot create %s snap1   # live snapshot, from another terminal%n",
+                command, dir.root(), first);
         if (metricsPort > 0) {
             out.printf("metrics: http://%s:%d/metrics%n", host.contains(":") ? "[" + host + "]" : host, metricsPort);
         }
         out.printf("control socket: %s%n", dir.controlSocket());
-        out.println("Ctrl-C stops the daemon cleanly (drain, sync, close).");
+        out.println("Ctrl-C or SIGTERM stops the daemon cleanly (drain, sync, close).");
         out.flush();
     }
 

@@ -96,7 +96,7 @@ final class Launcher {
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
             while (System.nanoTime() < deadline) {
                 String text = d.output();
-                if (text.contains("Ctrl-C stops")) {
+                if (text.contains("SIGTERM stops")) {
                     Matcher m = SERVING.matcher(text);
                     if (m.find()) {
                         d.nbdPort = Integer.parseInt(m.group(1));
