@@ -102,6 +102,11 @@ final class Connection implements Runnable {
         }
     }
 
+    /** Forced stop after a graceful one did not finish in time: closes the socket under everything. */
+    void abort() {
+        transport.close();
+    }
+
     /** Closes the connection if it is still negotiating (handshake timeout). */
     void handshakeExpired() {
         if (phase == Phase.HANDSHAKE) {

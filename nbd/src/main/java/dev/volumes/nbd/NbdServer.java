@@ -100,6 +100,7 @@ public final class NbdServer implements Closeable {
     private final NbdTls tls;
     private final int maxConnections;
     private final Duration handshakeTimeout;
+    private final Duration drainTimeout;
     private final int connectionBytes;
     private final int serverBytes;
 
@@ -127,6 +128,7 @@ public final class NbdServer implements Closeable {
         this.tls = b.tls;
         this.maxConnections = b.maxConnections;
         this.handshakeTimeout = b.handshakeTimeout;
+        this.drainTimeout = b.drainTimeout;
         this.connectionBytes = b.connectionBytes;
         this.serverBytes = b.serverBytes;
         this.bytes = new Semaphore(serverBytes);
@@ -167,16 +169,14 @@ public final class NbdServer implements Closeable {
         if (removed == null) {
             return false;
         }
-        List<Long> ids = new ArrayList<>();
+        List<Connection> affected = new ArrayList<>();
         for (Connection c : connections.values()) {
             if (c.export() == removed) {
                 c.shutdown();
-                ids.add(c.id());
+                affected.add(c);
             }
         }
-        for (Long id : ids) {
-            join(connectionThreads.get(id));
-        }
+        awaitDrained(affected);
         try {
             removed.device().sync();
         } catch (IOException e) {
@@ -288,9 +288,11 @@ public final class NbdServer implements Closeable {
         for (Thread a : acceptors) {
             join(a);
         }
-        for (Connection c : connections.values()) {
+        List<Connection> open = new ArrayList<>(connections.values());
+        for (Connection c : open) {
             c.shutdown();
         }
+        awaitDrained(open);
         for (Thread t : connectionThreads.values()) {
             join(t);
         }
@@ -411,6 +413,35 @@ public final class NbdServer implements Closeable {
         }
     }
 
+    /**
+     * Waits until the given connections have drained and ended, at most {@link Builder#drainTimeout}
+     * in all. A connection still running then is aborted: its socket is closed, which fails a
+     * reply stuck in a send to a client that stopped reading, so its requests finish and release
+     * their memory. Writes already applied to the device stay applied (the caller syncs after);
+     * only their replies are lost, which the client sees as a dropped connection.
+     */
+    private void awaitDrained(List<Connection> draining) {
+        long deadline = System.nanoTime() + drainTimeout.toNanos();
+        for (Connection c : draining) {
+            Thread t = connectionThreads.get(c.id());
+            if (t == null) {
+                continue;
+            }
+            try {
+                long left = deadline - System.nanoTime();
+                if (left > 0 && t.join(Duration.ofNanos(left))) {
+                    continue;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            LOG.log(Level.WARNING, () -> "connection " + c.id() + " did not drain within " + drainTimeout
+                    + " (a client not reading its replies?): closing its socket");
+            c.abort();
+            join(t);
+        }
+    }
+
     private static void join(Thread t) {
         if (t == null) {
             return;
@@ -429,6 +460,7 @@ public final class NbdServer implements Closeable {
         private NbdTls tls;
         private int maxConnections = 1024;
         private Duration handshakeTimeout = Duration.ofSeconds(30);
+        private Duration drainTimeout = Duration.ofSeconds(30);
         private int connectionBytes = 64 << 20;
         private int serverBytes = 512 << 20;
 
@@ -458,6 +490,19 @@ public final class NbdServer implements Closeable {
                 throw new IllegalArgumentException("maxConnections must be positive: " + max);
             }
             this.maxConnections = max;
+            return this;
+        }
+
+        /**
+         * How long {@link NbdServer#close()} and {@link NbdServer#removeExport} wait for in-flight
+         * requests to finish before closing the sockets of connections that are still busy
+         * (default 30 s).
+         */
+        public Builder drainTimeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("drain timeout must be positive: " + timeout);
+            }
+            this.drainTimeout = timeout;
             return this;
         }
 

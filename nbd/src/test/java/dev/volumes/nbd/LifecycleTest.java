@@ -164,6 +164,38 @@ class LifecycleTest {
     }
 
     @Test
+    void closeAbortsAClientThatStopsReadingItsRepliesAfterTheDrainTimeout() throws Exception {
+        MemoryDevice device = MemoryDevice.create(64 << 20);
+        NbdServer server = local().drainTimeout(Duration.ofMillis(300)).build();
+        server.addExport("d", device, null);
+        server.start();
+        try (RawClient c = new RawClient(server.address())) {
+            c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+            c.go("d");
+            c.request(0, Wire.CMD_WRITE, 1, 0, 4, new byte[] {1, 2, 3, 4});
+            assertThat(c.simple()).containsExactly(0, 1);
+            // 32 MiB reads whose replies are never read: the workers block sending them.
+            for (int i = 0; i < 4; i++) {
+                c.request(0, Wire.CMD_READ, 10 + i, 0, 32 << 20, null);
+            }
+            await(() -> server.stats().exports().get("d").reads() >= 1);
+            CompletableFuture<Void> closing = CompletableFuture.runAsync(() -> {
+                try {
+                    server.close();
+                } catch (IOException e) {
+                    throw new RuntimeException(e);
+                }
+            });
+            // Without the drain deadline this would wait forever for the client to read.
+            closing.get(60, TimeUnit.SECONDS);
+        }
+        assertThat(server.stats().connections()).isZero();
+        ByteBuffer b = ByteBuffer.allocate(4);
+        device.read(b, 0);
+        assertThat(b.array()).as("the acknowledged write survived the forced close").containsExactly(1, 2, 3, 4);
+    }
+
+    @Test
     void exportsCanBeAddedAndRemovedWhileRunning() throws Exception {
         try (NbdServer server = local().build()) {
             server.start();
