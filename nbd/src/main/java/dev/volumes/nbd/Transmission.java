@@ -40,8 +40,12 @@ final class Transmission {
     static final int MAX_REQUESTS = 256;
     /** Write payloads above the advertised maximum but below this are drained and refused. */
     static final long DISCARD_LIMIT = 64L << 20;
-    /** Largest range one block-status request examines. */
-    static final long BLOCK_STATUS_SPAN = 1L << 30;
+    /**
+     * Largest range one block-status request examines (the reply may cover a prefix, as the spec
+     * allows). Bounds the extent list a request materialises: at 4 KiB fragmentation, 32k extents
+     * (about 1 MB of heap) rather than the 262k a 1 GiB span would build.
+     */
+    static final long BLOCK_STATUS_SPAN = 128L << 20;
     /** Most descriptors in one block-status chunk (spec: SHOULD NOT exceed 2^20). */
     static final int MAX_DESCRIPTORS = 1 << 16;
 
