@@ -19,8 +19,8 @@ import java.util.Set;
  *   <li>Device sync: all data written before this commit began and all new metadata are durable.</li>
  *   <li>Write the superblock into ring slot {@code generation % 4}.</li>
  *   <li>Device sync: the generation is committed.</li>
- *   <li>Release the blocks freed two transactions ago (first draining readers of the volumes
- *       that freed data blocks) and drop their pins.</li>
+ *   <li>Release the blocks freed two transactions ago (first draining readers of every volume
+ *       that dropped a reference in those transactions) and drop their pins.</li>
  * </ol>
  * The brief's extra sync between data and metadata is not needed: new metadata lives only in
  * blocks no durable superblock reaches, so it may land in any order with the data as long as

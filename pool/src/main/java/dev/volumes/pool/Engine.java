@@ -191,11 +191,15 @@ final class Engine {
     void freeRef(long block, Volume freedBy) {
         if (space.decRef(block) == 0) {
             space.deferFree(block, txn);
-            if (freedBy != null) {
-                drains.computeIfAbsent(txn, t -> new HashSet<>()).add(freedBy);
-            }
         } else {
             space.pin(block, txn);
+        }
+        // A reader of freedBy may have looked the block up before this drop and still be reading
+        // it. Drain freedBy for every drop, not only the last one: a clone's reader can outlive
+        // the clone's drop and the origin's later, final drop (FreedBlockReaderTest). Drains of
+        // transaction t run before the frees of any transaction >= t are released.
+        if (freedBy != null) {
+            drains.computeIfAbsent(txn, t -> new HashSet<>()).add(freedBy);
         }
     }
 
