@@ -102,6 +102,12 @@ final class Connection implements Runnable {
         }
     }
 
+    /** How long the reply being sent has been blocked at {@code now} (0 when none, or not transmitting). */
+    long sendBlockedNanos(long now) {
+        Transmission t = transmission;
+        return t == null ? 0 : t.sendBlockedNanos(now);
+    }
+
     /** Forced stop after a graceful one did not finish in time: closes the socket under everything. */
     void abort() {
         transport.close();

@@ -101,6 +101,7 @@ public final class NbdServer implements Closeable {
     private final int maxConnections;
     private final Duration handshakeTimeout;
     private final Duration drainTimeout;
+    private final Duration sendTimeout;
     private final int connectionBytes;
     private final int serverBytes;
 
@@ -129,6 +130,7 @@ public final class NbdServer implements Closeable {
         this.maxConnections = b.maxConnections;
         this.handshakeTimeout = b.handshakeTimeout;
         this.drainTimeout = b.drainTimeout;
+        this.sendTimeout = b.sendTimeout;
         this.connectionBytes = b.connectionBytes;
         this.serverBytes = b.serverBytes;
         this.bytes = new Semaphore(serverBytes);
@@ -223,10 +225,12 @@ public final class NbdServer implements Closeable {
                 throw e;
             }
             timer = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "nbd-handshake-timer");
+                Thread t = new Thread(r, "nbd-timer");
                 t.setDaemon(true);
                 return t;
             });
+            long period = Math.max(100, Math.min(1000, sendTimeout.toMillis() / 4));
+            timer.scheduleAtFixedRate(this::abortStuckSenders, period, period, TimeUnit.MILLISECONDS);
             for (ServerSocketChannel l : listeners) {
                 acceptors.add(Thread.ofVirtual().name("nbd-accept").start(() -> accept(l)));
             }
@@ -442,6 +446,23 @@ public final class NbdServer implements Closeable {
         }
     }
 
+    /**
+     * Closes connections whose reply send has been blocked longer than the send timeout: their
+     * client stopped reading, and its stuck requests would otherwise hold request slots and the
+     * server-wide in-flight budget that every other client needs.
+     */
+    private void abortStuckSenders() {
+        long now = System.nanoTime();
+        long limit = sendTimeout.toNanos();
+        for (Connection c : connections.values()) {
+            if (c.sendBlockedNanos(now) > limit) {
+                LOG.log(Level.WARNING, () -> "connection " + c.id() + ": a reply has been blocked for more than "
+                        + sendTimeout + " (the client is not reading): closing it");
+                c.abort();
+            }
+        }
+    }
+
     private static void join(Thread t) {
         if (t == null) {
             return;
@@ -461,6 +482,7 @@ public final class NbdServer implements Closeable {
         private int maxConnections = 1024;
         private Duration handshakeTimeout = Duration.ofSeconds(30);
         private Duration drainTimeout = Duration.ofSeconds(30);
+        private Duration sendTimeout = Duration.ofSeconds(120);
         private int connectionBytes = 64 << 20;
         private int serverBytes = 512 << 20;
 
@@ -503,6 +525,19 @@ public final class NbdServer implements Closeable {
                 throw new IllegalArgumentException("drain timeout must be positive: " + timeout);
             }
             this.drainTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * A connection whose reply has been blocked in a send for this long (its client stopped
+         * reading) is closed, releasing the memory its requests hold (default 120 s; generous,
+         * so a slow but live client finishing a 32 MiB reply is not cut off).
+         */
+        public Builder sendTimeout(Duration timeout) {
+            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
+                throw new IllegalArgumentException("send timeout must be positive: " + timeout);
+            }
+            this.sendTimeout = timeout;
             return this;
         }
 

@@ -59,6 +59,8 @@ final class Transmission {
     private final RequestDecoder decoder;
     private final BlockSizes sizes;
     private final ReentrantLock writeLock = new ReentrantLock();
+    /** System.nanoTime() when the current reply send began, 0 when none is in progress. */
+    private volatile long sendingSince;
     private final Semaphore slots = new Semaphore(MAX_REQUESTS);
     private final Semaphore bytes;
     private volatile boolean broken;
@@ -544,6 +546,7 @@ final class Transmission {
             if (broken) {
                 throw new IOException("connection is broken");
             }
+            sendingSince = System.nanoTime();
             connection.transport.write(buffers);
         } catch (IOException e) {
             if (!broken) {
@@ -552,7 +555,17 @@ final class Transmission {
             }
             throw e;
         } finally {
+            sendingSince = 0;
             writeLock.unlock();
         }
+    }
+
+    /**
+     * How long the reply being sent right now has been blocked, in nanoseconds at {@code now}, or 0
+     * if no send is in progress. A client that stops reading its replies shows up here.
+     */
+    long sendBlockedNanos(long now) {
+        long since = sendingSince;
+        return since == 0 ? 0 : now - since;
     }
 }

@@ -196,6 +196,35 @@ class LifecycleTest {
     }
 
     @Test
+    void aClientThatStopsReadingIsClosedAfterTheSendTimeoutAndOthersGetTheBudgetBack() throws Exception {
+        MemoryDevice device = MemoryDevice.create(64 << 20);
+        try (NbdServer server = local().sendTimeout(Duration.ofMillis(300)).inFlightBytes(32 << 20, 32 << 20)
+                .build()) {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient stuck = new RawClient(server.address())) {
+                stuck.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                stuck.go("d");
+                // Replies never read: the first 32 MiB reply blocks in its send holding the whole
+                // server budget; without the send timeout every other client would wait forever.
+                for (int i = 0; i < 3; i++) {
+                    stuck.request(0, Wire.CMD_READ, 10 + i, 0, 32 << 20, null);
+                }
+                await(() -> server.stats().exports().get("d").reads() >= 1);
+                try (RawClient other = new RawClient(server.address())) {
+                    other.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                    other.go("d");
+                    other.request(0, Wire.CMD_READ, 99, 4096, 4096, null);
+                    assertThat(other.simple()).containsExactly(0, 99);
+                    assertThat(other.read(4096).remaining()).isEqualTo(4096);
+                }
+                // The stuck client still has its socket open: only the server can have dropped it.
+                await(() -> server.stats().connections() == 0);
+            }
+        }
+    }
+
+    @Test
     void exportsCanBeAddedAndRemovedWhileRunning() throws Exception {
         try (NbdServer server = local().build()) {
             server.start();
