@@ -37,4 +37,20 @@ public record Extent(long offset, long length, Type type) {
     public long end() {
         return offset + length;
     }
+
+    /**
+     * Appends the run {@code [offset, offset + length)} to {@code runs}, extending the last run
+     * instead when it has the same type and ends at {@code offset}: the merged form that
+     * {@link Device#extents} promises. {@code runs} must be mutable.
+     */
+    public static void append(java.util.List<Extent> runs, long offset, long length, Type type) {
+        if (!runs.isEmpty()) {
+            Extent last = runs.getLast();
+            if (last.type == type && last.end() == offset) {
+                runs.set(runs.size() - 1, new Extent(last.offset, last.length + length, type));
+                return;
+            }
+        }
+        runs.add(new Extent(offset, length, type));
+    }
 }

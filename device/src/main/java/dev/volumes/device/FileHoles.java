@@ -102,7 +102,7 @@ final class FileHoles {
             }
             if (data > pos) {
                 long holeEnd = Math.min(data, end);
-                add(out, pos, holeEnd - pos, Extent.Type.HOLE);
+                Extent.append(out, pos, holeEnd - pos, Extent.Type.HOLE);
                 pos = holeEnd;
                 if (pos >= end) {
                     break;
@@ -114,20 +114,10 @@ final class FileHoles {
             }
             // A concurrent writer may fill the hole between the two calls; never report an empty run.
             long dataEnd = Math.min(Math.max(hole, pos + 1), end);
-            add(out, pos, dataEnd - pos, Extent.Type.DATA);
+            Extent.append(out, pos, dataEnd - pos, Extent.Type.DATA);
             pos = dataEnd;
         }
         return out;
-    }
-
-    private static void add(List<Extent> out, long offset, long length, Extent.Type type) {
-        int last = out.size() - 1;
-        if (last >= 0 && out.get(last).type() == type) {
-            Extent prev = out.get(last);
-            out.set(last, new Extent(prev.offset(), prev.length() + length, type));
-        } else {
-            out.add(new Extent(offset, length, type));
-        }
     }
 
     private IOException failure(String operation, long offset, long length, int err) {

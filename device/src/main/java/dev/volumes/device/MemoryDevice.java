@@ -184,13 +184,7 @@ public final class MemoryDevice implements Device {
                 long index = pos / CHUNK;
                 long n = Math.min((index + 1) * CHUNK, end) - pos;
                 Extent.Type type = chunks.containsKey(index) ? Extent.Type.DATA : Extent.Type.HOLE;
-                int last = out.size() - 1;
-                if (last >= 0 && out.get(last).type() == type) {
-                    Extent prev = out.get(last);
-                    out.set(last, new Extent(prev.offset(), prev.length() + n, type));
-                } else {
-                    out.add(new Extent(pos, n, type));
-                }
+                Extent.append(out, pos, n, type);
                 pos += n;
             }
             return out;

@@ -218,12 +218,7 @@ public final class ImageDevice implements Device {
             int index = (int) (pos / cs);
             long next = Math.min(end, (long) (index + 1) * cs);
             Extent.Type type = config.chunks().get(index) == null ? Extent.Type.HOLE : Extent.Type.DATA;
-            if (!out.isEmpty() && out.getLast().type() == type) {
-                Extent last = out.removeLast();
-                out.add(new Extent(last.offset(), next - last.offset(), type));
-            } else {
-                out.add(new Extent(pos, next - pos, type));
-            }
+            Extent.append(out, pos, next - pos, type);
             pos = next;
         }
         return out;

@@ -327,12 +327,7 @@ public final class Overlay implements Device {
             long next = Math.min(end, (long) (index + 1) * cs);
             Extent.Type type = dirty.contains(index) || b.config().chunks().get(index) != null
                     ? Extent.Type.DATA : Extent.Type.HOLE;
-            if (!out.isEmpty() && out.getLast().type() == type) {
-                Extent last = out.removeLast();
-                out.add(new Extent(last.offset(), next - last.offset(), type));
-            } else {
-                out.add(new Extent(pos, next - pos, type));
-            }
+            Extent.append(out, pos, next - pos, type);
             pos = next;
         }
         return out;

@@ -157,13 +157,7 @@ final class VolumeDevice implements Device {
             }
             Extent.Type type = entry == 0 ? Extent.Type.HOLE
                     : (entry & MetaBlock.ENTRY_ZEROED) != 0 ? Extent.Type.ZERO : Extent.Type.DATA;
-            int last = out.size() - 1;
-            if (last >= 0 && out.get(last).type() == type) {
-                Extent prev = out.get(last);
-                out.set(last, new Extent(prev.offset(), prev.length() + n, type));
-            } else {
-                out.add(new Extent(pos, n, type));
-            }
+            Extent.append(out, pos, n, type);
             pos += n;
         }
         return out;

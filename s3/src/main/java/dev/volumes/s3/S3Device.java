@@ -257,13 +257,7 @@ public final class S3Device implements Device {
                 boolean data = cached != null ? cached : remote.contains(i);
                 long s = Math.max(offset, i * cs);
                 long e = Math.min(offset + length, (i + 1) * cs);
-                Extent.Type t = data ? Extent.Type.DATA : Extent.Type.HOLE;
-                if (!out.isEmpty() && out.getLast().type() == t) {
-                    Extent prev = out.removeLast();
-                    out.add(new Extent(prev.offset(), e - prev.offset(), t));
-                } else {
-                    out.add(new Extent(s, e - s, t));
-                }
+                Extent.append(out, s, e - s, data ? Extent.Type.DATA : Extent.Type.HOLE);
             }
             return out;
         } finally {
