@@ -5,6 +5,8 @@ import dev.volumes.device.DeviceClosedException;
 import dev.volumes.device.NoSpaceException;
 import dev.volumes.device.OutOfRangeException;
 import dev.volumes.device.ReadOnlyDeviceException;
+import io.prometheus.metrics.core.datapoints.CounterDataPoint;
+import io.prometheus.metrics.core.datapoints.DistributionDataPoint;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.GaugeWithCallback;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -56,14 +58,41 @@ final class DaemonMetrics implements Closeable {
                 .callback(cb -> cb.call(value.getAsLong())).register(registry);
     }
 
-    void record(String export, String op, long byteCount, long nanos, Throwable failure) {
-        requests.labelValues(export, op).inc();
-        if (byteCount > 0) {
-            bytes.labelValues(export, op).inc(byteCount);
+    /**
+     * The metrics of one export and operation, with their labelled data points resolved once (at
+     * wrap time), so recording a request on the I/O path does no label lookup.
+     */
+    Op op(String export, String op) {
+        return new Op(export, op, requests.labelValues(export, op), bytes.labelValues(export, op),
+                latency.labelValues(export, op));
+    }
+
+    /** Recorder for one export and operation; see {@link #op}. */
+    final class Op {
+        private final String export;
+        private final String op;
+        private final CounterDataPoint requests;
+        private final CounterDataPoint bytes;
+        private final DistributionDataPoint latency;
+
+        private Op(String export, String op, CounterDataPoint requests, CounterDataPoint bytes,
+                DistributionDataPoint latency) {
+            this.export = export;
+            this.op = op;
+            this.requests = requests;
+            this.bytes = bytes;
+            this.latency = latency;
         }
-        latency.labelValues(export, op).observe(nanos / 1e9);
-        if (failure != null) {
-            errors.labelValues(export, op, kind(failure)).inc();
+
+        void record(long byteCount, long nanos, Throwable failure) {
+            requests.inc();
+            if (byteCount > 0) {
+                bytes.inc(byteCount);
+            }
+            latency.observe(nanos / 1e9);
+            if (failure != null) {
+                errors.labelValues(export, op, kind(failure)).inc();
+            }
         }
     }
 

@@ -9,13 +9,19 @@ import java.nio.ByteBuffer;
 /** Records every data request on the wrapped device in {@link DaemonMetrics}; changes nothing else. */
 final class MeteredDevice extends ForwardingDevice {
 
-    private final String export;
-    private final DaemonMetrics metrics;
+    private final DaemonMetrics.Op reads;
+    private final DaemonMetrics.Op writes;
+    private final DaemonMetrics.Op flushes;
+    private final DaemonMetrics.Op zeroes;
+    private final DaemonMetrics.Op trims;
 
     MeteredDevice(Device delegate, String export, DaemonMetrics metrics) {
         super(delegate);
-        this.export = export;
-        this.metrics = metrics;
+        this.reads = metrics.op(export, "read");
+        this.writes = metrics.op(export, "write");
+        this.flushes = metrics.op(export, "flush");
+        this.zeroes = metrics.op(export, "write_zeroes");
+        this.trims = metrics.op(export, "trim");
     }
 
     @FunctionalInterface
@@ -23,7 +29,7 @@ final class MeteredDevice extends ForwardingDevice {
         void run() throws IOException;
     }
 
-    private void timed(String op, long bytes, Op body) throws IOException {
+    private static void timed(DaemonMetrics.Op metric, long bytes, Op body) throws IOException {
         long start = System.nanoTime();
         Throwable failure = null;
         try {
@@ -32,40 +38,40 @@ final class MeteredDevice extends ForwardingDevice {
             failure = e;
             throw e;
         } finally {
-            metrics.record(export, op, failure == null ? bytes : 0, System.nanoTime() - start, failure);
+            metric.record(failure == null ? bytes : 0, System.nanoTime() - start, failure);
         }
     }
 
     @Override
     public void read(ByteBuffer dst, long offset) throws IOException {
         int n = dst.remaining();
-        timed("read", n, () -> super.read(dst, offset));
+        timed(reads, n, () -> super.read(dst, offset));
     }
 
     @Override
     public void write(ByteBuffer src, long offset) throws IOException {
         int n = src.remaining();
-        timed("write", n, () -> super.write(src, offset));
+        timed(writes, n, () -> super.write(src, offset));
     }
 
     @Override
     public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
         int n = src.remaining();
-        timed("write", n, () -> super.write(src, offset, flag));
+        timed(writes, n, () -> super.write(src, offset, flag));
     }
 
     @Override
     public void sync() throws IOException {
-        timed("flush", 0, super::sync);
+        timed(flushes, 0, super::sync);
     }
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
-        timed("write_zeroes", 0, () -> super.writeZeroes(offset, length, mayUnmap));
+        timed(zeroes, 0, () -> super.writeZeroes(offset, length, mayUnmap));
     }
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        timed("trim", 0, () -> super.discard(offset, length));
+        timed(trims, 0, () -> super.discard(offset, length));
     }
 }
