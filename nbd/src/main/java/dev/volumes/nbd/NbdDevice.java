@@ -139,6 +139,16 @@ public final class NbdDevice implements Device {
         return slots.count();
     }
 
+    /** Connections re-established after drops since open (diagnostics). */
+    long reconnects() {
+        return slots.reconnects();
+    }
+
+    /** Requests sent again after their connection dropped (diagnostics). */
+    long resentRequests() {
+        return slots.resent();
+    }
+
     /** The negotiated session of connection 0 (for tests and diagnostics). */
     ClientHandshake.Session session() {
         return slots.sessionOfFirst();

@@ -40,6 +40,8 @@ final class Slots implements ClientConnection.Listener {
     private final Slot[] slots;
     private final AtomicInteger next = new AtomicInteger();
     private final AtomicInteger waiting = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong resent = new java.util.concurrent.atomic.AtomicLong();
     private volatile IOException failure;
     private volatile boolean closing;
 
@@ -60,6 +62,16 @@ final class Slots implements ClientConnection.Listener {
             closeAll(false);
             throw e;
         }
+    }
+
+    /** Connections re-established after a drop. */
+    long reconnects() {
+        return reconnects.get();
+    }
+
+    /** Requests sent again because their connection died before the reply. */
+    long resent() {
+        return resent.get();
     }
 
     int count() {
@@ -94,6 +106,7 @@ final class Slots implements ClientConnection.Listener {
             if (reply != null) {
                 return reply;
             }
+            resent.incrementAndGet();
         }
     }
 
@@ -131,6 +144,7 @@ final class Slots implements ClientConnection.Listener {
             try {
                 ClientConnection.Reply reply = sent.get(i) == null ? null : await(conns.get(i), sent.get(i), r);
                 if (reply == null && first == null) {
+                    resent.incrementAndGet();
                     reply = execute(r);
                 }
                 out.add(reply);
@@ -166,9 +180,8 @@ final class Slots implements ClientConnection.Listener {
             IOException t = new IOException(device.describe(r) + ": no reply within " + config.requestTimeout()
                     + "; the connection was closed (the request may still complete on the server)");
             c.abort(t);
-            ClientConnection.Reply late = p.future.getNow(null);
-            if (late != null) {
-                return late;
+            if (p.future.state() == java.util.concurrent.Future.State.SUCCESS) {
+                return p.future.resultNow(); // the reply won the race with the abort
             }
             throw t;
         } catch (InterruptedException e) {
@@ -242,6 +255,7 @@ final class Slots implements ClientConnection.Listener {
                 ClientConnection fresh = new ClientConnection(s, config.target().describe(), this);
                 slot.connection = fresh;
                 slot.downSinceNanos = 0;
+                reconnects.incrementAndGet();
                 return fresh;
             } catch (NbdRefusedException e) {
                 throw fail(e);
