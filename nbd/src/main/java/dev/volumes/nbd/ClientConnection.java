@@ -73,6 +73,8 @@ final class ClientConnection {
     private final ReentrantLock writeLock = new ReentrantLock();
     private final ConcurrentHashMap<Long, Pending> pending = new ConcurrentHashMap<>();
     private final AtomicLong cookies = new AtomicLong();
+    private final java.util.concurrent.ConcurrentLinkedQueue<ByteBuffer[]> outbox =
+            new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final Thread reader;
     private volatile IOException dead;
     private volatile boolean disconnecting;
@@ -122,19 +124,43 @@ final class ClientConnection {
             header = ByteBuffer.allocate(28).putInt(Wire.REQUEST_MAGIC).putShort((short) flags)
                     .putShort((short) type).putLong(cookie).putLong(offset).putInt((int) length).flip();
         }
-        writeLock.lock();
-        try {
-            if (payload == null) {
-                session.transport().write(header);
-            } else {
-                session.transport().write(header, payload.duplicate());
-            }
-        } catch (IOException e) {
-            kill(e);
-        } finally {
-            writeLock.unlock();
-        }
+        outbox.add(payload == null ? new ByteBuffer[] {header} : new ByteBuffer[] {header, payload.duplicate()});
+        flush();
         return p;
+    }
+
+    /**
+     * Writes everything queued in {@code outbox}. Flat combining: whoever gets the write lock
+     * sends the queued requests of every thread in one gathering write (fewer system calls under
+     * contention); a thread that finds the lock taken leaves its request to the holder, which
+     * re-checks the queue after unlocking, so no request is stranded. The caller waits for the
+     * reply anyway, which cannot come before its request was sent; a send failure kills the
+     * connection and so fails the request as lost.
+     */
+    private void flush() {
+        while (!outbox.isEmpty()) {
+            if (!writeLock.tryLock()) {
+                return;
+            }
+            try {
+                List<ByteBuffer> batch = new ArrayList<>();
+                ByteBuffer[] item;
+                long bytes = 0;
+                while (batch.size() < 128 && bytes < (4 << 20) && (item = outbox.poll()) != null) {
+                    for (ByteBuffer b : item) {
+                        batch.add(b);
+                        bytes += b.remaining();
+                    }
+                }
+                if (dead == null) {
+                    session.transport().write(batch.toArray(new ByteBuffer[0]));
+                }
+            } catch (IOException e) {
+                kill(e);
+            } finally {
+                writeLock.unlock();
+            }
+        }
     }
 
     /** Kills the connection (e.g. a request timed out): every pending request fails as lost. */
