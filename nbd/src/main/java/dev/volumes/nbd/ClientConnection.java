@@ -54,6 +54,7 @@ final class ClientConnection {
         final long length;
         final ByteBuffer dst; // READ: exactly length bytes, absolute positions 0..length
         final CompletableFuture<Reply> future = new CompletableFuture<>();
+        final long sentNanos = System.nanoTime();
         int errno;
         String message;
         List<long[]> descriptors;
@@ -159,6 +160,26 @@ final class ClientConnection {
                 kill(e);
             } finally {
                 writeLock.unlock();
+            }
+        }
+    }
+
+    /** A request got no reply within the timeout; the caller must {@link #abort} the connection. */
+    static final class RequestTimeoutException extends IOException {
+        RequestTimeoutException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * Fails every request older than {@code timeoutNanos} with {@link RequestTimeoutException}
+     * (called by the watchdog of {@link Slots}; callers wait untimed, which is cheaper for virtual
+     * threads than a timed park per request).
+     */
+    void expire(long nowNanos, long timeoutNanos) {
+        for (Pending p : pending.values()) {
+            if (nowNanos - p.sentNanos > timeoutNanos) {
+                p.future.completeExceptionally(new RequestTimeoutException("no reply"));
             }
         }
     }

@@ -7,7 +7,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -54,6 +53,8 @@ final class Slots implements ClientConnection.Listener {
             slots[i] = new Slot();
         }
         slots[0].connection = new ClientConnection(first, config.target().describe(), this);
+        long period = Math.clamp(config.requestTimeout().toMillis() / 4, 10, 1000);
+        Thread.ofVirtual().name("nbd-client-watchdog " + config.target().describe()).start(() -> watch(period));
         try {
             for (int i = 1; i < n; i++) {
                 slots[i].connection = new ClientConnection(handshake(), config.target().describe(), this);
@@ -168,21 +169,18 @@ final class Slots implements ClientConnection.Listener {
     /** The final reply, or null if the connection died first (the request may be retried). */
     private ClientConnection.Reply await(ClientConnection c, ClientConnection.Pending p, NbdDevice.Request r)
             throws IOException {
-        long timeout = config.requestTimeout().toNanos();
         try {
-            return p.future.get(timeout, TimeUnit.NANOSECONDS);
+            return p.future.get();
         } catch (ExecutionException e) {
             if (e.getCause() instanceof ClientConnection.ConnectionLostException) {
                 return null;
             }
-            throw new IOException(device.describe(r) + ": " + e.getCause(), e.getCause());
-        } catch (TimeoutException e) {
+            if (!(e.getCause() instanceof ClientConnection.RequestTimeoutException)) {
+                throw new IOException(device.describe(r) + ": " + e.getCause(), e.getCause());
+            }
             IOException t = new IOException(device.describe(r) + ": no reply within " + config.requestTimeout()
                     + "; the connection was closed (the request may still complete on the server)");
-            c.abort(t);
-            if (p.future.state() == java.util.concurrent.Future.State.SUCCESS) {
-                return p.future.resultNow(); // the reply won the race with the abort
-            }
+            c.abort(t); // returns once the reader no longer touches the caller's buffer
             throw t;
         } catch (InterruptedException e) {
             InterruptedIOException t = new InterruptedIOException(device.describe(r) + ": interrupted while waiting"
@@ -287,6 +285,25 @@ final class Slots implements ClientConnection.Listener {
 
     private ClientHandshake.Session handshake() throws IOException {
         return ClientHandshake.connect(config.target(), config.handshakeTimeout());
+    }
+
+    /** Expires requests older than the request timeout, until the client closes. */
+    private void watch(long periodMillis) {
+        long timeout = config.requestTimeout().toNanos();
+        while (!closing) {
+            try {
+                Thread.sleep(periodMillis);
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = System.nanoTime();
+            for (Slot s : slots) {
+                ClientConnection c = s.connection;
+                if (c != null) {
+                    c.expire(now, timeout);
+                }
+            }
+        }
     }
 
     /** Disconnects every connection (DISC if {@code graceful}, else just closes). */
