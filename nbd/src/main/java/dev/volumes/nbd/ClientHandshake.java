@@ -104,8 +104,24 @@ final class ClientHandshake {
                     (int) Math.min(Integer.MAX_VALUE, Math.max(1, timeout.toMillis())));
         }
         transport = new ChannelTransport(channel);
-        in = new WireInput(transport);
+        return negotiate();
+    }
 
+    /**
+     * Runs the handshake over an already connected transport (no TLS possible without a socket):
+     * the seam the fuzz test feeds arbitrary server bytes through.
+     */
+    static Session negotiate(Target target, Transport transport) throws IOException {
+        if (target.tls() != null) {
+            throw new IllegalArgumentException("TLS needs a socket; use connect");
+        }
+        ClientHandshake h = new ClientHandshake(target);
+        h.transport = transport;
+        return h.negotiate();
+    }
+
+    private Session negotiate() throws IOException {
+        in = new WireInput(transport);
         long magic = in.readLong();
         if (magic != Wire.NBDMAGIC) {
             throw new IOException(String.format("%s is not an NBD server (greeting magic 0x%016x)", target.describe(), magic));
