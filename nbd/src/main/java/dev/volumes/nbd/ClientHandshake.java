@@ -184,8 +184,13 @@ final class ClientHandshake {
         if (!in.drained()) {
             throw new IOException(target.describe() + " sent data after accepting STARTTLS, before the TLS handshake");
         }
-        SSLSocket ssl = target.tls().handshake(channel.socket(), target.host() == null ? "localhost" : target.host(), target.port());
-        transport = new TlsTransport(ssl, channel, transport.peer());
+        if (target.socket() != null) {
+            // A Unix socket channel has no Socket adapter to layer an SSLSocket on: use an engine.
+            transport = EngineTlsTransport.handshake(channel, target.tls().engine("localhost", 0), transport.peer());
+        } else {
+            SSLSocket ssl = target.tls().handshake(channel.socket(), target.host(), target.port());
+            transport = new TlsTransport(ssl, channel, transport.peer());
+        }
         in = new WireInput(transport);
     }
 
