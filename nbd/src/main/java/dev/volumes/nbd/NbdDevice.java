@@ -3,7 +3,6 @@ package dev.volumes.nbd;
 import dev.volumes.device.BlockSizes;
 import dev.volumes.device.Bounds;
 import dev.volumes.device.Capabilities;
-import dev.volumes.device.Capability;
 import dev.volumes.device.Device;
 import dev.volumes.device.DeviceClosedException;
 import dev.volumes.device.Extent;
@@ -92,34 +91,8 @@ public final class NbdDevice implements Device {
         this.minBlock = min;
         this.maxPayload = max;
         this.blockSizes = new BlockSizes(min, pref, max);
-        this.capabilities = capabilitiesOf(flags, metaContextId >= 0);
+        this.capabilities = ClientMapping.capabilities(flags, metaContextId >= 0);
         this.slots = new Slots(this, config, first);
-    }
-
-    private static Capabilities capabilitiesOf(int flags, boolean extents) {
-        List<Capability> c = new ArrayList<>();
-        if ((flags & Wire.TFLAG_READ_ONLY) != 0) {
-            c.add(Capability.READ_ONLY);
-        }
-        if ((flags & Wire.TFLAG_SEND_FUA) != 0) {
-            c.add(Capability.FUA);
-        }
-        if ((flags & Wire.TFLAG_SEND_TRIM) != 0) {
-            c.add(Capability.DISCARD);
-        }
-        if ((flags & Wire.TFLAG_SEND_WRITE_ZEROES) != 0) {
-            c.add(Capability.WRITE_ZEROES);
-            if ((flags & Wire.TFLAG_SEND_TRIM) != 0) {
-                c.add(Capability.WRITE_ZEROES_UNMAP);
-            }
-        }
-        if ((flags & Wire.TFLAG_SEND_CACHE) != 0) {
-            c.add(Capability.PREFETCH);
-        }
-        if (extents) {
-            c.add(Capability.EXTENTS);
-        }
-        return Capabilities.of(c.toArray(new Capability[0]));
     }
 
     boolean has(int flag) {
@@ -377,7 +350,7 @@ public final class NbdDevice implements Device {
                         if (n <= 0) {
                             break;
                         }
-                        Extent.append(out, pos, n, typeOf(d[1]));
+                        Extent.append(out, pos, n, ClientMapping.extentType(d[1]));
                         pos += n;
                     }
                 }
@@ -390,12 +363,6 @@ public final class NbdDevice implements Device {
         } finally {
             leave();
         }
-    }
-
-    private static Extent.Type typeOf(long status) {
-        boolean hole = (status & Wire.STATE_HOLE) != 0;
-        boolean zero = (status & Wire.STATE_ZERO) != 0;
-        return zero ? (hole ? Extent.Type.HOLE : Extent.Type.ZERO) : Extent.Type.DATA;
     }
 
     /** NBD resize ({@code NBD_CMD_RESIZE}) is not implemented: always refused. */
@@ -467,20 +434,9 @@ public final class NbdDevice implements Device {
     }
 
     private void check(Request r, ClientConnection.Reply reply) throws IOException {
-        if (reply.errno() == 0) {
-            return;
+        if (reply.errno() != 0) {
+            throw ClientMapping.exception(name, describe(r), r.what(), r.offset(), r.length(), reply, size);
         }
-        String text = describe(r) + " failed: " + Errors.name(reply.errno())
-                + (reply.message() == null || reply.message().isEmpty() ? "" : " (" + reply.message() + ")");
-        throw switch (reply.errno()) {
-            case Wire.ENOSPC -> new NoSpaceException(name, text, null);
-            case Wire.EPERM -> new ReadOnlyDeviceException(name, text);
-            case Wire.EINVAL, Wire.EOVERFLOW -> new OutOfRangeException(name, r.what() + " (server said "
-                    + Errors.name(reply.errno()) + ")", r.offset(), r.length(), size);
-            case Wire.ESHUTDOWN -> new DeviceClosedException(name, text);
-            case Wire.ENOTSUP -> new UnsupportedDeviceOperationException(name, r.what(), text);
-            default -> new IOException(text);
-        };
     }
 
     private void checkOpen(String op) throws DeviceClosedException {
