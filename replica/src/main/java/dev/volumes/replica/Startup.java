@@ -197,6 +197,7 @@ final class Startup {
                         + engine.describeStates());
             }
             Engine done = engine;
+            engine = null;
             store = null;
             toClose.clear();
             return done;
