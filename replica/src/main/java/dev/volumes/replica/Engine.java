@@ -604,14 +604,13 @@ final class Engine implements ReplicatedDevice {
 
     private void checkFencedBy(List<Failure> failures, String what) throws FencedException {
         for (Failure f : failures) {
-            for (Throwable t = f.error(); t != null; t = t.getCause()) {
-                if (t instanceof FencedException fe) {
-                    FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
-                    if (fenced == null) {
-                        fenced = wrapped;
-                    }
-                    throw wrapped;
+            FencedException fe = NbdConnector.asFenced(f.error(), f.member().where());
+            if (fe != null) {
+                FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
+                if (fenced == null) {
+                    fenced = wrapped;
                 }
+                throw wrapped;
             }
         }
     }
