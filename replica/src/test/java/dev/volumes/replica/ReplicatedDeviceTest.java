@@ -276,4 +276,25 @@ class ReplicatedDeviceTest {
         f.faults.get(2).on(Op.SIZE).fail(Fault.EIO);
         assertThatThrownBy(() -> f.builder(1).skipInitialSync().open()).isInstanceOf(IOException.class);
     }
+
+    @Test
+    void rebuildReportsProgressAndHonoursTheThrottle() throws IOException {
+        Fixture f = new Fixture(2, SIZE);
+        List<RebuildProgress> seen = new ArrayList<>();
+        try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync()
+                .rebuildProgress(seen::add).rebuildRate(64L << 20).open()) {
+            f.write(dev, 0, 65536, 20);
+            f.faults.get(1).on(Op.WRITE).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 21);
+            f.faults.get(1).clearRules();
+            dev.replace("r1", f.faults.get(1));
+            RebuildReport r = dev.rebuild("r1");
+            assertThat(seen).isNotEmpty();
+            assertThat(seen).extracting(RebuildProgress::doneBytes).isSorted();
+            assertThat(seen.getLast().doneBytes()).isEqualTo(seen.getLast().totalBytes()).isEqualTo(SIZE);
+            assertThat(dev.status().get(1).rebuildDoneBytes()).isEqualTo(SIZE);
+            assertThat(r.delta()).isFalse();
+            f.assertInSyncReplicasMatchModel(dev);
+        }
+    }
 }
