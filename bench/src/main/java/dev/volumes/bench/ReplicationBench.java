@@ -197,7 +197,7 @@ public final class ReplicationBench {
         try (ReplicatedDevice dev = b.open()) {
             long t0 = System.nanoTime();
             fill(dev, size);
-            dev.sync();
+            quiesce(dev);
             System.err.printf("filled 4 GiB on both replicas in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             Random rnd = new Random(42);
 
@@ -210,6 +210,7 @@ public final class ReplicationBench {
             }
             server.start(port);
             RebuildReport clustered = dev.rebuild("r1");
+            quiesce(dev);
 
             // 1 % as random 4 KiB writes
             server.stop();
@@ -220,6 +221,7 @@ public final class ReplicationBench {
             }
             server.start(port);
             RebuildReport scattered = dev.rebuild("r1");
+            quiesce(dev);
 
             // full: replace r1 by a blank file and rebuild everything
             server.stop();
@@ -243,6 +245,15 @@ public final class ReplicationBench {
             server.stop();
             local.close();
             remote.close();
+        }
+    }
+
+    /** Two syncs with every replica in sync retire the activity-log bits of idle regions. */
+    private static void quiesce(ReplicatedDevice dev) throws IOException {
+        dev.sync();
+        dev.sync();
+        if (dev.dirtyRegions() != 0) {
+            throw new IllegalStateException("dirty regions left after two quiet syncs: " + dev.dirtyRegions());
         }
     }
 
