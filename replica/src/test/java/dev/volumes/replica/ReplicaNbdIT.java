@@ -153,7 +153,7 @@ class ReplicaNbdIT {
     }
 
     @Test
-    void killAndRestartAReplicaServerMidWorkload() throws Exception {
+    void killAndRestartAReplicaServerMidWorkloadThenRebuildBesideLiveWrites() throws Exception {
         startReplicas();
         AtomicBoolean stop = new AtomicBoolean();
         try (ReplicatedDevice dev = writer(1, Duration.ofSeconds(5)).skipInitialSync().open();
@@ -165,14 +165,18 @@ class ReplicaNbdIT {
             Thread.sleep(1000);
             startServer(1, port);
             Thread.sleep(300);
-            finish(fs, stop);
             assertThat(dev.status().get(1).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
-            assertConsistent(dev);
+            // the rebuild runs while the writers keep going
             RebuildReport r = dev.rebuild("r1");
             assertThat(r.delta()).isTrue();
+            Thread.sleep(200);
+            finish(fs, stop);
             assertConsistent(dev);
             rebuildAllOut(dev);
             assertConsistent(dev);
+            byte[] r0 = Fixture.readAll(volumes.get(0), DATA);
+            assertThat(Fixture.readAll(volumes.get(1), DATA)).isEqualTo(r0);
+            assertThat(Fixture.readAll(volumes.get(2), DATA)).isEqualTo(r0);
         } finally {
             stop.set(true);
         }
