@@ -46,7 +46,7 @@ final class Startup {
                         throw new FencedException(config.name() + ": open with term " + config.term(), e);
                     } catch (IOException e) {
                         m.device = null;
-                        m.reason = "unreachable at open: " + Engine.describe(e);
+                        m.reason = "unreachable at open: " + FanOut.describe(e);
                     }
                 }
             }
@@ -64,7 +64,7 @@ final class Startup {
                 try {
                     s = within(ex, d::size, "size of " + m.id);
                 } catch (IOException e) {
-                    m.reason = "unreachable at open: " + Engine.describe(e);
+                    m.reason = "unreachable at open: " + FanOut.describe(e);
                     continue;
                 }
                 if (size >= 0 && s != size) {
@@ -183,7 +183,7 @@ final class Startup {
                 }
             }
             // 6. new generation on every in-sync replica, then the state file
-            ReplicaHeader header = engine.header(dirty.snapshot());
+            ReplicaHeader header = engine.state.header(dirty.snapshot());
             for (Member m : members) {
                 if (m.state == ReplicaState.IN_SYNC) {
                     try {
@@ -199,7 +199,7 @@ final class Startup {
                     }
                 }
             }
-            engine.commitState();
+            engine.state.commitState();
             // 7. a brand-new set copies its first replica onto the others
             if (brandNew && !config.skipInitialSync()) {
                 for (Member m : members) {
