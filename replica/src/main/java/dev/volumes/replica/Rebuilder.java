@@ -121,14 +121,16 @@ final class Rebuilder {
 
     private void copyChunk(Member source, Member target, long at, int n, ByteBuffer buf) throws IOException {
         engine.checkOpen("rebuild");
-        engine.checkFenced("rebuild");
-        if (target.state != ReplicaState.REBUILDING && target.state != ReplicaState.IN_SYNC) {
-            throw new IOException("target " + target.id + " dropped out during the rebuild: " + target.reason);
-        }
-        if (source.state != ReplicaState.IN_SYNC) {
-            throw new IOException("source " + source.id + " dropped out during the rebuild: " + source.reason);
-        }
         try (RangeLocks.Lease lease = engine.ranges.acquire(at, n)) {
+            engine.checkFenced("rebuild");
+            // checked holding the range: a live write to this chunk that failed on the source
+            // drops it before releasing the range, so the source still holds every write here
+            if (target.state != ReplicaState.REBUILDING && target.state != ReplicaState.IN_SYNC) {
+                throw new IOException("target " + target.id + " dropped out during the rebuild: " + target.reason);
+            }
+            if (source.state != ReplicaState.IN_SYNC) {
+                throw new IOException("source " + source.id + " dropped out during the rebuild: " + source.reason);
+            }
             Device src = source.device;
             List<Extent> extents;
             try {
