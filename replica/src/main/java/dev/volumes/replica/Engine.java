@@ -184,7 +184,7 @@ final class Engine implements ReplicatedDevice {
         if (failed.isEmpty() && allInSync()) {
             long previous = lastSyncMark;
             if (previous >= 0) {
-                dirty.clearQuiescent(previous);
+                dirty.clearQuiescent(previous, mark);
             }
             lastSyncMark = mark;
         } else {
@@ -357,6 +357,8 @@ final class Engine implements ReplicatedDevice {
         if (!failed.isEmpty()) {
             state.dropOut(failed);
         }
+        state.awaitDropOuts();
+        checkFenced(what);
         int held = 0;
         for (Member m : targets) {
             if (m.state == ReplicaState.IN_SYNC && failed.stream().noneMatch(f -> f.member() == m)) {

@@ -24,6 +24,12 @@ final class StatePublisher {
     private long publishedDirtyVersion;
     private volatile long generation;
     volatile IOException failStop;
+    /**
+     * True from the moment a replica is marked out of sync until the bumped generation is on
+     * every replica still in sync (stays true if that publication failed). Written under
+     * membership; read lock-free by {@link #awaitDropOuts}.
+     */
+    private volatile boolean dropOutPending;
 
     StatePublisher(Engine engine, long generation) {
         this.engine = engine;
@@ -47,6 +53,9 @@ final class StatePublisher {
                 for (FanOut.Failure f : pending) {
                     Member m = f.member();
                     if (m.state != ReplicaState.OUT_OF_SYNC) {
+                        if (m.state == ReplicaState.IN_SYNC) {
+                            dropOutPending = true; // before the state: see awaitDropOuts
+                        }
                         m.state = ReplicaState.OUT_OF_SYNC;
                         m.reason = "dropped at generation " + generation + ": " + FanOut.describe(f.error());
                         changed = true;
@@ -58,10 +67,13 @@ final class StatePublisher {
                     }
                 }
                 if (!changed) {
-                    return;
+                    break;
                 }
                 generation++;
                 pending = publishState();
+            }
+            if (pending.isEmpty()) {
+                dropOutPending = false;
             }
         } finally {
             engine.membership.unlock();
@@ -87,6 +99,38 @@ final class StatePublisher {
         }
         publishedDirtyVersion = Math.max(publishedDirtyVersion, snap.version());
         return failed;
+    }
+
+    /**
+     * Waits until no drop-out is between marking a replica out of sync and publishing the bumped
+     * generation to the replicas still in sync. A write whose targets already excluded the dropped
+     * replica must not be acknowledged before that: after a crash the dropped replica would still
+     * carry the newest generation and be taken as in sync without the acknowledged write.
+     *
+     * @throws IOException if a drop-out could not be published (the write must not be acknowledged)
+     */
+    void awaitDropOuts() throws IOException {
+        if (!dropOutPending) {
+            return;
+        }
+        engine.membership.lock();
+        try {
+            if (dropOutPending && failStop == null) {
+                // an earlier publication failed part-way: publish again (a fenced one throws)
+                List<FanOut.Failure> failed = publishState();
+                if (failed.isEmpty()) {
+                    dropOutPending = false;
+                } else {
+                    dropOut(failed);
+                }
+            }
+            if (dropOutPending) {
+                throw new IOException(engine.name + ": a replica dropped out but the new generation could not be"
+                        + " published to the replicas still in sync: " + engine.describeStates(), failStop);
+            }
+        } finally {
+            engine.membership.unlock();
+        }
     }
 
     ReplicaHeader header(DirtyMap.Snapshot snap) {
@@ -129,6 +173,8 @@ final class StatePublisher {
             List<FanOut.Failure> failed = publishState();
             if (!failed.isEmpty()) {
                 dropOut(failed);
+            } else {
+                dropOutPending = false; // the current generation is on every in-sync replica
             }
         } finally {
             engine.membership.unlock();

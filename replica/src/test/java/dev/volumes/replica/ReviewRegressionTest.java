@@ -103,6 +103,55 @@ class ReviewRegressionTest {
     }
 
     /**
+     * A write that finds a replica already marked out of sync (by a concurrent failing write whose
+     * generation bump is still being published) must not be acknowledged before that bump is on
+     * the in-sync replicas: otherwise a restart sees the dropped replica at the same generation,
+     * in sync, and can read (or resync from) it without the acknowledged write.
+     */
+    @Test
+    void writeIsNotAcknowledgedBeforeAConcurrentDropOutIsPublished() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate g0 = new Gate(f.faults.get(0));
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).open()) {
+            f.write(dev, 0, 4096, 1);
+            f.write(dev, R, 4096, 2); // both regions' bits set and published
+            long gen = dev.generation();
+            f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+            g0.armWrites(at -> at >= SIZE, false); // r0's next header write stalls
+            Future<?> failing = ex.submit(() -> {
+                f.write(dev, 0, 4096, 3);
+                return null;
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            Future<?> other = ex.submit(() -> {
+                f.write(dev, R, 4096, 4);
+                return null;
+            });
+            boolean ackedEarly;
+            try {
+                other.get(1, TimeUnit.SECONDS);
+                ackedEarly = true;
+            } catch (TimeoutException e) {
+                ackedEarly = false;
+            }
+            long r0GenAtAck = ReplicaHeader.read(f.disks.get(0), "r0").generation();
+            g0.release.countDown();
+            failing.get(10, TimeUnit.SECONDS);
+            other.get(10, TimeUnit.SECONDS);
+            assertThat(ackedEarly)
+                    .as("write acknowledged while r0's header still had generation %d (the drop-out of r2 was"
+                            + " not yet durable)", r0GenAtAck)
+                    .isFalse();
+            assertThat(ReplicaHeader.read(f.disks.get(0), "r0").generation()).isEqualTo(gen + 1);
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    /**
      * The rebuild source drops out (a live write to the chunk failed on it) while the rebuild
      * waits for the chunk's range: copying from it would give the target stale bytes and then
      * mark the target in sync.
