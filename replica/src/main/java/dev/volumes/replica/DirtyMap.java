@@ -10,10 +10,11 @@ import java.util.BitSet;
  * Writes keep it by setting their regions' bits (and having them persisted, see
  * {@link #begin}) before they reach any replica; bits are cleared only by
  * {@link #clearQuiescent} after a sync that every replica of the set completed while in sync, for
- * regions with no write in flight and none started since that sync began.
+ * regions with no write in flight, none started since that sync began and none ended after the
+ * latest sync began (a write still in flight when a sync starts is not covered by it).
  *
  * <p>Thread-safe: one monitor guards bits, in-flight counts and start sequence numbers; nothing
- * blocks while holding it. Memory: one bit, one int and one long per region.
+ * blocks while holding it. Memory: one bit, one int and two longs per region.
  */
 final class DirtyMap {
 
@@ -22,6 +23,7 @@ final class DirtyMap {
     private final BitSet bits = new BitSet();
     private final int[] inflight;
     private final long[] lastStart;
+    private final long[] lastEnd;
     private long sequence;
     private long version;
 
@@ -30,6 +32,7 @@ final class DirtyMap {
         this.regions = StateRecord.regions(dataSize, regionSize);
         this.inflight = new int[regions];
         this.lastStart = new long[regions];
+        this.lastEnd = new long[regions];
         if (persisted != null) {
             bits.or(BitSet.valueOf(persisted));
             bits.clear(regions, Math.max(regions, bits.length()));
@@ -73,8 +76,10 @@ final class DirtyMap {
     synchronized void end(long offset, long length) {
         int first = (int) (offset / regionSize);
         int last = (int) ((offset + Math.max(1, length) - 1) / regionSize);
+        long seq = ++sequence;
         for (int r = first; r <= last; r++) {
             inflight[r]--;
+            lastEnd[r] = seq;
         }
     }
 
@@ -84,14 +89,15 @@ final class DirtyMap {
     }
 
     /**
-     * Clears the bits of regions with no write in flight and none started after {@code mark}.
-     * Call only after every replica of the set completed a sync that began after the mark, while
-     * all of them were in sync. The clears reach disk with the next commit (a bit left set only
-     * costs an extra copy).
+     * Clears the bits of regions with no write in flight, none started after {@code mark} and
+     * none ended after {@code synced}. Call only after every replica of the set completed a sync
+     * that began after {@code synced} (and {@code mark <= synced}), while all of them were in sync:
+     * a write that ended before the sync began is durable on every replica. The clears reach disk
+     * with the next commit (a bit left set only costs an extra copy).
      */
-    synchronized void clearQuiescent(long mark) {
+    synchronized void clearQuiescent(long mark, long synced) {
         for (int r = bits.nextSetBit(0); r >= 0; r = bits.nextSetBit(r + 1)) {
-            if (inflight[r] == 0 && lastStart[r] <= mark) {
+            if (inflight[r] == 0 && lastStart[r] <= mark && lastEnd[r] <= synced) {
                 bits.clear(r);
             }
         }

@@ -198,4 +198,47 @@ class ReviewRegressionTest {
             ex.shutdownNow();
         }
     }
+
+    /**
+     * A write still in flight when a sync began is not covered by that sync: its region's
+     * activity-log bit must survive it (a replica that loses its unsynced data later would
+     * otherwise be missing the region from the delta rebuild).
+     */
+    @Test
+    void syncDoesNotRetireARegionWhoseWriteEndedDuringIt() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate syncGate = new Gate(f.faults.get(0));
+        Gate g0 = new Gate(syncGate);
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).open()) {
+            f.write(dev, 0, 4096, 1);
+            dev.sync();
+            dev.sync();
+            assertThat(dev.dirtyRegions()).isZero();
+            f.write(dev, 3 * R, 4096, 2); // sets and publishes region 3's bit
+            g0.armWrites(at -> at == 3 * R, false);
+            Future<?> slow = ex.submit(() -> {
+                f.write(dev, 3 * R, 4096, 3);
+                return null;
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            dev.sync(); // the slow write is in flight through all of this sync
+            syncGate.armSync();
+            Future<?> second = ex.submit(() -> {
+                dev.sync();
+                return null;
+            });
+            assertThat(syncGate.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            g0.release.countDown(); // the write ends while the second sync runs: not covered by it
+            slow.get(10, TimeUnit.SECONDS);
+            syncGate.release.countDown();
+            second.get(10, TimeUnit.SECONDS);
+            assertThat(((Engine) dev).dirty.dirtyRegions().get(3))
+                    .as("region 3's write was never covered by a completed sync")
+                    .isTrue();
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
 }
