@@ -189,7 +189,7 @@ final class ClientHandshake {
             transport = EngineTlsTransport.handshake(channel, target.tls().engine("localhost", 0), transport.peer());
         } else {
             SSLSocket ssl = target.tls().handshake(channel.socket(), target.host(), target.port());
-            transport = new TlsTransport(ssl, channel, transport.peer());
+            transport = new TlsTransport(ssl, channel, transport.peer(), channel.getRemoteAddress());
         }
         in = new WireInput(transport);
     }

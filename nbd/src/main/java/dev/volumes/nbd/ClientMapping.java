@@ -62,7 +62,7 @@ final class ClientMapping {
      * plain {@link IOException}; the message names server, export, operation, offset, length.
      */
     static IOException exception(String device, String description, String what, long offset, long length,
-            ClientConnection.Reply reply, long size) {
+            ClientWire.Reply reply, long size) {
         String text = description + " failed: " + Errors.name(reply.errno())
                 + (reply.message() == null || reply.message().isEmpty() ? "" : " (" + reply.message() + ")");
         return switch (reply.errno()) {

@@ -212,4 +212,13 @@ final class EngineTlsTransport implements Transport {
             // nothing useful to do
         }
     }
+
+    @Override
+    public java.net.SocketAddress remoteAddress() {
+        try {
+            return channel.getRemoteAddress();
+        } catch (IOException e) {
+            return null;
+        }
+    }
 }

@@ -129,11 +129,11 @@ public final class NbdDevice implements Device {
 
     // ------------------------------------------------------------------ listener hooks (reader thread)
 
-    void modifiedUnflushed(ClientConnection c) {
+    void modifiedUnflushed(ClientWire c) {
         c.lastUnflushedSeq = ackSeq.incrementAndGet();
     }
 
-    void dropped(ClientConnection c, IOException cause) {
+    void dropped(ClientWire c, IOException cause) {
         if (closed || !has(Wire.TFLAG_SEND_FLUSH) || c.lastUnflushedSeq <= flushedSeq.get()) {
             return;
         }
@@ -341,7 +341,7 @@ public final class NbdDevice implements Device {
             while (pos < end) {
                 long ask = Math.min(end - pos, SPLIT);
                 Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null);
-                ClientConnection.Reply reply = slots.execute(r);
+                ClientWire.Reply reply = slots.execute(r);
                 check(r, reply);
                 long before = pos;
                 if (reply.descriptors() != null) {
@@ -411,7 +411,7 @@ public final class NbdDevice implements Device {
             ByteBuffer part = buf.slice(buf.position() + done, n);
             parts.add(new Request(what, type, cmdFlags, offset + done, n, write ? part : null, write ? null : part));
         }
-        List<ClientConnection.Reply> replies = slots.executeAll(parts);
+        List<ClientWire.Reply> replies = slots.executeAll(parts);
         for (int i = 0; i < parts.size(); i++) {
             check(parts.get(i), replies.get(i));
         }
@@ -422,7 +422,7 @@ public final class NbdDevice implements Device {
         for (long pos = start; pos < end; pos += SPLIT) {
             parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null));
         }
-        List<ClientConnection.Reply> replies = slots.executeAll(parts);
+        List<ClientWire.Reply> replies = slots.executeAll(parts);
         for (int i = 0; i < parts.size(); i++) {
             check(parts.get(i), replies.get(i));
         }
@@ -433,7 +433,7 @@ public final class NbdDevice implements Device {
                 + r.length() + " bytes at offset " + r.offset();
     }
 
-    private void check(Request r, ClientConnection.Reply reply) throws IOException {
+    private void check(Request r, ClientWire.Reply reply) throws IOException {
         if (reply.errno() != 0) {
             throw ClientMapping.exception(name, describe(r), r.what(), r.offset(), r.length(), reply, size);
         }

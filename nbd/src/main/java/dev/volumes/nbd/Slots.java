@@ -14,23 +14,23 @@ import java.util.concurrent.locks.ReentrantLock;
  * The connections of one {@link NbdDevice} and the request retry loop.
  *
  * <p>Design: a fixed number of slots (1, or the configured count when the server advertised
- * CAN_MULTI_CONN), each holding its current {@link ClientConnection}. Requests go to the slots
+ * CAN_MULTI_CONN), each holding its current {@link ClientWire}. Requests go to the slots
  * round robin. A request whose connection died before its final reply
- * ({@link ClientConnection.ConnectionLostException}) is sent again; the caller that finds a slot
+ * ({@link ClientWire.ConnectionLostException}) is sent again; the caller that finds a slot
  * dead reconnects it under the slot's lock (others wait on the lock), with exponential backoff
  * (50 ms doubling to 2 s) until {@code reconnectDeadline} after the first failure. A handshake
  * refusal, a changed export size or a passed deadline fails the whole client ({@code failure}):
  * every later request throws at once. No lock is held while waiting for a reply; the slot lock is
  * held across the reconnect handshake only.
  */
-final class Slots implements ClientConnection.Listener {
+final class Slots implements ClientWire.Listener {
 
     private static final long BACKOFF_START_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(2);
 
     private static final class Slot {
         final ReentrantLock lock = new ReentrantLock();
-        volatile ClientConnection connection;
+        volatile ClientWire connection;
         long downSinceNanos;
     }
 
@@ -53,12 +53,12 @@ final class Slots implements ClientConnection.Listener {
         for (int i = 0; i < n; i++) {
             slots[i] = new Slot();
         }
-        slots[0].connection = new ClientConnection(first, config.target().describe(), this);
+        slots[0].connection = new ClientWire(first, config.target().describe(), this);
         long period = Math.clamp(config.requestTimeout().toMillis() / 4, 10, 1000);
         Thread.ofVirtual().name("nbd-client-watchdog " + config.target().describe()).start(() -> watch(period));
         try {
             for (int i = 1; i < n; i++) {
-                slots[i].connection = new ClientConnection(handshake(), config.target().describe(), this);
+                slots[i].connection = new ClientWire(handshake(), config.target().describe(), this);
             }
         } catch (IOException | RuntimeException e) {
             closeAll(false);
@@ -85,26 +85,26 @@ final class Slots implements ClientConnection.Listener {
     }
 
     @Override
-    public void modifiedUnflushed(ClientConnection connection) {
+    public void modifiedUnflushed(ClientWire connection) {
         device.modifiedUnflushed(connection);
     }
 
     @Override
-    public void dropped(ClientConnection connection, IOException cause) {
+    public void dropped(ClientWire connection, IOException cause) {
         device.dropped(connection, cause);
     }
 
     /** Runs one request to its final reply, across reconnects. */
-    ClientConnection.Reply execute(NbdDevice.Request r) throws IOException {
+    ClientWire.Reply execute(NbdDevice.Request r) throws IOException {
         while (true) {
-            ClientConnection c = connection(pick(), r);
-            ClientConnection.Pending p;
+            ClientWire c = connection(pick(), r);
+            ClientWire.Pending p;
             try {
                 p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst());
-            } catch (ClientConnection.ConnectionLostException e) {
+            } catch (ClientWire.ConnectionLostException e) {
                 continue;
             }
-            ClientConnection.Reply reply = await(c, p, r);
+            ClientWire.Reply reply = await(c, p, r);
             if (reply != null) {
                 return reply;
             }
@@ -117,21 +117,21 @@ final class Slots implements ClientConnection.Listener {
      * ones are re-executed. Waits for all of them even after a failure, so no reply can still be
      * copied into a caller's buffer after this returns; throws the first failure.
      */
-    List<ClientConnection.Reply> executeAll(List<NbdDevice.Request> requests) throws IOException {
+    List<ClientWire.Reply> executeAll(List<NbdDevice.Request> requests) throws IOException {
         if (requests.size() == 1) {
             return List.of(execute(requests.getFirst()));
         }
-        List<ClientConnection> conns = new ArrayList<>();
-        List<ClientConnection.Pending> sent = new ArrayList<>();
+        List<ClientWire> conns = new ArrayList<>();
+        List<ClientWire.Pending> sent = new ArrayList<>();
         IOException first = null;
         for (NbdDevice.Request r : requests) {
-            ClientConnection c = null;
-            ClientConnection.Pending p = null;
+            ClientWire c = null;
+            ClientWire.Pending p = null;
             if (first == null) {
                 try {
                     c = connection(pick(), r);
                     p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst());
-                } catch (ClientConnection.ConnectionLostException e) {
+                } catch (ClientWire.ConnectionLostException e) {
                     p = null;
                 } catch (IOException e) {
                     first = e;
@@ -140,11 +140,11 @@ final class Slots implements ClientConnection.Listener {
             conns.add(c);
             sent.add(p);
         }
-        List<ClientConnection.Reply> out = new ArrayList<>();
+        List<ClientWire.Reply> out = new ArrayList<>();
         for (int i = 0; i < requests.size(); i++) {
             NbdDevice.Request r = requests.get(i);
             try {
-                ClientConnection.Reply reply = sent.get(i) == null ? null : await(conns.get(i), sent.get(i), r);
+                ClientWire.Reply reply = sent.get(i) == null ? null : await(conns.get(i), sent.get(i), r);
                 if (reply == null && first == null) {
                     resent.incrementAndGet();
                     reply = execute(r);
@@ -168,15 +168,15 @@ final class Slots implements ClientConnection.Listener {
     }
 
     /** The final reply, or null if the connection died first (the request may be retried). */
-    private ClientConnection.Reply await(ClientConnection c, ClientConnection.Pending p, NbdDevice.Request r)
+    private ClientWire.Reply await(ClientWire c, ClientWire.Pending p, NbdDevice.Request r)
             throws IOException {
         try {
             return p.future.get();
         } catch (ExecutionException e) {
-            if (e.getCause() instanceof ClientConnection.ConnectionLostException) {
+            if (e.getCause() instanceof ClientWire.ConnectionLostException) {
                 return null;
             }
-            if (!(e.getCause() instanceof ClientConnection.RequestTimeoutException)) {
+            if (!(e.getCause() instanceof ClientWire.RequestTimeoutException)) {
                 throw new IOException(device.describe(r) + ": " + e.getCause(), e.getCause());
             }
             IOException t = new IOException(device.describe(r) + ": no reply within " + config.requestTimeout()
@@ -194,12 +194,12 @@ final class Slots implements ClientConnection.Listener {
         }
     }
 
-    private ClientConnection connection(Slot slot, NbdDevice.Request r) throws IOException {
+    private ClientWire connection(Slot slot, NbdDevice.Request r) throws IOException {
         IOException f = failure;
         if (f != null) {
             throw new IOException(device.describe(r) + " not sent: " + f.getMessage(), f);
         }
-        ClientConnection c = slot.connection;
+        ClientWire c = slot.connection;
         if (c != null && c.alive()) {
             return c;
         }
@@ -213,7 +213,7 @@ final class Slots implements ClientConnection.Listener {
         }
     }
 
-    private ClientConnection reconnect(Slot slot, NbdDevice.Request r) throws IOException {
+    private ClientWire reconnect(Slot slot, NbdDevice.Request r) throws IOException {
         long backoff = BACKOFF_START_NANOS;
         IOException last = null;
         while (true) {
@@ -221,7 +221,7 @@ final class Slots implements ClientConnection.Listener {
             if (f != null) {
                 throw new IOException(device.describe(r) + " not sent: " + f.getMessage(), f);
             }
-            ClientConnection c = slot.connection;
+            ClientWire c = slot.connection;
             if (c != null && c.alive()) {
                 slot.downSinceNanos = 0;
                 return c;
@@ -253,7 +253,7 @@ final class Slots implements ClientConnection.Listener {
                             + config.target().exportName() + "' changed size across a reconnect: " + device.exportSize()
                             + " -> " + s.size() + " bytes; refusing to continue"));
                 }
-                ClientConnection fresh = new ClientConnection(s, config.target().describe(), this);
+                ClientWire fresh = new ClientWire(s, config.target().describe(), this);
                 slot.connection = fresh;
                 slot.downSinceNanos = 0;
                 reconnects.incrementAndGet();
@@ -301,7 +301,7 @@ final class Slots implements ClientConnection.Listener {
             }
             long now = System.nanoTime();
             for (Slot s : slots) {
-                ClientConnection c = s.connection;
+                ClientWire c = s.connection;
                 if (c != null) {
                     c.expire(now, timeout);
                 }
@@ -319,7 +319,7 @@ final class Slots implements ClientConnection.Listener {
         closing = true;
         stopped = true;
         for (Slot s : slots) {
-            ClientConnection c = s.connection;
+            ClientWire c = s.connection;
             if (c == null) {
                 continue;
             }

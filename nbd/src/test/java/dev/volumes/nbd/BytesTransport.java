@@ -79,4 +79,9 @@ final class BytesTransport implements Transport {
     public void close() {
         closed = true;
     }
+
+    @Override
+    public java.net.SocketAddress remoteAddress() {
+        return null;
+    }
 }

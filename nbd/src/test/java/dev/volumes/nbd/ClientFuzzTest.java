@@ -37,21 +37,21 @@ class ClientFuzzTest {
         BytesTransport transport = new BytesTransport(input, go);
         ClientHandshake.Session session = new ClientHandshake.Session(transport, new WireInput(transport), 1 << 20,
                 Wire.TFLAG_HAS_FLAGS | Wire.TFLAG_SEND_FLUSH, 1, 4096, 1 << 20, true, mode >= 1, mode >= 2, 1, true);
-        ClientConnection c = new ClientConnection(session, "fuzz", new ClientConnection.Listener() {
+        ClientWire c = new ClientWire(session, "fuzz", new ClientWire.Listener() {
             @Override
-            public void modifiedUnflushed(ClientConnection connection) {}
+            public void modifiedUnflushed(ClientWire connection) {}
 
             @Override
-            public void dropped(ClientConnection connection, IOException cause) {}
+            public void dropped(ClientWire connection, IOException cause) {}
         });
-        List<ClientConnection.Pending> sent = new ArrayList<>();
+        List<ClientWire.Pending> sent = new ArrayList<>();
         sent.add(c.submit(Wire.CMD_READ, 0, 0, 4096, null, ByteBuffer.allocate(4096)));
         sent.add(c.submit(Wire.CMD_WRITE, 0, 8192, 16, ByteBuffer.allocate(16), null));
         sent.add(c.submit(Wire.CMD_BLOCK_STATUS, 0, 0, 1 << 20, null, null));
         sent.add(c.submit(Wire.CMD_READ, 0, 4096, 512, null, ByteBuffer.allocate(512)));
         go.countDown();
         c.joinReader(); // the input is finite: the reader must reach its end
-        for (ClientConnection.Pending p : sent) {
+        for (ClientWire.Pending p : sent) {
             try {
                 p.future.get();
             } catch (ExecutionException e) {

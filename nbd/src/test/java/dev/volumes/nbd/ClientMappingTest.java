@@ -49,6 +49,6 @@ class ClientMappingTest {
 
     private static IOException map(int errno) {
         return ClientMapping.exception("nbd://h:1/e", "nbd server h:1 export 'e': write of 4096 bytes at offset 8192",
-                "write", 8192, 4096, new ClientConnection.Reply(errno, "server text", null), 1 << 20);
+                "write", 8192, 4096, new ClientWire.Reply(errno, "server text", null), 1 << 20);
     }
 }
