@@ -235,15 +235,15 @@ public final class Pool implements Closeable {
     }
 
     /**
-     * Resizes a volume or clone online: open devices see the new size at once. Shrinking unmaps the
-     * tail (and zeroes the tail of a partially kept last block, so growing later reads zeros);
-     * growing exposes zeros, adding map levels if needed (one block per level). Durable at the
-     * next sync.
+     * Resizes a volume or clone online: open devices see the new size at once. Shrinking unmaps
+     * every block past the new size (works on a full pool, using the space-freeing reserve);
+     * growing exposes zeros, adding map levels if needed (one block per level) and zeroing the
+     * rest of the old last block (a copy-on-write if it is shared). Durable at the next sync.
      *
      * @throws dev.volumes.device.ReadOnlyDeviceException for a snapshot or a read-only pool
      * @throws IllegalArgumentException for a negative or too large size
      * @throws dev.volumes.device.NoSpaceException if new map levels, or zeroing a shared partial
-     *     last block, need blocks the pool does not have; nothing changed then
+     *     last block when growing, need blocks the pool does not have; the size is then unchanged
      */
     public void resize(String name, long newSize) throws IOException {
         resize(volume(name), newSize);
