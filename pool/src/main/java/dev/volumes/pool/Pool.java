@@ -190,7 +190,7 @@ public final class Pool implements Closeable {
         engine.meta.writeLock().lock();
         try {
             engine.ensureWritable("create volume '" + name + "'");
-            Volume v = add(name, VolumeKind.VOLUME, size, depth, 0, "", 0);
+            Volume v = add(name, VolumeKind.VOLUME, size, depth, 0, "", 0, 0);
             return info(v);
         } finally {
             engine.meta.writeLock().unlock();
@@ -366,7 +366,7 @@ public final class Pool implements Closeable {
                 if (engine.volumes.get(source) != src) {
                     throw new VolumeNotFoundException(engine.device.name(), source);
                 }
-                Volume v = add(name, kind, src.size, src.depth, src.id, src.name, src.root);
+                Volume v = add(name, kind, src.size, src.depth, src.id, src.name, src.root, src.lineage);
                 v.mapped = src.mapped;
                 if (src.root != 0) {
                     engine.space.incRef(src.root);
@@ -381,7 +381,7 @@ public final class Pool implements Closeable {
     }
 
     Volume add(String name, VolumeKind kind, long size, int depth, long originId, String originName,
-            long root) throws IOException {
+            long root, long lineage) throws IOException {
         if (engine.volumes.containsKey(name)) {
             throw new VolumeExistsException(engine.device.name(), name);
         }
@@ -389,8 +389,9 @@ public final class Pool implements Closeable {
         if (growth > engine.available()) {
             throw engine.noSpace(engine.device.name(), "catalog record for '" + name + "'", growth);
         }
-        Volume v = new Volume(engine.nextVolumeId++, name, kind, size, depth, Instant.now(), originId, originName,
-                root);
+        long id = engine.nextVolumeId++;
+        Volume v = new Volume(id, name, kind, size, depth, Instant.now(), originId, originName, root,
+                lineage == 0 ? id : lineage);
         engine.volumes.put(name, v);
         engine.catalogDirty = true;
         return v;
