@@ -259,6 +259,7 @@ final class DataPath {
                 for (int i = 0; i < np; i++) {
                     if (pfresh[i]) {
                         ptarget[i] = e.space.allocate();
+                        e.space.inFlight(1);
                     }
                 }
                 reserved = nodes;
@@ -291,6 +292,7 @@ final class DataPath {
                     for (int i = 0; i < np; i++) {
                         if (pfresh[i]) {
                             e.space.unallocate(ptarget[i]);
+                            e.space.inFlight(-1);
                         }
                     }
                     e.space.unreserve(reserved);
@@ -304,6 +306,7 @@ final class DataPath {
                 long before = e.space.reserved();
                 for (int i = 0; i < np; i++) {
                     if (pfresh[i]) {
+                        e.space.inFlight(-1);
                         long was = e.setEntry(v, partial[i], ptarget[i]);
                         e.freeRef(was & MetaBlock.ENTRY_BLOCK, v);
                     }
@@ -379,6 +382,7 @@ final class DataPath {
                 throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
             }
             long[] blocks = e.space.allocateRun(freshCount);
+            e.space.inFlight(freshCount);
             for (int i = 0, k = 0; i < count; i++) {
                 if (fresh[i]) {
                     target[i] = blocks[k++];
@@ -436,6 +440,7 @@ final class DataPath {
             for (int i = 0; i < p.lbs.length; i++) {
                 if (p.fresh[i]) {
                     e.space.unallocate(p.target[i]);
+                    e.space.inFlight(-1);
                 }
             }
             e.space.unreserve(p.nodes);
@@ -449,6 +454,7 @@ final class DataPath {
         e.meta.writeLock().lock();
         try {
             long before = e.space.reserved();
+            e.space.inFlight(-p.freshCount);
             for (int i = 0; i < p.lbs.length; i++) {
                 if (p.fresh[i]) {
                     long old = e.setEntry(v, p.lbs[i], p.target[i]);
