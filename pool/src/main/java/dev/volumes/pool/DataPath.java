@@ -1,5 +1,6 @@
 package dev.volumes.pool;
 
+import dev.volumes.device.OutOfRangeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.locks.ReentrantLock;
@@ -22,9 +23,16 @@ import java.util.concurrent.locks.ReentrantLock;
 final class DataPath {
 
     private final Engine e;
+    private final Unmapper unmapper;
 
     DataPath(Engine engine) {
         this.e = engine;
+        this.unmapper = new Unmapper(engine);
+    }
+
+    /** Discard, or write-zeroes with unmap: see {@link Unmapper}. */
+    void unmap(Volume v, long offset, long length, String op) throws IOException {
+        unmapper.unmap(v, offset, length, op);
     }
 
     void read(Volume v, ByteBuffer dst, long offset) throws IOException {
@@ -35,6 +43,7 @@ final class DataPath {
         long[] entries = new long[count];
         v.rw.readLock().lock();
         try {
+            checkRange(v, "read", offset, length);
             e.meta.readLock().lock();
             try {
                 for (int i = 0; i < count; i++) {
@@ -79,18 +88,91 @@ final class DataPath {
     }
 
     private static final byte[] ZEROS = new byte[64 * 1024];
+    private static final int ZERO_RUN = 1 << 20;
+    private static final ByteBuffer ZERO_BUFFER = ByteBuffer.wrap(new byte[ZERO_RUN]);
+
+    /** Rechecks a range under the volume lock (a resize may have run since the device checked it). */
+    static void checkRange(Volume v, String op, long offset, long length) throws OutOfRangeException {
+        if (offset + length > v.size) {
+            throw new OutOfRangeException(v.name, op, offset, length, v.size);
+        }
+    }
+
+    /** Where a write's bytes come from: a caller's buffer or zeros. */
+    interface Source {
+        /** Bytes {@code [from, from + n)} of the write as a buffer (n at most {@link #maxRun()}). */
+        ByteBuffer slice(int from, int n);
+
+        /** Copies bytes {@code [from, from + n)} of the write into {@code block} at {@code at}. */
+        void copyTo(ByteBuffer block, int at, int from, int n);
+
+        int maxRun();
+    }
+
+    private static Source of(ByteBuffer src) {
+        int base = src.position();
+        return new Source() {
+            public ByteBuffer slice(int from, int n) {
+                return src.slice(base + from, n);
+            }
+
+            public void copyTo(ByteBuffer block, int at, int from, int n) {
+                block.put(at, src, base + from, n);
+            }
+
+            public int maxRun() {
+                return Integer.MAX_VALUE;
+            }
+        };
+    }
+
+    static final Source ZERO_SOURCE = new Source() {
+        public ByteBuffer slice(int from, int n) {
+            return ZERO_BUFFER.duplicate().clear().limit(n);
+        }
+
+        public void copyTo(ByteBuffer block, int at, int from, int n) {
+            block.put(at, ZEROS, 0, 0);
+            for (int k = 0; k < n; k += ZEROS.length) {
+                block.put(at + k, ZEROS, 0, Math.min(ZEROS.length, n - k));
+            }
+        }
+
+        public int maxRun() {
+            return ZERO_RUN;
+        }
+    };
 
     /** The per-block plan of one write. */
     private record Plan(long[] lbs, long[] target, long[] old, boolean[] fresh, int freshCount, long nodes) {}
 
     void write(Volume v, ByteBuffer src, long offset) throws IOException {
-        int bs = e.blockSize;
         int length = src.remaining();
+        write(v, of(src), offset, length, "write");
+        src.position(src.limit());
+    }
+
+    /**
+     * Writes zeros with allocation kept ({@code writeZeroes} without unmap): like a write of a
+     * zero buffer, planned and space-checked whole, so on a full pool it fails whole with
+     * {@code NoSpaceException} and changes nothing. Ranges over 1 GiB go in 1 GiB steps.
+     */
+    void writeZeros(Volume v, long offset, long length) throws IOException {
+        long step = 1L << 30;
+        for (long done = 0; done < length; done += step) {
+            write(v, ZERO_SOURCE, offset + done, (int) Math.min(step, length - done), "write-zeroes");
+        }
+    }
+
+    private void write(Volume v, Source src, long offset, int length, String op) throws IOException {
+        int bs = e.blockSize;
         long firstLb = offset / bs;
         int count = (int) ((offset + length - 1) / bs - firstLb + 1);
         v.rw.readLock().lock();
         ReentrantLock[] held = lockStripes(v, firstLb, count);
+        boolean crossed;
         try {
+            checkRange(v, op, offset, length);
             Plan plan = plan(v, firstLb, count, offset, length);
             try {
                 writeData(plan, src, offset, length);
@@ -98,13 +180,15 @@ final class DataPath {
                 abandon(plan);
                 throw failure;
             }
-            publish(v, plan);
-            src.position(src.limit());
+            crossed = publish(v, plan);
         } finally {
             for (int i = held.length - 1; i >= 0; i--) {
                 held[i].unlock();
             }
             v.rw.readLock().unlock();
+        }
+        if (crossed) {
+            e.fireLowSpace();
         }
     }
 
@@ -156,6 +240,7 @@ final class DataPath {
                 throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
             }
             long[] blocks = e.space.allocateRun(freshCount);
+            e.space.inFlight(freshCount);
             for (int i = 0, k = 0; i < count; i++) {
                 if (fresh[i]) {
                     target[i] = blocks[k++];
@@ -169,9 +254,8 @@ final class DataPath {
         }
     }
 
-    private void writeData(Plan p, ByteBuffer src, long offset, int length) throws IOException {
+    private void writeData(Plan p, Source src, long offset, int length) throws IOException {
         int bs = e.blockSize;
-        int base = src.position();
         int done = 0;
         int i = 0;
         int count = p.lbs.length;
@@ -185,7 +269,7 @@ final class DataPath {
                 if (oldEntry != 0 && (oldEntry & MetaBlock.ENTRY_ZEROED) == 0) {
                     e.device.read(block, (oldEntry & MetaBlock.ENTRY_BLOCK) * bs);
                 }
-                block.put(within, src, base + done, n);
+                src.copyTo(block, within, done, n);
                 e.device.write(block.clear(), p.target[i] * bs);
                 done += n;
                 i++;
@@ -194,7 +278,7 @@ final class DataPath {
             // a run of blocks whose bytes come straight from src and land contiguously
             int run = n;
             int j = i + 1;
-            while (j < count && p.target[j] == p.target[j - 1] + 1) {
+            while (j < count && p.target[j] == p.target[j - 1] + 1 && run < src.maxRun() - bs) {
                 int nj = Math.min(bs, length - done - run);
                 if (p.fresh[j] && nj < bs) {
                     break;
@@ -202,7 +286,7 @@ final class DataPath {
                 run += nj;
                 j++;
             }
-            e.device.write(src.slice(base + done, run), p.target[i] * bs + within);
+            e.device.write(src.slice(done, run), p.target[i] * bs + within);
             done += run;
             i = j;
         }
@@ -214,6 +298,7 @@ final class DataPath {
             for (int i = 0; i < p.lbs.length; i++) {
                 if (p.fresh[i]) {
                     e.space.unallocate(p.target[i]);
+                    e.space.inFlight(-1);
                 }
             }
             e.space.unreserve(p.nodes);
@@ -222,10 +307,12 @@ final class DataPath {
         }
     }
 
-    private void publish(Volume v, Plan p) {
+    /** Publishes the plan's new blocks; returns whether the low-space threshold was crossed. */
+    private boolean publish(Volume v, Plan p) {
         e.meta.writeLock().lock();
         try {
             long before = e.space.reserved();
+            e.space.inFlight(-p.freshCount);
             for (int i = 0; i < p.lbs.length; i++) {
                 if (p.fresh[i]) {
                     long old = e.setEntry(v, p.lbs[i], p.target[i]);
@@ -242,8 +329,9 @@ final class DataPath {
                         + " nodes but reserved " + p.nodes + " (accounting bug)");
             }
             e.space.unreserve(p.nodes - consumed);
+            return p.freshCount > 0 && e.lowSpaceCrossed();
         } finally {
             e.meta.writeLock().unlock();
         }
-}
+    }
 }

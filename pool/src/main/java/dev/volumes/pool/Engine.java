@@ -59,6 +59,8 @@ final class Engine {
     final long reserveBlocks;
     final Space space;
     final long[] pow;
+    /** Lifecycle edits of the maps (drop, truncate, deepen, range walks). */
+    final MapEdits edits = new MapEdits(this);
 
     final ReentrantReadWriteLock meta = new ReentrantReadWriteLock(true); // fair: writers must not starve lookups
     final ReentrantLock commitLock = new ReentrantLock(true); // fair: a busy syncer must not starve others
@@ -75,6 +77,15 @@ final class Engine {
     long committedGen;
     boolean commitInFlight;
     long releasing;
+
+    /** Volumes being imported: not in the catalog yet, but their blocks are live (check walks them). */
+    final Set<Volume> hidden = new HashSet<>();
+
+    // runtime options (PoolOptions), set once after construction
+    double lowSpaceThreshold = PoolOptions.DEFAULT_LOW_SPACE_THRESHOLD;
+    LowSpaceListener lowSpaceListener;
+    boolean discardFreed = true;
+    private boolean lowSpaceFired; // guarded by meta
 
     private volatile IOException failure;
     private volatile boolean closed;
@@ -203,6 +214,63 @@ final class Engine {
         }
     }
 
+    /** Applies the runtime options (threshold, listener, discard of freed blocks). */
+    void apply(PoolOptions o) {
+        lowSpaceThreshold = o.lowSpaceThreshold();
+        lowSpaceListener = o.lowSpaceListener();
+        discardFreed = o.discardFreed();
+    }
+
+    /** Identity and space accounting. Meta (read) held. */
+    PoolInfo info() {
+        long total = space.total();
+        long free = space.free();
+        long available = Math.max(0, available());
+        return new PoolInfo(uuid, label, Superblock.VERSION, blockSize, total, total - free, available,
+                free - available, committedGen);
+    }
+
+    /**
+     * Whether the used fraction of the data area just crossed the low-space threshold upwards
+     * (fires once; re-armed when it falls back below). Meta (write) held.
+     */
+    boolean lowSpaceCrossed() {
+        long area = space.total() - space.first();
+        double used = area <= 0 ? 1 : (double) (area - space.free()) / area;
+        if (used >= lowSpaceThreshold) {
+            if (!lowSpaceFired) {
+                lowSpaceFired = true;
+                return true;
+            }
+        } else {
+            lowSpaceFired = false;
+        }
+        return false;
+    }
+
+    private static final System.Logger LOG = System.getLogger(Engine.class.getName());
+
+    /** Logs the warning and calls the listener; called without any pool lock held. */
+    void fireLowSpace() {
+        PoolInfo i;
+        meta.readLock().lock();
+        try {
+            i = info();
+        } finally {
+            meta.readLock().unlock();
+        }
+        LOG.log(System.Logger.Level.WARNING, "pool ''{0}'' is low on space: {1} of {2} bytes used, {3} free "
+                + "(threshold {4})", device.name(), i.usedBytes(), i.totalBytes(), i.freeBytes(), lowSpaceThreshold);
+        LowSpaceListener l = lowSpaceListener;
+        if (l != null) {
+            try {
+                l.lowSpace(i);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "low-space listener failed", e);
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- tree (meta held)
 
     /** The leaf entry for logical block {@code lb}, 0 for a hole. Meta (read) held. */
@@ -272,7 +340,7 @@ final class Engine {
         return old;
     }
 
-    private Node newNode(int level, long owner) {
+    Node newNode(int level, long owner) {
         long b = space.allocateReserved();
         Node n = new Node(b, level, owner, new long[fanout], true);
         nodes.put(b, n);
@@ -280,7 +348,7 @@ final class Engine {
         return n;
     }
 
-    private Node writable(Node n, long owner) {
+    Node writable(Node n, long owner) {
         int r = space.rc(n.block);
         if (n.dirty && r == 1) {
             return n;
@@ -320,7 +388,11 @@ final class Engine {
 
     private long countLeaves(long block, int level) {
         long n = 0;
-        for (long e : nodes.get(block).entries) {
+        Node node = nodes.get(block);
+        if (node == null) {
+            return 0; // a dangling pointer: check reports it
+        }
+        for (long e : node.entries) {
             if (e != 0) {
                 n += level == 0 ? 1 : countLeaves(e, level - 1);
             }
