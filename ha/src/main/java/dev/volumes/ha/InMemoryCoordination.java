@@ -88,6 +88,15 @@ public final class InMemoryCoordination implements AutoCloseable {
         events.shutdownNow();
     }
 
+    /** Queues a delivery; after {@link #close()} events are dropped. */
+    private Future<?> submit(Runnable delivery) {
+        try {
+            return events.submit(delivery);
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            return java.util.concurrent.CompletableFuture.completedFuture(null);
+        }
+    }
+
     private static void await(Future<?> delivered) {
         try {
             delivered.get();
@@ -105,7 +114,7 @@ public final class InMemoryCoordination implements AutoCloseable {
             long t = ++term;
             leader.leaseTerm = t;
             Node elected = leader;
-            events.submit(() -> elected.deliver(new CoordinatorEvent.Elected(t)));
+            submit(() -> elected.deliver(new CoordinatorEvent.Elected(t)));
         }
     }
 
@@ -150,9 +159,9 @@ public final class InMemoryCoordination implements AutoCloseable {
                     long lost = leaseTerm;
                     leaseTerm = 0;
                     leader = null;
-                    done = events.submit(() -> deliver(new CoordinatorEvent.LeaseLost(lost, reason)));
+                    done = submit(() -> deliver(new CoordinatorEvent.LeaseLost(lost, reason)));
                 } else {
-                    done = events.submit(() -> {});
+                    done = submit(() -> {});
                 }
                 electLocked();
                 return done;

@@ -108,8 +108,8 @@ class ControllerTest {
     @Test
     void leaderOnlyReadPolicyRefusesReadsOnAFollower() throws Exception {
         Controller a = start("a", new ScriptedFencer(0));
-        Controller b = start("b", new ScriptedFencer(0));
         assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        Controller b = start("b", new ScriptedFencer(0));
         Device gatedB = b.gate(MemoryDevice.create("vol", 4096), ReadPolicy.LEADER_ONLY);
         assertThatThrownBy(() -> gatedB.read(ByteBuffer.allocate(512), 0)).isInstanceOf(NotLeaderException.class)
                 .hasMessageContaining("state FOLLOWER");
@@ -129,6 +129,7 @@ class ControllerTest {
     void aNodeThatCannotFenceResignsAndAnotherNodeLeads() throws Exception {
         ScriptedFencer broken = new ScriptedFencer(Integer.MAX_VALUE);
         Controller a = start("a", broken);
+        waitUntil(() -> a.counters().elections() == 1);
         ScriptedFencer fine = new ScriptedFencer(0);
         Controller b = start("b", fine);
         assertThat(b.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
@@ -178,8 +179,8 @@ class ControllerTest {
     @Test
     void closeRefusesWritesAndHandsOver() throws Exception {
         Controller a = start("a", new ScriptedFencer(0));
-        Controller b = start("b", new ScriptedFencer(0));
         assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        Controller b = start("b", new ScriptedFencer(0));
         Device gatedA = a.gate(MemoryDevice.create("vol", 4096), ReadPolicy.ANY_STATE);
         a.close();
         assertThat(a.status().state()).isEqualTo(ControllerState.CLOSED);
