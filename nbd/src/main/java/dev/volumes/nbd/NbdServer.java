@@ -88,7 +88,8 @@ public final class NbdServer implements Closeable {
      * @param protocolErrors connections closed for breaking the protocol
      * @param handshakeTimeouts connections closed because the handshake took too long
      * @param inFlightBytes payload bytes currently reserved by in-flight requests
-     * @param exports counters per export name
+     * @param exports counters per export name: static exports, and names an {@link ExportResolver}
+     *     resolved while at least one connection uses them
      * @param perConnection counters of every open connection, by connection id
      */
     public record Stats(int connections, long totalConnections, long refusedConnections, long protocolErrors,
@@ -104,8 +105,18 @@ public final class NbdServer implements Closeable {
     private final Duration sendTimeout;
     private final int connectionBytes;
     private final int serverBytes;
+    private final ExportResolver resolver;
 
+    /**
+     * Guards the pairing of {@link #exports} with connections attaching to them: an attach checks,
+     * under this lock, that its export is still registered, and removeExport unregisters and
+     * collects attached connections under it, so no connection attaches after removeExport
+     * collected.
+     */
+    private final Object exportLock = new Object();
     private final ConcurrentHashMap<String, Export> exports = new ConcurrentHashMap<>();
+    /** Counters of resolved exports by name, shared by the connections using that name now. */
+    private final ConcurrentHashMap<String, SharedCounters> resolvedCounters = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Connection> connections = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Thread> connectionThreads = new ConcurrentHashMap<>();
     private final Semaphore bytes;
@@ -133,6 +144,7 @@ public final class NbdServer implements Closeable {
         this.sendTimeout = b.sendTimeout;
         this.connectionBytes = b.connectionBytes;
         this.serverBytes = b.serverBytes;
+        this.resolver = b.resolver;
         this.bytes = new Semaphore(serverBytes);
         this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20));
     }
@@ -156,7 +168,10 @@ public final class NbdServer implements Closeable {
             throw new IllegalArgumentException("export name must be at most " + Wire.MAX_STRING
                     + " bytes of UTF-8 without NUL: " + name);
         }
-        exports.put(name, new Export(name, device, description, new Counters()));
+        Export export = new Export(name, device, description, new Counters(), true);
+        synchronized (exportLock) {
+            exports.put(name, export);
+        }
     }
 
     /**
@@ -167,16 +182,21 @@ public final class NbdServer implements Closeable {
      * @return whether an export of that name existed
      */
     public boolean removeExport(String name) {
-        Export removed = exports.remove(name);
-        if (removed == null) {
-            return false;
-        }
+        Export removed;
         List<Connection> affected = new ArrayList<>();
-        for (Connection c : connections.values()) {
-            if (c.export() == removed) {
-                c.shutdown();
-                affected.add(c);
+        synchronized (exportLock) {
+            removed = exports.remove(name);
+            if (removed == null) {
+                return false;
             }
+            for (Connection c : connections.values()) {
+                if (c.export() == removed) {
+                    affected.add(c);
+                }
+            }
+        }
+        for (Connection c : affected) {
+            c.shutdown();
         }
         awaitDrained(affected);
         try {
@@ -255,6 +275,7 @@ public final class NbdServer implements Closeable {
     /** A snapshot of the counters; cheap, safe to call from any thread at any time. */
     public Stats stats() {
         Map<String, ExportStats> e = new TreeMap<>();
+        resolvedCounters.forEach((name, shared) -> e.put(name, shared.counters.snapshot(name)));
         exports.forEach((name, export) -> e.put(name, export.counters().snapshot(name)));
         List<ConnectionStats> perConnection = new ArrayList<>();
         for (Connection c : connections.values()) {
@@ -347,6 +368,47 @@ public final class NbdServer implements Closeable {
         return connectionBytes;
     }
 
+    /** Mutable holder: counters of one resolved name and how many resolutions use them. */
+    private static final class SharedCounters {
+        final Counters counters = new Counters();
+        int users;
+    }
+
+    /** Counters for a resolved export named {@code name}; pair with {@link #releaseResolvedCounters}. */
+    Counters resolvedCounters(String name) {
+        return resolvedCounters.compute(name, (k, v) -> {
+            SharedCounters c = v == null ? new SharedCounters() : v;
+            c.users++;
+            return c;
+        }).counters;
+    }
+
+    /** A resolution of {@code name} ended; its counters are dropped when no connection uses the name. */
+    void releaseResolvedCounters(String name) {
+        resolvedCounters.computeIfPresent(name, (k, v) -> --v.users == 0 ? null : v);
+    }
+
+    /** The resolver for names that are not static exports, or null. */
+    ExportResolver resolver() {
+        return resolver;
+    }
+
+    /**
+     * Makes {@code export} the connection's export if it is still registered (static) and the
+     * server is not closing; atomic with respect to {@link #removeExport}. Resolved exports
+     * ({@code !shared}) always attach unless the server is closing.
+     *
+     * @return false if the export was removed (or the server is closing) since it was looked up
+     */
+    boolean attach(Connection connection, Export export) {
+        synchronized (exportLock) {
+            if (closing || (export.shared() && exports.get(export.name()) != export)) {
+                return false;
+            }
+            connection.attached(export);
+            return true;
+        }
+    }
     /** The export for {@code name}; "" selects the export named "" or else the only export. */
     Export export(String name) {
         Export e = exports.get(name);
@@ -485,6 +547,7 @@ public final class NbdServer implements Closeable {
         private Duration sendTimeout = Duration.ofSeconds(120);
         private int connectionBytes = 64 << 20;
         private int serverBytes = 512 << 20;
+        private ExportResolver resolver;
 
         private Builder() {}
 
@@ -561,6 +624,15 @@ public final class NbdServer implements Closeable {
             }
             this.connectionBytes = perConnection;
             this.serverBytes = perServer;
+            return this;
+        }
+
+        /**
+         * Resolves names that are not static exports, per connection (see {@link ExportResolver});
+         * {@code null} (the default) means such names are unknown.
+         */
+        public Builder exportResolver(ExportResolver resolver) {
+            this.resolver = resolver;
             return this;
         }
 

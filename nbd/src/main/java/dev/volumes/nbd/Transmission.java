@@ -108,7 +108,7 @@ final class Transmission {
             clean = awaitReaders();
         } finally {
             drain();
-            if (clean) {
+            if (clean && !connection.disconnected()) {
                 try {
                     device.sync();
                 } catch (IOException e) {
@@ -161,7 +161,7 @@ final class Transmission {
      * clean end (DISC or end of stream) or false if the connection broke.
      */
     private Runnable nextWork() throws IOException {
-        while (!broken) {
+        while (!broken && !connection.disconnected()) {
             RequestDecoder.Request r;
             try {
                 r = nextRequest();
@@ -247,7 +247,9 @@ final class Transmission {
         ByteBuffer data = payload;
         return () -> {
             try {
-                execute(r, data);
+                if (!connection.disconnected()) { // disconnect(): requests not yet started never run
+                    execute(r, data);
+                }
             } finally {
                 server.buffers().give(data);
                 release(reserve);
