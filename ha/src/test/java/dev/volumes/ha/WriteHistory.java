@@ -36,6 +36,7 @@ public final class WriteHistory {
         final int block;
         final long begin;
         volatile long end = Long.MAX_VALUE;
+        volatile long endNanos;
         volatile boolean acked;
         volatile String failure;
 
@@ -95,6 +96,7 @@ public final class WriteHistory {
     }
 
     public void acked(Write w) {
+        w.endNanos = System.nanoTime();
         w.acked = true;
         w.end = tick();
     }
@@ -111,6 +113,31 @@ public final class WriteHistory {
     public void failed(Write w, Throwable why) {
         w.failure = why.toString();
         w.end = tick();
+    }
+
+    /**
+     * The {@link System#nanoTime()} at which the first write of a term newer than {@code term} was
+     * acknowledged, or -1 if none was yet; with that write's term in {@code termOut[0]}.
+     */
+    public synchronized long firstAckNewerThan(long term, long[] termOut) {
+        Write first = null;
+        for (Write w : writes) {
+            if (w.acked && w.term > term && (first == null || w.end < first.end)) {
+                first = w;
+            }
+        }
+        if (first == null) {
+            return -1;
+        }
+        termOut[0] = first.term;
+        return first.endNanos;
+    }
+
+    /** Failed writes whose failure mentions {@code text} (case-insensitive). */
+    public synchronized long failuresMentioning(String text) {
+        String t = text.toLowerCase(java.util.Locale.ROOT);
+        return writes.stream().filter(w -> !w.acked && w.failure != null
+                && w.failure.toLowerCase(java.util.Locale.ROOT).contains(t)).count();
     }
 
     /** Acknowledged writes so far. */

@@ -40,6 +40,16 @@ final class TcpProxy implements AutoCloseable {
         cut = true;
     }
 
+    /** The node's side dies: every connection is closed and new ones are refused from now on. */
+    void kill() throws IOException {
+        closed = true;
+        server.close();
+        for (Socket s : sockets) {
+            closeQuietly(s);
+        }
+        sockets.clear();
+    }
+
     void heal() {
         cut = false;
         for (Socket s : sockets) {
