@@ -10,7 +10,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -62,7 +62,7 @@ final class ZooKeeperCoordinator implements Coordinator {
     private final String candidatesPath;
     private final String termPath;
     private final List<Consumer<CoordinatorEvent>> listeners = new CopyOnWriteArrayList<>();
-    private final ExecutorService work;
+    private final ScheduledExecutorService work;
     private final Object deliveryLock = new Object();
 
     private long leaseTerm; // guarded by deliveryLock; 0 = none
@@ -77,7 +77,7 @@ final class ZooKeeperCoordinator implements Coordinator {
         this.nodeId = nodeId;
         this.candidatesPath = groupPath + "/candidates";
         this.termPath = groupPath + "/term";
-        this.work = Executors.newSingleThreadExecutor(r -> {
+        this.work = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "zk-coordinator-" + nodeId);
             t.setDaemon(true);
             return t;
@@ -266,23 +266,40 @@ final class ZooKeeperCoordinator implements Coordinator {
         LOG.log(Level.INFO, "node {0}: ZooKeeper connection {1}", nodeId, state);
         switch (state) {
             case SUSPENDED, LOST -> loseLease("ZooKeeper connection " + state);
-            case RECONNECTED -> {
-                if (candidate && !closed) {
-                    // Re-enter: the old node may be gone (LOST) or its watches may be stale.
-                    work.submit(() -> {
-                        try {
-                            if (candidate) {
-                                enter();
-                            }
-                        } catch (Exception e) {
-                            LOG.log(Level.WARNING, "node {0}: re-entering the election failed: {1}", nodeId,
-                                    e.toString());
-                            candidate = false;
-                        }
-                    });
-                }
-            }
+            case RECONNECTED -> submitReenter(0);
             default -> {}
+        }
+    }
+
+    /**
+     * After a reconnection a candidate keeps its place if its node survived (the session did) and
+     * re-checks, which re-arms the predecessor watch; otherwise it enters again. Failures are
+     * retried every 500 ms while it is a candidate: a candidate never silently drops out.
+     */
+    private void submitReenter(long delayMillis) {
+        if (!candidate || closed) {
+            return;
+        }
+        try {
+            work.schedule(() -> {
+                if (!candidate || closed) {
+                    return;
+                }
+                try {
+                    String own = ownNode;
+                    if (own == null || client.checkExists().forPath(own) == null) {
+                        enter();
+                    } else {
+                        check();
+                    }
+                } catch (Exception e) {
+                    LOG.log(Level.WARNING, "node {0}: re-entering the election failed, retrying: {1}", nodeId,
+                            e.toString());
+                    submitReenter(500);
+                }
+            }, delayMillis, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+            // closed meanwhile
         }
     }
 

@@ -171,6 +171,8 @@ class FailoverIT {
                 // The deposed leader still holds sessions of the old term on the replicas; every
                 // write it sends now must be refused by the storage.
                 assertThat(leader.controller.status().state()).isNotEqualTo(ControllerState.LEADER);
+                Thread.sleep(50); // the zombie keeps trying against the new term for a while
+                leader.stopZombies();
                 List<HaNode.Opened> zombies = new ArrayList<>(leader.retained);
                 for (HaNode.Opened z : zombies) {
                     for (int k = 0; k < 5; k++) {

@@ -53,6 +53,9 @@ final class HaNode implements AutoCloseable {
     volatile long demotedNanos;
     final List<ControllerEvent> events = new CopyOnWriteArrayList<>();
     private final AtomicBoolean stop = new AtomicBoolean();
+    private final AtomicBoolean stopZombies = new AtomicBoolean();
+    private final List<Thread> zombies = new CopyOnWriteArrayList<>();
+    private final Random zombieRandom;
     private final Thread writer;
 
     record Opened(long term, ReplicatedDevice device) {}
@@ -77,6 +80,7 @@ final class HaNode implements AutoCloseable {
         });
         this.gated = controller.gate(engine, ReadPolicy.LEADER_ONLY);
         Random random = new Random(seed);
+        this.zombieRandom = new Random(~seed);
         this.writer = Thread.ofVirtual().name("writer-" + id).start(() -> writeLoop(random));
     }
 
@@ -106,7 +110,9 @@ final class HaNode implements AutoCloseable {
             @Override
             public void close() throws IOException {
                 if (keepReleasedOpen) {
-                    retained.add(opened); // the zombie keeps its replica sessions
+                    // The zombie keeps its replica sessions and keeps writing behind the gate's back.
+                    retained.add(opened);
+                    zombies.add(Thread.ofVirtual().name("zombie-" + id).start(() -> zombieLoop(opened)));
                 } else {
                     super.close();
                 }
@@ -131,6 +137,25 @@ final class HaNode implements AutoCloseable {
                 pause(1);
             }
         }
+    }
+
+    private void zombieLoop(Opened old) {
+        while (!stopZombies.get()) {
+            synchronized (zombieRandom) {
+                zombieWrite(old, zombieRandom);
+            }
+            pause(1);
+        }
+    }
+
+    /** Stops the zombie writers (their writes are all in the history). */
+    void stopZombies() throws InterruptedException {
+        stopZombies.set(true);
+        for (Thread t : zombies) {
+            t.join();
+        }
+        zombies.clear();
+        stopZombies.set(false);
     }
 
     /** A write through a device this node kept after losing its term, bypassing the gate. */
@@ -169,6 +194,7 @@ final class HaNode implements AutoCloseable {
 
     @Override
     public void close() throws Exception {
+        stopZombies();
         stop.set(true);
         writer.join();
         controller.close();

@@ -51,11 +51,12 @@ final class TcpProxy implements AutoCloseable {
     }
 
     void heal() {
-        cut = false;
-        for (Socket s : sockets) {
+        List<Socket> stale = List.copyOf(sockets);
+        sockets.removeAll(stale);
+        for (Socket s : stale) {
             closeQuietly(s);
         }
-        sockets.clear();
+        cut = false;
     }
 
     private void acceptLoop() {
