@@ -98,6 +98,25 @@ final class DirtyMap {
         version++;
     }
 
+    /**
+     * Sets the bits covering every region set in {@code other}, a bitmap of regions of
+     * {@code otherRegionSize} bytes (another writer's granularity).
+     */
+    synchronized void or(byte[] other, long otherRegionSize) {
+        BitSet o = BitSet.valueOf(other);
+        for (int r = o.nextSetBit(0); r >= 0; r = o.nextSetBit(r + 1)) {
+            long start = r * otherRegionSize;
+            long end = start + otherRegionSize;
+            if (start >= (long) regions * regionSize) {
+                break;
+            }
+            int first = (int) (start / regionSize);
+            int last = (int) Math.min(regions - 1, (end - 1) / regionSize);
+            bits.set(first, last + 1);
+        }
+        version++;
+    }
+
     /** Marks every region dirty (a replica without usable history joins). */
     synchronized long setAll() {
         bits.set(0, regions);

@@ -66,7 +66,8 @@ final class Engine implements ReplicatedDevice {
     final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     final ReentrantLock membership = new ReentrantLock();
     private final Object commitLock = new Object();
-    private long committedDirtyVersion;
+    /** Dirty-map version whose bits are on every in-sync replica's header; guarded by membership. */
+    private long publishedDirtyVersion;
     private volatile long generation;
     private volatile long lastSyncMark = -1;
     private volatile FencedException fenced;
@@ -506,20 +507,36 @@ final class Engine implements ReplicatedDevice {
                     return;
                 }
                 generation++;
-                commitState();
-                List<Member> inSync = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
-                ReplicaHeader header = new ReplicaHeader(config.term(), generation, dataSize);
-                pending = fanOut(inSync, header::write);
-                checkFencedBy(pending, "header update");
-                for (Member m : inSync) {
-                    if (pending.stream().noneMatch(f -> f.member() == m)) {
-                        m.headerGeneration = generation;
-                    }
-                }
+                pending = publishState();
             }
         } finally {
             membership.unlock();
         }
+    }
+
+    /**
+     * Commits the state file, then writes header and bitmap to every in-sync member. Caller
+     * holds the membership lock.
+     *
+     * @return the members whose header write failed (to be dropped out)
+     */
+    private List<Failure> publishState() throws IOException {
+        DirtyMap.Snapshot snap = commitState();
+        List<Member> inSync = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
+        ReplicaHeader header = header(snap);
+        List<Failure> failed = fanOut(inSync, header::write);
+        checkFencedBy(failed, "header update");
+        for (Member m : inSync) {
+            if (failed.stream().noneMatch(f -> f.member() == m)) {
+                m.headerGeneration = header.generation();
+            }
+        }
+        publishedDirtyVersion = Math.max(publishedDirtyVersion, snap.version());
+        return failed;
+    }
+
+    ReplicaHeader header(DirtyMap.Snapshot snap) {
+        return new ReplicaHeader(config.term(), generation, dataSize, dirty.regionSize(), snap.bitmap());
     }
 
     static String describe(Throwable e) {
@@ -541,8 +558,8 @@ final class Engine implements ReplicatedDevice {
         return b.toString();
     }
 
-    /** Commits the state file: term, generation, members, dirty bitmap. */
-    void commitState() throws IOException {
+    /** Commits the state file: term, generation, members, dirty bitmap; returns what it wrote. */
+    DirtyMap.Snapshot commitState() throws IOException {
         synchronized (commitLock) {
             DirtyMap.Snapshot snap = dirty.snapshot();
             List<StateRecord.MemberRecord> recs = new ArrayList<>();
@@ -558,16 +575,26 @@ final class Engine implements ReplicatedDevice {
                 throw new IOException(name + ": committing the replication state failed; writes are refused"
                         + " until reopened", e);
             }
-            committedDirtyVersion = Math.max(committedDirtyVersion, snap.version());
+            return snap;
         }
     }
 
+    /**
+     * Makes newly set dirty bits durable in the state file and on every in-sync replica before
+     * the write that set them is sent (group commit: one publish covers every bit set so far).
+     */
     private void persistDirty(long ticket) throws IOException {
-        synchronized (commitLock) {
-            if (committedDirtyVersion >= ticket) {
+        membership.lock();
+        try {
+            if (publishedDirtyVersion >= ticket) {
                 return;
             }
-            commitState();
+            List<Failure> failed = publishState();
+            if (!failed.isEmpty()) {
+                dropOut(failed);
+            }
+        } finally {
+            membership.unlock();
         }
     }
 
@@ -577,14 +604,13 @@ final class Engine implements ReplicatedDevice {
 
     private void checkFencedBy(List<Failure> failures, String what) throws FencedException {
         for (Failure f : failures) {
-            for (Throwable t = f.error(); t != null; t = t.getCause()) {
-                if (t instanceof FencedException fe) {
-                    FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
-                    if (fenced == null) {
-                        fenced = wrapped;
-                    }
-                    throw wrapped;
+            FencedException fe = NbdConnector.asFenced(f.error(), f.member().where());
+            if (fe != null) {
+                FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
+                if (fenced == null) {
+                    fenced = wrapped;
                 }
+                throw wrapped;
             }
         }
     }

@@ -232,7 +232,7 @@ final class Rebuilder {
                 throw new IOException("target " + target.id + " dropped out at the end of the rebuild: "
                         + target.reason);
             }
-            ReplicaHeader header = new ReplicaHeader(engine.config.term(), engine.generation(), engine.dataSize);
+            ReplicaHeader header = engine.header(engine.dirty.snapshot());
             run(target, "header write", header::write);
             target.headerGeneration = engine.generation();
             target.needsFull = false;

@@ -2,6 +2,7 @@ package dev.volumes.replica;
 
 import dev.volumes.device.Device;
 import java.io.IOException;
+import java.time.Duration;
 
 /**
  * Opens a session to a replica that lives behind a term-fenced endpoint (a {@link ReplicaServer}
@@ -27,4 +28,27 @@ public interface ReplicaConnector {
 
     /** Where the replica is, for messages ({@code nbd://host:port/export}, {@code local:export}). */
     String describe();
+
+    /**
+     * A replica export of a {@link ReplicaServer} reached over NBD (plain TCP), with a 10 s
+     * request timeout and a 10 s reconnect deadline.
+     */
+    static ReplicaConnector nbd(String host, int port, String export) {
+        return nbd(host, port, export, Duration.ofSeconds(10), Duration.ofSeconds(10));
+    }
+
+    /**
+     * A replica export of a {@link ReplicaServer} reached over NBD. The writer's term and id
+     * travel in the export name ({@code export;term=T;writer=W}, docs/replication.md "Wire"); a
+     * fencing refusal surfaces as {@link FencedException}.
+     *
+     * @param requestTimeout how long one request may wait for its reply before its connection is
+     *     cut (keep it at or above the engine's write timeout)
+     * @param reconnectDeadline how long the client keeps reconnecting after a dropped
+     *     connection (zero: never)
+     */
+    static ReplicaConnector nbd(String host, int port, String export, Duration requestTimeout,
+            Duration reconnectDeadline) {
+        return new NbdConnector(host, port, export, requestTimeout, reconnectDeadline);
+    }
 }

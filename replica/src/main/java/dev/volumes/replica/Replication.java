@@ -33,7 +33,7 @@ public final class Replication {
 
     private Replication() {}
 
-    /** A new builder with defaults: mode {@code QUORUM}, write timeout 10 s, 1 MiB regions. */
+    /** A new builder with defaults: mode {@code QUORUM}, write timeout 10 s, 1 MiB regions, no throttle. */
     public static Builder builder() {
         return new Builder();
     }
@@ -51,7 +51,7 @@ public final class Replication {
         private Duration writeTimeout = Duration.ofSeconds(10);
         private Path stateDir;
         private Config.StateOpener stateOpener;
-        private long regionSize = 1 << 20;
+        private long regionSize;
         private int chunkSize = 1 << 20;
         private long rebuildRate;
         private Consumer<RebuildProgress> progress;
@@ -130,7 +130,11 @@ public final class Replication {
             return this;
         }
 
-        /** Bytes per dirty bit, a power of two from 64 KiB to 64 MiB; default 1 MiB. */
+        /**
+         * Bytes per dirty bit, a power of two from 64 KiB to 64 MiB; default 1 MiB, or larger
+         * when the volume needs more than {@value ReplicaHeader#MAX_REGIONS} regions (the bitmap
+         * must fit the replica header area).
+         */
         public Builder regionSize(long bytes) {
             if (bytes < (64 << 10) || bytes > (64L << 20) || Long.bitCount(bytes) != 1) {
                 throw new IllegalArgumentException("region size must be a power of two in [64 KiB, 64 MiB]: " + bytes);

@@ -89,10 +89,11 @@ final class Startup {
                 throw new IOException(config.name() + ": replicas of " + size + " bytes are too small for the "
                         + ReplicaHeader.AREA + "-byte header area");
             }
+            long regionSize = regionSize(dataSize);
             // 3. state file
-            Device stateDevice = config.stateOpener().open(dataSize, config.regionSize());
+            Device stateDevice = config.stateOpener().open(dataSize, regionSize);
             try {
-                store = StateStore.open(stateDevice, dataSize, config.regionSize());
+                store = StateStore.open(stateDevice, dataSize, regionSize);
             } catch (IOException e) {
                 stateDevice.close();
                 throw e;
@@ -104,7 +105,17 @@ final class Startup {
             }
             boolean brandNew = gmax == 0 && (rec == null || rec.generation() == 0);
             boolean stateCurrent = rec != null && rec.generation() >= gmax && rec.members().size() == members.size();
-            DirtyMap dirty = new DirtyMap(dataSize, config.regionSize(), stateCurrent ? rec.bitmap() : null);
+            DirtyMap dirty = new DirtyMap(dataSize, regionSize, stateCurrent ? rec.bitmap() : null);
+            // the activity log on the freshest replicas covers what the last writer had in flight
+            for (ReplicaHeader h : headers) {
+                if (h != null && gmax > 0 && h.generation() == gmax) {
+                    if (h.bitmapValid() && h.regionSize() > 0) {
+                        dirty.or(h.bitmap(), h.regionSize());
+                    } else {
+                        dirty.setAll();
+                    }
+                }
+            }
             long generation = Math.max(gmax, rec == null ? 0 : rec.generation()) + 1;
             // 4. decide who is in sync
             int reachable = 0;
@@ -114,7 +125,7 @@ final class Startup {
                 if (m.device != null) {
                     reachable++;
                 }
-                boolean usableHistory = mr != null && !mr.needsFull() && m.headerGeneration > 0;
+                boolean usableHistory = m.headerGeneration > 0 && (mr == null || !mr.needsFull());
                 if (brandNew) {
                     boolean first = config.skipInitialSync() ? m.device != null : m.id.equals(firstReachable(members));
                     m.state = first ? ReplicaState.IN_SYNC : ReplicaState.OUT_OF_SYNC;
@@ -149,7 +160,7 @@ final class Startup {
             }
             // 5. restart resync of the activity log among in-sync replicas
             List<Member> inSync = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
-            if (stateCurrent && inSync.size() > 1 && dirty.dirtyCount() > 0) {
+            if (inSync.size() > 1 && dirty.dirtyCount() > 0) {
                 Member source = engine.readOrder().stream().filter(inSync::contains).findFirst().orElseThrow();
                 BitSet regions = dirty.dirtyRegions();
                 for (Member t : inSync) {
@@ -165,7 +176,7 @@ final class Startup {
                 }
             }
             // 6. new generation on every in-sync replica, then the state file
-            ReplicaHeader header = new ReplicaHeader(config.term(), generation, dataSize);
+            ReplicaHeader header = engine.header(dirty.snapshot());
             for (Member m : members) {
                 if (m.state == ReplicaState.IN_SYNC) {
                     try {
@@ -217,6 +228,22 @@ final class Startup {
                 Engine.closeQuietly(d);
             }
         }
+    }
+
+    private long regionSize(long dataSize) throws IOException {
+        long need = (dataSize + ReplicaHeader.MAX_REGIONS - 1) / ReplicaHeader.MAX_REGIONS;
+        if (config.regionSize() > 0) {
+            if (config.regionSize() < need) {
+                throw new IOException(config.name() + ": region size " + config.regionSize() + " gives more than "
+                        + ReplicaHeader.MAX_REGIONS + " regions for " + dataSize + " bytes; use at least " + need);
+            }
+            return config.regionSize();
+        }
+        long r = 1 << 20;
+        while (r < need) {
+            r <<= 1;
+        }
+        return r;
     }
 
     private String firstReachable(List<Member> members) {
