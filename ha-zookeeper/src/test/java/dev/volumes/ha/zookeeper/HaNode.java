@@ -13,6 +13,8 @@ import dev.volumes.ha.ReadPolicy;
 import dev.volumes.ha.TermEngine;
 import dev.volumes.ha.WriteHistory;
 import dev.volumes.replica.ReplicaConnector;
+import dev.volumes.replica.ReplicaState;
+import dev.volumes.replica.ReplicaStatus;
 import dev.volumes.replica.ReplicatedDevice;
 import dev.volumes.replica.Replication;
 import dev.volumes.replica.ReplicationMode;
@@ -85,13 +87,29 @@ final class HaNode implements AutoCloseable {
     }
 
     private Device open(long term, List<ReplicaConnector> replicas, Path stateDir) throws IOException {
+        // The writer state belongs to one (node, term): a new term starts from the replicas'
+        // headers alone (docs/ha.md, "Replication state per term").
         Replication.Builder b = Replication.builder().name("vol0@" + id).mode(ReplicationMode.QUORUM).term(term)
-                .writer(id).stateDir(stateDir).regionSize(64 << 10).writeTimeout(Duration.ofSeconds(2));
+                .writer(id).stateDir(stateDir.resolve("term-" + term)).regionSize(64 << 10)
+                .writeTimeout(Duration.ofSeconds(2));
         for (int i = 0; i < replicas.size(); i++) {
             b.replica("r" + i, replicas.get(i));
         }
+        preclaim(term, replicas);
         ReplicatedDevice device = b.open();
         history.claimed(id, term);
+        // Bring replicas that fell out of sync back, in the background, as an operator's daemon would.
+        Thread.ofVirtual().name("rebuild-" + id + "-" + term).start(() -> {
+            for (ReplicaStatus s : device.status()) {
+                if (s.state() == ReplicaState.OUT_OF_SYNC) {
+                    try {
+                        device.rebuild(s.id());
+                    } catch (IOException | RuntimeException e) {
+                        return; // fenced or closed: the next term rebuilds
+                    }
+                }
+            }
+        });
         Opened opened = new Opened(term, device);
         current = opened;
         return new ForwardingDevice(device) {
@@ -110,14 +128,46 @@ final class HaNode implements AutoCloseable {
             @Override
             public void close() throws IOException {
                 if (keepReleasedOpen) {
-                    // The zombie keeps its replica sessions and keeps writing behind the gate's back.
+                    // The zombie keeps its replica sessions open.
                     retained.add(opened);
-                    zombies.add(Thread.ofVirtual().name("zombie-" + id).start(() -> zombieLoop(opened)));
                 } else {
                     super.close();
                 }
             }
         };
+    }
+
+    /**
+     * Claims every replica with the new term at once, before the engine opens (which claims them
+     * one after the other, then re-claims with the same term here): the deposed writer is cut off
+     * from all replicas at nearly the same instant, which narrows the handover race of docs/ha.md
+     * §8. Unreachable replicas are left to the engine.
+     */
+    private void preclaim(long term, List<ReplicaConnector> replicas) throws IOException {
+        List<Thread> claims = new java.util.ArrayList<>();
+        List<IOException> fenced = new CopyOnWriteArrayList<>();
+        for (ReplicaConnector c : replicas) {
+            claims.add(Thread.ofVirtual().start(() -> {
+                try {
+                    c.connect(term, id).close();
+                } catch (dev.volumes.replica.FencedException e) {
+                    fenced.add(e);
+                } catch (IOException e) {
+                    // unreachable: the engine's open decides
+                }
+            }));
+        }
+        for (Thread t : claims) {
+            try {
+                t.join();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("pre-claim of term " + term + " interrupted");
+            }
+        }
+        if (!fenced.isEmpty()) {
+            throw fenced.getFirst();
+        }
     }
 
     private void writeLoop(Random random) {
@@ -137,6 +187,11 @@ final class HaNode implements AutoCloseable {
                 pause(1);
             }
         }
+    }
+
+    /** Starts a thread that keeps writing through {@code old}, behind the gate's back. */
+    void startZombie(Opened old) {
+        zombies.add(Thread.ofVirtual().name("zombie-" + id).start(() -> zombieLoop(old)));
     }
 
     private void zombieLoop(Opened old) {
