@@ -80,6 +80,7 @@ public final class Controller implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
+        this.observers.addAll(b.observers);
         this.subscription = coordinator.observe(this::onCoordinatorEvent);
     }
 
@@ -346,8 +347,18 @@ public final class Controller implements AutoCloseable {
         private Duration backoffMax = Duration.ofSeconds(2);
         private int maxFenceAttempts = 10;
         private Duration recampaignDelay = Duration.ofMillis(100);
+        private final List<Consumer<ControllerEvent>> observers = new java.util.ArrayList<>();
 
         private Builder() {}
+
+        /** An observer registered before the controller starts, so it sees every transition. */
+        public Builder observer(Consumer<ControllerEvent> observer) {
+            if (observer == null) {
+                throw new IllegalArgumentException("observer is null");
+            }
+            observers.add(observer);
+            return this;
+        }
 
         /** The election to take part in (required). The controller does not close it. */
         public Builder coordinator(Coordinator coordinator) {

@@ -71,9 +71,9 @@ class ControllerTest {
     void electedNodeFencesThenLeadsAndEveryTransitionIsObservable() throws Exception {
         ScriptedFencer fencer = new ScriptedFencer(0);
         List<ControllerEvent> events = new CopyOnWriteArrayList<>();
-        Controller a = Controller.builder().coordinator(group.coordinator("a")).fencer(fencer).start();
+        Controller a = Controller.builder().coordinator(group.coordinator("a")).fencer(fencer).observer(events::add)
+                .start();
         controllers.add(a);
-        a.observe(events::add);
         assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 1));
         assertThat(fencer.calls).containsExactly("fence 1");
         ControllerCounters c = a.counters();
@@ -81,7 +81,9 @@ class ControllerTest {
         assertThat(c.promotions()).isEqualTo(1);
         assertThat(c.fenceAttempts()).isEqualTo(1);
         assertThat(c.campaigns()).isEqualTo(1);
-        assertThat(events).extracting(ControllerEvent::to).endsWith(ControllerState.LEADER);
+        assertThat(events).extracting(ControllerEvent::to).containsExactly(ControllerState.FENCE_PENDING,
+                ControllerState.LEADER);
+        assertThat(events.get(1).reason()).contains("fenced");
     }
 
     @Test
@@ -136,7 +138,7 @@ class ControllerTest {
         assertThat(b.status().term()).isGreaterThan(1);
         assertThat(a.status().state()).isNotEqualTo(ControllerState.LEADER);
         assertThat(a.counters().fenceFailures()).isGreaterThanOrEqualTo(4);
-        assertThat(broken.calls).contains("release 1");
+        waitUntil(() -> broken.calls.contains("release 1")); // released on a's worker after its resignation
     }
 
     @Test

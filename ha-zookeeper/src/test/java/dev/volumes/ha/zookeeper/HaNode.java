@@ -73,13 +73,12 @@ final class HaNode implements AutoCloseable {
         this.engine = new TermEngine("vol0", VOLUME, Capabilities.of(), term -> open(term, replicas, stateDir));
         this.controller = Controller.builder().coordinator(coordinator).fencer(engine)
                 .backoff(Duration.ofMillis(20), Duration.ofMillis(500)).maxFenceAttempts(5)
-                .recampaignDelay(Duration.ofMillis(50)).start();
-        controller.observe(e -> {
-            events.add(e);
-            if (e.to() == ControllerState.FOLLOWER && e.from() != ControllerState.FOLLOWER) {
-                demotedNanos = System.nanoTime();
-            }
-        });
+                .recampaignDelay(Duration.ofMillis(50)).observer(e -> {
+                    events.add(e);
+                    if (e.to() == ControllerState.FOLLOWER && e.from() != ControllerState.FOLLOWER) {
+                        demotedNanos = System.nanoTime();
+                    }
+                }).start();
         this.gated = controller.gate(engine, ReadPolicy.LEADER_ONLY);
         Random random = new Random(seed);
         this.zombieRandom = new Random(~seed);
