@@ -104,8 +104,24 @@ final class ClientHandshake {
                     (int) Math.min(Integer.MAX_VALUE, Math.max(1, timeout.toMillis())));
         }
         transport = new ChannelTransport(channel);
-        in = new WireInput(transport);
+        return negotiate();
+    }
 
+    /**
+     * Runs the handshake over an already connected transport (no TLS possible without a socket):
+     * the seam the fuzz test feeds arbitrary server bytes through.
+     */
+    static Session negotiate(Target target, Transport transport) throws IOException {
+        if (target.tls() != null) {
+            throw new IllegalArgumentException("TLS needs a socket; use connect");
+        }
+        ClientHandshake h = new ClientHandshake(target);
+        h.transport = transport;
+        return h.negotiate();
+    }
+
+    private Session negotiate() throws IOException {
+        in = new WireInput(transport);
         long magic = in.readLong();
         if (magic != Wire.NBDMAGIC) {
             throw new IOException(String.format("%s is not an NBD server (greeting magic 0x%016x)", target.describe(), magic));
@@ -168,8 +184,13 @@ final class ClientHandshake {
         if (!in.drained()) {
             throw new IOException(target.describe() + " sent data after accepting STARTTLS, before the TLS handshake");
         }
-        SSLSocket ssl = target.tls().handshake(channel.socket(), target.host() == null ? "localhost" : target.host(), target.port());
-        transport = new TlsTransport(ssl, channel, transport.peer(), channel.getRemoteAddress());
+        if (target.socket() != null) {
+            // A Unix socket channel has no Socket adapter to layer an SSLSocket on: use an engine.
+            transport = EngineTlsTransport.handshake(channel, target.tls().engine("localhost", 0), transport.peer());
+        } else {
+            SSLSocket ssl = target.tls().handshake(channel.socket(), target.host(), target.port());
+            transport = new TlsTransport(ssl, channel, transport.peer(), channel.getRemoteAddress());
+        }
         in = new WireInput(transport);
     }
 

@@ -332,7 +332,7 @@ final class ClientWire {
             }
             case Wire.REPLY_TYPE_BLOCK_STATUS, Wire.REPLY_TYPE_BLOCK_STATUS_EXT -> {
                 boolean wide = type == Wire.REPLY_TYPE_BLOCK_STATUS_EXT;
-                if (length > (64L << 20)) {
+                if (length > (2L << 20)) { // ours sends <= 1 MiB; bounds what a hostile server makes us allocate
                     throw new IOException("nbd server " + server + " sent a block status chunk of " + length + " bytes");
                 }
                 int context = in.readInt();

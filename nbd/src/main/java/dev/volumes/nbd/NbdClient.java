@@ -202,8 +202,8 @@ public final class NbdClient {
                     t = t.hostname(uriHostname);
                 }
             }
-            if (t != null && socket != null && uriHostname == null) {
-                t = t.withoutPeerVerification(); // a Unix socket has no host name to verify
+            if (t != null && socket != null && !t.hasHostname()) {
+                t = t.withoutHostnameCheck(); // a Unix socket has no host name; the chain is still verified
             }
             ClientHandshake.Target target = new ClientHandshake.Target(socket == null ? host : null, port, socket,
                     exportName, t, extendedHeaders);

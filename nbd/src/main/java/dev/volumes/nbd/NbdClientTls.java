@@ -34,13 +34,20 @@ public final class NbdClientTls {
     private final boolean verifyPeer;
     private final KeyStore keys; // null = no client certificate
     private final String hostname; // null = the host dialled
+    private final boolean checkHostname;
     private final SSLContext context;
 
     private NbdClientTls(KeyStore trust, boolean verifyPeer, KeyStore keys, String hostname) throws IOException {
+        this(trust, verifyPeer, keys, hostname, true);
+    }
+
+    private NbdClientTls(KeyStore trust, boolean verifyPeer, KeyStore keys, String hostname, boolean checkHostname)
+            throws IOException {
         this.trust = trust;
         this.verifyPeer = verifyPeer;
         this.keys = keys;
         this.hostname = hostname;
+        this.checkHostname = checkHostname;
         try {
             KeyManager[] km = null;
             if (keys != null) {
@@ -133,7 +140,7 @@ public final class NbdClientTls {
             KeyStore store = KeyStore.getInstance("PKCS12");
             store.load(null, null);
             store.setKeyEntry("client", key, new char[0], chain.toArray(new Certificate[0]));
-            return new NbdClientTls(trust, verifyPeer, store, hostname);
+            return new NbdClientTls(trust, verifyPeer, store, hostname, checkHostname);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot use key " + privateKey + " with certificate " + certificateChain + ": "
                     + e.getMessage(), e);
@@ -145,12 +152,39 @@ public final class NbdClientTls {
      * can impersonate the server); for tests and {@code tls-verify-peer=false}.
      */
     public NbdClientTls withoutPeerVerification() throws IOException {
-        return new NbdClientTls(trust, false, keys, hostname);
+        return new NbdClientTls(trust, false, keys, hostname, checkHostname);
     }
 
     /** A copy that checks the server certificate against {@code name} instead of the host dialled. */
     public NbdClientTls hostname(String name) throws IOException {
-        return new NbdClientTls(trust, verifyPeer, keys, name);
+        return new NbdClientTls(trust, verifyPeer, keys, name, true);
+    }
+
+    /**
+     * A copy that still verifies the certificate chain but not the host name: used on Unix
+     * sockets, which have no host name, unless one is given with {@link #hostname}.
+     */
+    NbdClientTls withoutHostnameCheck() throws IOException {
+        return new NbdClientTls(trust, verifyPeer, keys, hostname, false);
+    }
+
+    /** Whether a host name was set with {@link #hostname}. */
+    boolean hasHostname() {
+        return hostname != null;
+    }
+
+    /** A client-mode engine for {@code host} (Unix sockets: {@link EngineTlsTransport}). */
+    javax.net.ssl.SSLEngine engine(String host, int port) {
+        String expected = hostname != null ? hostname : host;
+        javax.net.ssl.SSLEngine e = context.createSSLEngine(expected, port);
+        e.setUseClientMode(true);
+        SSLParameters params = e.getSSLParameters();
+        params.setProtocols(new String[] {"TLSv1.3"});
+        if (verifyPeer && checkHostname) {
+            params.setEndpointIdentificationAlgorithm("HTTPS");
+        }
+        e.setSSLParameters(params);
+        return e;
     }
 
     /** Runs the client side of the TLS handshake over a connected socket (after STARTTLS). */
@@ -160,7 +194,7 @@ public final class NbdClientTls {
         ssl.setUseClientMode(true);
         SSLParameters params = ssl.getSSLParameters();
         params.setProtocols(new String[] {"TLSv1.3"});
-        if (verifyPeer) {
+        if (verifyPeer && checkHostname) {
             params.setEndpointIdentificationAlgorithm("HTTPS");
         }
         ssl.setSSLParameters(params);

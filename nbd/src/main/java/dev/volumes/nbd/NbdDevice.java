@@ -411,6 +411,7 @@ public final class NbdDevice implements Device {
             return;
         }
         closed = true;
+        slots.beginClose();
         boolean drained = false;
         try {
             drained = lifecycle.writeLock().tryLock(config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);

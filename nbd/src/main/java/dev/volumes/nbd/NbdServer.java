@@ -106,6 +106,8 @@ public final class NbdServer implements Closeable {
     private final int connectionBytes;
     private final int serverBytes;
     private final ExportResolver resolver;
+    /** Test hook run on each accepted channel before it is served (null in production). */
+    private final java.util.function.Consumer<SocketChannel> acceptHook;
 
     /**
      * Guards the pairing of {@link #exports} with connections attaching to them: an attach checks,
@@ -146,7 +148,8 @@ public final class NbdServer implements Closeable {
         this.serverBytes = b.serverBytes;
         this.resolver = b.resolver;
         this.bytes = new Semaphore(serverBytes);
-        this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20));
+        this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20), b.directAllocator);
+        this.acceptHook = b.acceptHook;
     }
 
     /** A builder with defaults: TCP 127.0.0.1:10809, no TLS, 1024 connections, 30 s handshake. */
@@ -437,45 +440,97 @@ public final class NbdServer implements Closeable {
         connectionThreads.remove(c.id());
     }
 
+    /**
+     * One listener's accept loop. A failure while accepting or setting up one connection (an
+     * IOException such as EMFILE, a RuntimeException, an OutOfMemoryError) is logged at ERROR,
+     * that connection is closed, and the loop keeps accepting after a short pause (so a
+     * persistent failure does not spin). Only the listener being closed ends the loop; if that
+     * happens while the server is not closing, it is logged at ERROR as the server no longer
+     * accepting on that address.
+     */
     private void accept(ServerSocketChannel listener) {
         while (!closing) {
-            SocketChannel channel;
+            SocketChannel channel = null;
             try {
                 channel = listener.accept();
-            } catch (IOException e) {
-                if (!closing) {
-                    LOG.log(Level.WARNING, () -> "accept failed; listener stops: " + e);
+                serve(channel);
+            } catch (Throwable e) {
+                if (closing) {
+                    return;
                 }
-                return;
-            }
-            try {
-                if (channel.getLocalAddress() instanceof InetSocketAddress) {
-                    channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                closeQuietly(channel);
+                if (!listener.isOpen()) {
+                    LOG.log(Level.ERROR, () -> "listener " + listenerName(listener)
+                            + " closed unexpectedly; the server no longer accepts connections there", e);
+                    return;
                 }
-            } catch (IOException ignored) {
-                // best effort
-            }
-            if (closing || connections.size() >= maxConnections) {
-                refused.increment();
+                LOG.log(Level.ERROR, () -> "accepting a connection on " + listenerName(listener)
+                        + " failed; still accepting", e);
+                if (e instanceof Error err && !(e instanceof OutOfMemoryError) && !(e instanceof StackOverflowError)
+                        && err instanceof VirtualMachineError) {
+                    return; // InternalError, UnknownError: the JVM is not trustworthy any more
+                }
                 try {
-                    channel.close();
-                } catch (IOException ignored) {
-                    // refused anyway
+                    Thread.sleep(100);
+                } catch (InterruptedException ie) {
+                    return;
                 }
-                continue;
             }
-            long id = ids.incrementAndGet();
-            total.increment();
-            Connection c = new Connection(this, new ChannelTransport(channel), id);
-            connections.put(id, c);
-            Thread t = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(c);
-            connectionThreads.put(id, t);
-            t.start();
+        }
+    }
+
+    private static String listenerName(ServerSocketChannel listener) {
+        try {
+            return String.valueOf(listener.getLocalAddress());
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    private static void closeQuietly(SocketChannel channel) {
+        if (channel != null) {
             try {
-                timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                c.shutdown(); // the server is closing
+                channel.close();
+            } catch (IOException ignored) {
+                // failing anyway
             }
+        }
+    }
+
+    /** Registers and starts a connection for an accepted channel (or refuses it). */
+    private void serve(SocketChannel channel) {
+        if (acceptHook != null) {
+            acceptHook.accept(channel);
+        }
+        try {
+            if (channel.getLocalAddress() instanceof InetSocketAddress) {
+                channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            }
+        } catch (IOException ignored) {
+            // best effort
+        }
+        if (closing || connections.size() >= maxConnections) {
+            refused.increment();
+            closeQuietly(channel);
+            return;
+        }
+        long id = ids.incrementAndGet();
+        total.increment();
+        Connection c = new Connection(this, new ChannelTransport(channel), id);
+        Thread t = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(c);
+        connections.put(id, c);
+        connectionThreads.put(id, t);
+        try {
+            t.start();
+        } catch (Throwable e) {
+            connections.remove(id);
+            connectionThreads.remove(id);
+            throw e;
+        }
+        try {
+            timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            c.shutdown(); // the server is closing
         }
     }
 
@@ -548,6 +603,8 @@ public final class NbdServer implements Closeable {
         private int connectionBytes = 64 << 20;
         private int serverBytes = 512 << 20;
         private ExportResolver resolver;
+        private java.util.function.IntFunction<java.nio.ByteBuffer> directAllocator = java.nio.ByteBuffer::allocateDirect;
+        private java.util.function.Consumer<SocketChannel> acceptHook;
 
         private Builder() {}
 
@@ -633,6 +690,18 @@ public final class NbdServer implements Closeable {
          */
         public Builder exportResolver(ExportResolver resolver) {
             this.resolver = resolver;
+            return this;
+        }
+
+        /** Tests only: how payload buffers are allocated (to inject direct-memory exhaustion). */
+        Builder directAllocator(java.util.function.IntFunction<java.nio.ByteBuffer> allocator) {
+            this.directAllocator = allocator;
+            return this;
+        }
+
+        /** Tests only: runs on every accepted channel inside the accept loop (to inject failures). */
+        Builder acceptHook(java.util.function.Consumer<SocketChannel> hook) {
+            this.acceptHook = hook;
             return this;
         }
 

@@ -42,7 +42,8 @@ final class Slots implements ClientWire.Listener {
     private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong resent = new java.util.concurrent.atomic.AtomicLong();
     private volatile IOException failure;
-    private volatile boolean closing;
+    private volatile boolean closing; // no more reconnects
+    private volatile boolean stopped; // watchdog ends
 
     Slots(NbdDevice device, NbdClient.Config config, ClientHandshake.Session first) throws IOException {
         this.device = device;
@@ -243,7 +244,9 @@ final class Slots implements ClientWire.Listener {
                         + (last == null ? "" : "; last error: " + last.getMessage()), last));
             }
             try {
-                ClientHandshake.Session s = handshake();
+                long left = Math.max(TimeUnit.MILLISECONDS.toNanos(100), deadline - System.nanoTime());
+                ClientHandshake.Session s = ClientHandshake.connect(config.target(),
+                        java.time.Duration.ofNanos(Math.min(config.handshakeTimeout().toNanos(), left)));
                 if (s.size() != device.exportSize()) {
                     s.transport().close();
                     throw fail(new IOException("nbd server " + device.server() + " export '"
@@ -290,7 +293,7 @@ final class Slots implements ClientWire.Listener {
     /** Expires requests older than the request timeout, until the client closes. */
     private void watch(long periodMillis) {
         long timeout = config.requestTimeout().toNanos();
-        while (!closing) {
+        while (!stopped) {
             try {
                 Thread.sleep(periodMillis);
             } catch (InterruptedException e) {
@@ -306,9 +309,15 @@ final class Slots implements ClientWire.Listener {
         }
     }
 
+    /** Stops reconnecting: requests waiting for a connection fail with DeviceClosedException. */
+    void beginClose() {
+        closing = true;
+    }
+
     /** Disconnects every connection (DISC if {@code graceful}, else just closes). */
     void closeAll(boolean graceful) {
         closing = true;
+        stopped = true;
         for (Slot s : slots) {
             ClientWire c = s.connection;
             if (c == null) {

@@ -76,6 +76,30 @@ class NbdClientTlsIT {
     }
 
     @Test
+    void nbdkitWithTlsOverAUnixSocketVerifiesTheChain() throws Exception {
+        dev.volumes.testkit.Peers.require("nbdkit", "nbdkit");
+        TestCertificates certs = TestCertificates.create(dir);
+        TestCertificates other = TestCertificates.create(dir.resolve("other"));
+        Path socket = dir.resolve("nbdkit.sock");
+        Process p = new ProcessBuilder("nbdkit", "--exit-with-parent", "-f", "-U", socket.toString(), "--tls=require",
+                "--tls-certificates=" + certs.serverDir(), "memory", "size=4M").redirectErrorStream(true)
+                .redirectOutput(dir.resolve("nbdkit.log").toFile()).start();
+        try {
+            for (int i = 0; i < 500 && !java.nio.file.Files.exists(socket); i++) {
+                Thread.sleep(10);
+            }
+            try (NbdDevice d = NbdClient.open("nbds+unix:///?socket=" + socket + "&tls-certificates=" + certs.caOnlyDir())) {
+                roundTrip(d);
+            }
+            assertThatThrownBy(() -> NbdClient.open("nbds+unix:///?socket=" + socket + "&tls-certificates="
+                    + other.caOnlyDir())).isInstanceOf(IOException.class);
+        } finally {
+            p.destroyForcibly();
+            p.waitFor();
+        }
+    }
+
+    @Test
     void nbdkitWithTlsRequired() throws Exception {
         TestCertificates certs = TestCertificates.create(dir);
         try (NbdPeer p = NbdPeer.nbdkit("--tls=require", "--tls-certificates=" + certs.serverDir(), "memory", "size=16M")) {

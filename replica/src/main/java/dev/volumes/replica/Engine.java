@@ -30,7 +30,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *       (only overlapping requests wait), set the range's dirty bits and make them durable if any
  *       was new ({@link DirtyMap}: the activity log), snapshot the targets (in-sync and rebuilding
  *       members), run the request on all of them concurrently on virtual threads, wait for each
- *       until the write timeout. Failures and timeouts are dropped out ({@link #dropOut}) before
+ *       until the write timeout. Failures and timeouts are dropped out ({@link StatePublisher#dropOut}) before
  *       the ack rule is applied: every target still in sync must have acknowledged and at least
  *       {@code required} in-sync members must hold the write.</li>
  *   <li><b>Membership lock</b> ({@link #membership}) serializes state changes: drop-outs, rebuild
@@ -38,8 +38,8 @@ import java.util.concurrent.locks.ReentrantLock;
  *       bumped generation into the headers of the members still in sync, before the write that
  *       caused it returns. Only the failure path and rebuild boundaries take it; the common write
  *       path reads the volatile member states without locks.</li>
- *   <li><b>Commit monitor</b> ({@link #commitLock}) serializes state-file commits; a dirty-bit
- *       persist that finds its version already committed returns at once (group commit).</li>
+ *   <li><b>Durable state</b> (generation, state file, header publication) lives in
+ *       {@link StatePublisher}.</li>
  *   <li><b>Fencing</b>: a {@link FencedException} from any member makes the engine fail-stop:
  *       {@link #fenced} is set and every later operation throws it.</li>
  *   <li><b>Hung requests</b>: a timed-out request stays counted in {@link Member#inflight}; a
@@ -48,12 +48,6 @@ import java.util.concurrent.locks.ReentrantLock;
  * </ul>
  */
 final class Engine implements ReplicatedDevice {
-
-    interface Action {
-        void run(Device device) throws IOException;
-    }
-
-    record Failure(Member member, Throwable error) {}
 
     final Config config;
     final String name;
@@ -64,14 +58,11 @@ final class Engine implements ReplicatedDevice {
     final DirtyMap dirty;
     final StateStore store;
     final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    final FanOut io;
     final ReentrantLock membership = new ReentrantLock();
-    private final Object commitLock = new Object();
-    /** Dirty-map version whose bits are on every in-sync replica's header; guarded by membership. */
-    private long publishedDirtyVersion;
-    private volatile long generation;
+    final StatePublisher state;
     private volatile long lastSyncMark = -1;
     private volatile FencedException fenced;
-    private volatile IOException failStop;
     private volatile boolean closed;
     final Rebuilder rebuilder;
 
@@ -83,7 +74,8 @@ final class Engine implements ReplicatedDevice {
         this.required = config.mode().required(members.size());
         this.store = store;
         this.dirty = dirty;
-        this.generation = generation;
+        this.state = new StatePublisher(this, generation);
+        this.io = new FanOut(name, executor, config.writeTimeout());
         this.rebuilder = new Rebuilder(this);
     }
 
@@ -121,7 +113,7 @@ final class Engine implements ReplicatedDevice {
                 continue;
             }
             ByteBuffer view = dst.duplicate();
-            List<Failure> failed = fanOut(List.of(m), dev -> dev.read(view, offset));
+            List<FanOut.Failure> failed = io.run(List.of(m), dev -> dev.read(view, offset));
             if (failed.isEmpty()) {
                 dst.position(dst.limit());
                 return;
@@ -129,7 +121,7 @@ final class Engine implements ReplicatedDevice {
             Throwable e = failed.getFirst().error();
             checkFencedBy(failed, "read of " + dst.remaining() + " bytes at " + offset);
             if (e instanceof TimeoutException || e.getCause() instanceof TimeoutException) {
-                dropOut(failed);
+                state.dropOut(failed);
             }
             errors.add(m.id + ": " + e.getMessage());
         }
@@ -187,7 +179,7 @@ final class Engine implements ReplicatedDevice {
         checkFenced("sync");
         long mark = dirty.mark();
         List<Member> targets = writeTargets();
-        List<Failure> failed = fanOut(targets, Device::sync);
+        List<FanOut.Failure> failed = io.run(targets, Device::sync);
         settle("sync", targets, failed);
         if (failed.isEmpty() && allInSync()) {
             long previous = lastSyncMark;
@@ -208,8 +200,8 @@ final class Engine implements ReplicatedDevice {
         closed = true;
         IOException first = null;
         try {
-            if (failStop == null) {
-                commitState();
+            if (state.failStop == null) {
+                state.commitState();
             }
         } catch (IOException e) {
             first = e;
@@ -256,7 +248,7 @@ final class Engine implements ReplicatedDevice {
 
     @Override
     public long generation() {
-        return generation;
+        return state.generation();
     }
 
     @Override
@@ -308,7 +300,7 @@ final class Engine implements ReplicatedDevice {
             m.needsFull = true;
             m.headerGeneration = 0;
             m.reason = "replaced; needs a full rebuild";
-            commitState();
+            state.commitState();
             if (old != null && m.inflight.get() == 0) {
                 closeQuietly(old);
             }
@@ -329,9 +321,10 @@ final class Engine implements ReplicatedDevice {
                 + members.stream().map(x -> x.id).toList() + ")");
     }
 
-    private void mutate(String op, long offset, long length, Action action) throws IOException {
+    private void mutate(String op, long offset, long length, FanOut.Action action) throws IOException {
         checkOpen(op);
         checkFenced(op);
+        IOException failStop = state.failStop;
         if (failStop != null) {
             throw new IOException(name + ": " + op + " refused: the state file failed earlier (reopen)", failStop);
         }
@@ -343,10 +336,10 @@ final class Engine implements ReplicatedDevice {
             long ticket = dirty.begin(offset, length);
             try {
                 if (ticket != 0) {
-                    persistDirty(ticket);
+                    state.persistDirty(ticket);
                 }
                 List<Member> targets = writeTargets();
-                List<Failure> failed = fanOut(targets, action);
+                List<FanOut.Failure> failed = io.run(targets, action);
                 settle(op + " of " + length + " bytes at " + offset, targets, failed);
             } finally {
                 dirty.end(offset, length);
@@ -359,10 +352,10 @@ final class Engine implements ReplicatedDevice {
      *
      * @throws IOException if the rule is not met, saying which replicas are out and why
      */
-    private void settle(String what, List<Member> targets, List<Failure> failed) throws IOException {
+    private void settle(String what, List<Member> targets, List<FanOut.Failure> failed) throws IOException {
         checkFencedBy(failed, what);
         if (!failed.isEmpty()) {
-            dropOut(failed);
+            state.dropOut(failed);
         }
         int held = 0;
         for (Member m : targets) {
@@ -378,9 +371,9 @@ final class Engine implements ReplicatedDevice {
     }
 
     /** After a failed write, asks each failed connector replica whether it was fenced. */
-    private void probeFencing(List<Failure> failed, String what) throws IOException {
-        List<Failure> probes = new ArrayList<>();
-        for (Failure f : failed) {
+    private void probeFencing(List<FanOut.Failure> failed, String what) throws IOException {
+        List<FanOut.Failure> probes = new ArrayList<>();
+        for (FanOut.Failure f : failed) {
             ReplicaConnector c = f.member().connector;
             if (c == null) {
                 continue;
@@ -390,7 +383,7 @@ final class Engine implements ReplicatedDevice {
                 Device d = probe.get(config.writeTimeout().toNanos(), TimeUnit.NANOSECONDS);
                 executor.submit(() -> closeQuietly(d));
             } catch (ExecutionException e) {
-                probes.add(new Failure(f.member(), e.getCause()));
+                probes.add(new FanOut.Failure(f.member(), e.getCause()));
             } catch (TimeoutException e) {
                 probe.cancel(true);
             } catch (InterruptedException e) {
@@ -433,117 +426,6 @@ final class Engine implements ReplicatedDevice {
         return true;
     }
 
-    /**
-     * Runs {@code action} on each member's current device concurrently and waits for all, each
-     * until the write timeout.
-     *
-     * @return the members that failed or timed out, with why
-     */
-    List<Failure> fanOut(List<Member> targets, Action action) throws IOException {
-        List<Future<?>> futures = new ArrayList<>(targets.size());
-        for (Member m : targets) {
-            Device d = m.device;
-            m.inflight.incrementAndGet();
-            try {
-                futures.add(executor.submit(() -> {
-                    try {
-                        if (d == null) {
-                            throw new IOException("replica " + m.id + " has no device");
-                        }
-                        action.run(d);
-                    } finally {
-                        m.inflight.decrementAndGet();
-                    }
-                    return null;
-                }));
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                m.inflight.decrementAndGet();
-                throw new DeviceClosedException(name, "fan-out", e);
-            }
-        }
-        long deadline = System.nanoTime() + config.writeTimeout().toNanos();
-        List<Failure> failed = new ArrayList<>();
-        for (int i = 0; i < targets.size(); i++) {
-            Member m = targets.get(i);
-            try {
-                futures.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (ExecutionException e) {
-                failed.add(new Failure(m, e.getCause()));
-            } catch (TimeoutException e) {
-                failed.add(new Failure(m, new IOException("no answer within " + config.writeTimeout().toMillis()
-                        + " ms", e)));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException(name + ": interrupted waiting for replicas");
-            }
-        }
-        return failed;
-    }
-
-    /**
-     * Marks failed members out of sync, durably, and moves the members still in sync to a new
-     * generation (state file first, then their headers), before returning.
-     */
-    void dropOut(List<Failure> failures) throws IOException {
-        List<Failure> pending = new ArrayList<>(failures);
-        membership.lock();
-        try {
-            while (!pending.isEmpty()) {
-                boolean changed = false;
-                for (Failure f : pending) {
-                    Member m = f.member();
-                    if (m.state != ReplicaState.OUT_OF_SYNC) {
-                        m.state = ReplicaState.OUT_OF_SYNC;
-                        m.reason = "dropped at generation " + generation + ": " + describe(f.error());
-                        changed = true;
-                        ReplicaConnector c = m.connector;
-                        Device d = m.device;
-                        if (c != null && d != null) {
-                            executor.submit(() -> closeQuietly(d));
-                        }
-                    }
-                }
-                if (!changed) {
-                    return;
-                }
-                generation++;
-                pending = publishState();
-            }
-        } finally {
-            membership.unlock();
-        }
-    }
-
-    /**
-     * Commits the state file, then writes header and bitmap to every in-sync member. Caller
-     * holds the membership lock.
-     *
-     * @return the members whose header write failed (to be dropped out)
-     */
-    private List<Failure> publishState() throws IOException {
-        DirtyMap.Snapshot snap = commitState();
-        List<Member> inSync = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
-        ReplicaHeader header = header(snap);
-        List<Failure> failed = fanOut(inSync, header::write);
-        checkFencedBy(failed, "header update");
-        for (Member m : inSync) {
-            if (failed.stream().noneMatch(f -> f.member() == m)) {
-                m.headerGeneration = header.generation();
-            }
-        }
-        publishedDirtyVersion = Math.max(publishedDirtyVersion, snap.version());
-        return failed;
-    }
-
-    ReplicaHeader header(DirtyMap.Snapshot snap) {
-        return new ReplicaHeader(config.term(), generation, dataSize, dirty.regionSize(), snap.bitmap());
-    }
-
-    static String describe(Throwable e) {
-        String msg = e.getMessage();
-        return e.getClass().getSimpleName() + (msg == null ? "" : ": " + msg);
-    }
-
     String describeStates() {
         StringBuilder b = new StringBuilder();
         for (Member m : members) {
@@ -558,52 +440,8 @@ final class Engine implements ReplicatedDevice {
         return b.toString();
     }
 
-    /** Commits the state file: term, generation, members, dirty bitmap; returns what it wrote. */
-    DirtyMap.Snapshot commitState() throws IOException {
-        synchronized (commitLock) {
-            DirtyMap.Snapshot snap = dirty.snapshot();
-            List<StateRecord.MemberRecord> recs = new ArrayList<>();
-            for (Member m : members) {
-                recs.add(new StateRecord.MemberRecord(m.id, m.state == ReplicaState.IN_SYNC, m.headerGeneration,
-                        m.needsFull, m.reason));
-            }
-            try {
-                store.commit(new StateRecord(0, config.term(), generation, dirty.regionSize(), dataSize, recs,
-                        snap.bitmap()));
-            } catch (IOException e) {
-                failStop = e;
-                throw new IOException(name + ": committing the replication state failed; writes are refused"
-                        + " until reopened", e);
-            }
-            return snap;
-        }
-    }
-
-    /**
-     * Makes newly set dirty bits durable in the state file and on every in-sync replica before
-     * the write that set them is sent (group commit: one publish covers every bit set so far).
-     */
-    private void persistDirty(long ticket) throws IOException {
-        membership.lock();
-        try {
-            if (publishedDirtyVersion >= ticket) {
-                return;
-            }
-            List<Failure> failed = publishState();
-            if (!failed.isEmpty()) {
-                dropOut(failed);
-            }
-        } finally {
-            membership.unlock();
-        }
-    }
-
-    void setGeneration(long g) {
-        generation = g;
-    }
-
-    private void checkFencedBy(List<Failure> failures, String what) throws FencedException {
-        for (Failure f : failures) {
+    void checkFencedBy(List<FanOut.Failure> failures, String what) throws FencedException {
+        for (FanOut.Failure f : failures) {
             FencedException fe = NbdConnector.asFenced(f.error(), f.member().where());
             if (fe != null) {
                 FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
@@ -642,7 +480,7 @@ final class Engine implements ReplicatedDevice {
 
     @Override
     public String toString() {
-        return "ReplicatedDevice[" + name + ", term " + config.term() + ", generation " + generation + ": "
+        return "ReplicatedDevice[" + name + ", term " + config.term() + ", generation " + state.generation() + ": "
                 + describeStates() + "]";
     }
 }

@@ -150,11 +150,11 @@ final class Rebuilder {
         }
     }
 
-    private void run(Member m, String what, Engine.Action action) throws IOException {
-        List<Engine.Failure> failed = engine.fanOut(List.of(m), action);
+    private void run(Member m, String what, FanOut.Action action) throws IOException {
+        List<FanOut.Failure> failed = engine.io.run(List.of(m), action);
         if (!failed.isEmpty()) {
             Throwable t = failed.getFirst().error();
-            throw new IOException("rebuild " + what + " on " + m.id + " failed: " + Engine.describe(t), t);
+            throw new IOException("rebuild " + what + " on " + m.id + " failed: " + FanOut.describe(t), t);
         }
     }
 
@@ -232,13 +232,13 @@ final class Rebuilder {
                 throw new IOException("target " + target.id + " dropped out at the end of the rebuild: "
                         + target.reason);
             }
-            ReplicaHeader header = engine.header(engine.dirty.snapshot());
+            ReplicaHeader header = engine.state.header(engine.dirty.snapshot());
             run(target, "header write", header::write);
             target.headerGeneration = engine.generation();
             target.needsFull = false;
             target.state = ReplicaState.IN_SYNC;
             target.reason = "";
-            engine.commitState();
+            engine.state.commitState();
         } finally {
             engine.membership.unlock();
         }
@@ -249,9 +249,9 @@ final class Rebuilder {
         try {
             if (target.state != ReplicaState.OUT_OF_SYNC) {
                 target.state = ReplicaState.OUT_OF_SYNC;
-                target.reason = "rebuild failed: " + Engine.describe(e);
+                target.reason = "rebuild failed: " + FanOut.describe(e);
                 try {
-                    engine.commitState();
+                    engine.state.commitState();
                 } catch (IOException ce) {
                     e.addSuppressed(ce);
                 }

@@ -46,7 +46,7 @@ final class Startup {
                         throw new FencedException(config.name() + ": open with term " + config.term(), e);
                     } catch (IOException e) {
                         m.device = null;
-                        m.reason = "unreachable at open: " + Engine.describe(e);
+                        m.reason = "unreachable at open: " + FanOut.describe(e);
                     }
                 }
             }
@@ -60,7 +60,13 @@ final class Startup {
                     continue;
                 }
                 Device d = m.device;
-                long s = within(ex, d::size, "size of " + m.id);
+                long s;
+                try {
+                    s = within(ex, d::size, "size of " + m.id);
+                } catch (IOException e) {
+                    m.reason = "unreachable at open: " + FanOut.describe(e);
+                    continue;
+                }
                 if (size >= 0 && s != size) {
                     throw new IOException(config.name() + ": replica " + m.id + " has " + s
                             + " bytes, the others " + size + "; all replicas must be the same size");
@@ -122,15 +128,16 @@ final class Startup {
             for (int i = 0; i < members.size(); i++) {
                 Member m = members.get(i);
                 StateRecord.MemberRecord mr = stateCurrent ? rec.member(m.id) : null;
-                if (m.device != null) {
-                    reachable++;
+                if (headers[i] != null) {
+                    reachable++; // only a replica whose header was read tells us its generation
                 }
                 boolean usableHistory = m.headerGeneration > 0 && (mr == null || !mr.needsFull());
                 if (brandNew) {
-                    boolean first = config.skipInitialSync() ? m.device != null : m.id.equals(firstReachable(members));
+                    boolean first = config.skipInitialSync() ? headers[i] != null
+                            : m.id.equals(firstReachable(members, headers));
                     m.state = first ? ReplicaState.IN_SYNC : ReplicaState.OUT_OF_SYNC;
                     m.needsFull = !first;
-                    m.reason = first ? "" : m.device == null ? m.reason : "new set: needs its initial copy";
+                    m.reason = first ? "" : headers[i] == null ? m.reason : "new set: needs its initial copy";
                 } else if (m.device != null && headers[i] != null && headers[i].generation() == gmax
                         && (mr == null || mr.inSync())) {
                     m.state = ReplicaState.IN_SYNC;
@@ -176,7 +183,7 @@ final class Startup {
                 }
             }
             // 6. new generation on every in-sync replica, then the state file
-            ReplicaHeader header = engine.header(dirty.snapshot());
+            ReplicaHeader header = engine.state.header(dirty.snapshot());
             for (Member m : members) {
                 if (m.state == ReplicaState.IN_SYNC) {
                     try {
@@ -192,12 +199,16 @@ final class Startup {
                     }
                 }
             }
-            engine.commitState();
+            engine.state.commitState();
             // 7. a brand-new set copies its first replica onto the others
             if (brandNew && !config.skipInitialSync()) {
                 for (Member m : members) {
                     if (m.state == ReplicaState.OUT_OF_SYNC && m.device != null) {
-                        engine.rebuilder.rebuild(m);
+                        try {
+                            engine.rebuilder.rebuild(m);
+                        } catch (IOException e) {
+                            // stays out of sync with the reason; the requirement check decides
+                        }
                     }
                 }
             }
@@ -246,13 +257,19 @@ final class Startup {
         return r;
     }
 
-    private String firstReachable(List<Member> members) {
-        for (Member m : members) {
-            if (m.device != null && m.id.equals(config.preferred())) {
-                return m.id;
+    private String firstReachable(List<Member> members, ReplicaHeader[] headers) {
+        String first = "";
+        for (int i = 0; i < members.size(); i++) {
+            if (headers[i] != null) {
+                if (members.get(i).id.equals(config.preferred())) {
+                    return members.get(i).id;
+                }
+                if (first.isEmpty()) {
+                    first = members.get(i).id;
+                }
             }
         }
-        return members.stream().filter(m -> m.device != null).map(m -> m.id).findFirst().orElse("");
+        return first;
     }
 
     private static String reasons(List<Member> members) {

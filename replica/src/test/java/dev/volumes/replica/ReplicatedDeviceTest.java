@@ -276,4 +276,59 @@ class ReplicatedDeviceTest {
         f.faults.get(2).on(Op.SIZE).fail(Fault.EIO);
         assertThatThrownBy(() -> f.builder(1).skipInitialSync().open()).isInstanceOf(IOException.class);
     }
+
+    @Test
+    void rebuildReportsProgressAndHonoursTheThrottle() throws IOException {
+        Fixture f = new Fixture(2, SIZE);
+        List<RebuildProgress> seen = new ArrayList<>();
+        try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync()
+                .rebuildProgress(seen::add).rebuildRate(64L << 20).open()) {
+            f.write(dev, 0, 65536, 20);
+            f.faults.get(1).on(Op.WRITE).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 21);
+            f.faults.get(1).clearRules();
+            dev.replace("r1", f.faults.get(1));
+            RebuildReport r = dev.rebuild("r1");
+            assertThat(seen).isNotEmpty();
+            assertThat(seen).extracting(RebuildProgress::doneBytes).isSorted();
+            assertThat(seen.getLast().doneBytes()).isEqualTo(seen.getLast().totalBytes()).isEqualTo(SIZE);
+            assertThat(dev.status().get(1).rebuildDoneBytes()).isEqualTo(SIZE);
+            assertThat(r.delta()).isFalse();
+            f.assertInSyncReplicasMatchModel(dev);
+        }
+    }
+
+    @Test
+    void aStaleMinorityCanNeverBeOpenedAsTheFreshestCopy() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
+            f.faults.get(0).on(Op.WRITE).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 30); // r0 is stale from here on
+        }
+        f.faults.get(0).clearRules();
+        f.faults.get(1).on(Op.SIZE).fail(Fault.EIO);
+        f.faults.get(2).on(Op.SIZE).fail(Fault.EIO);
+        // QUORUM: one header is not enough to know the highest generation
+        assertThatThrownBy(() -> f.builder(2).open())
+                .hasMessageContaining("only 1 of 3 replicas reachable, QUORUM needs 2");
+        // minInSync(1), a writer without state: every replica must be reachable
+        f.state.writeZeroes(0, f.state.size(), false);
+        assertThatThrownBy(() -> f.builder(2).mode(ReplicationMode.minInSync(1)).open())
+                .hasMessageContaining("every replica must be reachable");
+        // once the others are back, r0 is recognised as stale
+        f.faults.get(1).clearRules();
+        f.faults.get(2).clearRules();
+        try (ReplicatedDevice dev = f.builder(2).open()) {
+            assertThat(dev.status().get(0).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            f.assertInSyncReplicasMatchModel(dev);
+        }
+    }
+
+    @Test
+    void olderTermThanTheWritersOwnStateIsFenced() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        f.builder(5).skipInitialSync().open().close();
+        assertThatThrownBy(() -> f.builder(4).open()).isInstanceOf(FencedException.class)
+                .hasMessageContaining("promised term 5").hasMessageContaining("refusing term 4");
+    }
 }
