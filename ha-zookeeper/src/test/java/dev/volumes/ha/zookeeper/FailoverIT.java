@@ -257,6 +257,9 @@ class FailoverIT {
         long[] detect = failovers.stream().filter(f -> f.detectMillis() >= 0 && f.scenario() == Scenario.PARTITION)
                 .mapToLong(Failover::detectMillis).sorted().toArray();
         sb.append(line("partition: lease loss noticed by the old leader", detect));
+        long[] sinceLoss = failovers.stream().filter(f -> f.detectMillis() >= 0 && f.scenario() != Scenario.KILL)
+                .mapToLong(f -> f.millis() - f.detectMillis()).sorted().toArray();
+        sb.append(line("from the old leader's lease loss (expire, partition, restart)", sinceLoss));
         sb.append("history: ").append(history).append(", writes refused by the replicas' term fence: ")
                 .append(history.failuresMentioning("fenced")).append('\n');
         System.out.print(sb);
