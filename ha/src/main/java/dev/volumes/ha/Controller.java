@@ -1,0 +1,415 @@
+package dev.volumes.ha;
+
+import dev.volumes.device.Device;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * The HA state machine of one node: follower → fence-pending → leader, driven by a {@link
+ * Coordinator}, with fence-before-promote through a {@link Fencer}.
+ *
+ * <h2>Design</h2>
+ * <ul>
+ *   <li><b>States.</b> {@code Elected(t)} moves a follower to {@link ControllerState#FENCE_PENDING}
+ *       for term t; the node becomes {@link ControllerState#LEADER} only after {@link
+ *       Fencer#fence}(t) returned and the coordinator still reports the lease of t. A failed fence
+ *       is retried with exponential backoff while the lease is held; after {@code
+ *       maxFenceAttempts} failures the node resigns so another node may try. {@code LeaseLost}
+ *       demotes to {@link ControllerState#FOLLOWER} at once (in the coordinator's delivery
+ *       thread, before anything else happens), then the fencer is released and, after {@code
+ *       recampaignDelay}, the node campaigns again.</li>
+ *   <li><b>Locking.</b> One monitor ({@code this}) guards transitions; the current {@link
+ *       ControllerStatus} is a volatile snapshot, so the write gate costs one volatile read.
+ *       Observers are called inside the monitor, in transition order: they must be quick and
+ *       must not call back into the controller except {@link #status()}.</li>
+ *   <li><b>Work.</b> Fencing, releasing and campaigning run on one worker thread per controller,
+ *       so a release of term t always follows its fence, and blocking I/O never runs in the
+ *       coordinator's delivery thread. Backoff waits on the monitor, so a lease loss ends them
+ *       at once.</li>
+ *   <li><b>Safety.</b> The gate only lets writes through in state LEADER, but a write that passed
+ *       the gate can still be in flight when the lease is lost; what makes a deposed leader
+ *       harmless is the storage fence of the next term (the replicas refuse the older term),
+ *       not this state machine. See docs/ha.md.</li>
+ * </ul>
+ * Thread-safe.
+ */
+public final class Controller implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger(Controller.class.getName());
+
+    private final Coordinator coordinator;
+    private final Fencer fencer;
+    private final Duration backoffInitial;
+    private final Duration backoffMax;
+    private final int maxFenceAttempts;
+    private final Duration recampaignDelay;
+    private final ExecutorService worker;
+    private final List<Consumer<ControllerEvent>> observers = new CopyOnWriteArrayList<>();
+    private final Coordinator.Subscription subscription;
+
+    private volatile ControllerStatus status = new ControllerStatus(ControllerState.FOLLOWER, 0);
+
+    private final AtomicLong elections = new AtomicLong();
+    private final AtomicLong fenceAttempts = new AtomicLong();
+    private final AtomicLong fenceFailures = new AtomicLong();
+    private final AtomicLong promotions = new AtomicLong();
+    private final AtomicLong demotions = new AtomicLong();
+    private final AtomicLong leaseLosses = new AtomicLong();
+    private final AtomicLong campaigns = new AtomicLong();
+    private final AtomicLong refusedWrites = new AtomicLong();
+
+    private Controller(Builder b) {
+        this.coordinator = b.coordinator;
+        this.fencer = b.fencer;
+        this.backoffInitial = b.backoffInitial;
+        this.backoffMax = b.backoffMax;
+        this.maxFenceAttempts = b.maxFenceAttempts;
+        this.recampaignDelay = b.recampaignDelay;
+        String threadName = "ha-controller-" + coordinator.nodeId();
+        this.worker = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, threadName);
+            t.setDaemon(true);
+            return t;
+        });
+        this.observers.addAll(b.observers);
+        this.subscription = coordinator.observe(this::onCoordinatorEvent);
+    }
+
+    /** A builder; {@link Builder#coordinator} and {@link Builder#fencer} are required. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** This node's id (the coordinator's). */
+    public String nodeId() {
+        return coordinator.nodeId();
+    }
+
+    /** The current state and term; a volatile read, never blocks. */
+    public ControllerStatus status() {
+        return status;
+    }
+
+    /** A snapshot of the counters. */
+    public ControllerCounters counters() {
+        return new ControllerCounters(elections.get(), fenceAttempts.get(), fenceFailures.get(), promotions.get(),
+                demotions.get(), leaseLosses.get(), campaigns.get(), refusedWrites.get());
+    }
+
+    /**
+     * Calls {@code observer} with every later transition, in order, inside the controller's
+     * monitor (keep it quick). Closing the returned handle unregisters it.
+     */
+    public Coordinator.Subscription observe(Consumer<ControllerEvent> observer) {
+        if (observer == null) {
+            throw new IllegalArgumentException("observer is null");
+        }
+        observers.add(observer);
+        return () -> observers.remove(observer);
+    }
+
+    /**
+     * A view of {@code device} that lets writes, write-zeroes, discard, sync and resize through
+     * only while this controller is {@link ControllerState#LEADER}, and reads according to {@code
+     * reads}. Refusals throw {@link NotLeaderException}. Closing the view closes {@code device}.
+     */
+    public Device gate(Device device, ReadPolicy reads) {
+        return new GatedDevice(device, this, reads);
+    }
+
+    /**
+     * Blocks until the controller is in {@code state} or {@code timeout} passed.
+     *
+     * @return the status reached, or null on timeout
+     * @throws InterruptedException if interrupted while waiting
+     */
+    public synchronized ControllerStatus awaitState(ControllerState state, Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (status.state() != state) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return null;
+            }
+            TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        return status;
+    }
+
+    void countRefusal() {
+        refusedWrites.incrementAndGet();
+    }
+
+    /** Starts campaigning (asynchronously). Returns this. */
+    Controller start() {
+        worker.submit(this::campaignLoop);
+        return this;
+    }
+
+    private void onCoordinatorEvent(CoordinatorEvent event) {
+        switch (event) {
+            case CoordinatorEvent.Elected elected -> onElected(elected.term());
+            case CoordinatorEvent.LeaseLost lost -> onLeaseLost(lost.term(), lost.reason());
+        }
+    }
+
+    private synchronized void onElected(long term) {
+        if (status.state() == ControllerState.CLOSED) {
+            return;
+        }
+        elections.incrementAndGet();
+        transition(ControllerState.FENCE_PENDING, term, "elected");
+        worker.submit(() -> fenceLoop(term));
+    }
+
+    private void onLeaseLost(long term, String reason) {
+        synchronized (this) {
+            leaseLosses.incrementAndGet();
+            if (status.state() == ControllerState.CLOSED) {
+                return;
+            }
+            ControllerState was = status.state();
+            if (was == ControllerState.LEADER || was == ControllerState.FENCE_PENDING) {
+                demotions.incrementAndGet();
+                transition(ControllerState.FOLLOWER, term, "lease lost: " + reason);
+            }
+        }
+        worker.submit(() -> {
+            fencer.release(term);
+            sleepUnlessClosed(recampaignDelay);
+            campaignLoop();
+        });
+    }
+
+    private void fenceLoop(long term) {
+        Duration backoff = backoffInitial;
+        for (int attempt = 1; ; attempt++) {
+            if (!pending(term)) {
+                return;
+            }
+            fenceAttempts.incrementAndGet();
+            try {
+                fencer.fence(term);
+            } catch (IOException | RuntimeException e) {
+                fenceFailures.incrementAndGet();
+                LOG.log(Level.WARNING, "node {0}: fencing term {1} failed (attempt {2} of {3}): {4}", nodeId(), term,
+                        attempt, maxFenceAttempts, e.toString());
+                if (attempt >= maxFenceAttempts) {
+                    giveUp(term, attempt, e);
+                    return;
+                }
+                if (!waitWhilePending(term, backoff)) {
+                    return;
+                }
+                backoff = backoff.multipliedBy(2).compareTo(backoffMax) > 0 ? backoffMax : backoff.multipliedBy(2);
+                continue;
+            }
+            synchronized (this) {
+                if (status.state() == ControllerState.FENCE_PENDING && status.term() == term
+                        && coordinator.leaseTerm().orElse(0) == term) {
+                    promotions.incrementAndGet();
+                    transition(ControllerState.LEADER, term, "fenced older terms (attempt " + attempt + ")");
+                    return;
+                }
+            }
+            // The lease went away while fencing: the LeaseLost handler demotes and releases.
+            return;
+        }
+    }
+
+    private void giveUp(long term, int attempts, Exception last) {
+        LOG.log(Level.WARNING, "node {0}: giving up term {1} after {2} failed fences; resigning: {3}", nodeId(), term,
+                attempts, last.toString());
+        try {
+            coordinator.resign();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "node {0}: resigning term {1} failed: {2}", nodeId(), term, e.toString());
+        }
+    }
+
+    private synchronized boolean pending(long term) {
+        return status.state() == ControllerState.FENCE_PENDING && status.term() == term;
+    }
+
+    private synchronized boolean waitWhilePending(long term, Duration howLong) {
+        long deadline = System.nanoTime() + howLong.toNanos();
+        try {
+            while (pending(term)) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return true;
+                }
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return false;
+    }
+
+    private synchronized void sleepUnlessClosed(Duration howLong) {
+        long deadline = System.nanoTime() + howLong.toNanos();
+        try {
+            while (status.state() != ControllerState.CLOSED) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    return;
+                }
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void campaignLoop() {
+        Duration backoff = backoffInitial;
+        while (status.state() != ControllerState.CLOSED && !Thread.currentThread().isInterrupted()) {
+            try {
+                campaigns.incrementAndGet();
+                coordinator.campaign();
+                return;
+            } catch (IOException | IllegalStateException e) {
+                LOG.log(Level.WARNING, "node {0}: campaign failed, retrying in {1}: {2}", nodeId(), backoff, e.toString());
+                sleepUnlessClosed(backoff);
+                backoff = backoff.multipliedBy(2).compareTo(backoffMax) > 0 ? backoffMax : backoff.multipliedBy(2);
+            }
+        }
+    }
+
+    /** Called with the monitor held. */
+    private void transition(ControllerState to, long term, String reason) {
+        ControllerState from = status.state();
+        status = new ControllerStatus(to, term);
+        ControllerEvent event = new ControllerEvent(Instant.now(), nodeId(), from, to, term, reason);
+        LOG.log(Level.INFO, "node {0}: {1} -> {2} (term {3}): {4}", nodeId(), from, to, term, reason);
+        for (Consumer<ControllerEvent> observer : observers) {
+            try {
+                observer.accept(event);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "controller observer failed on " + event, e);
+            }
+        }
+        notifyAll();
+    }
+
+    /**
+     * Stops: refuses writes from now on (state {@link ControllerState#CLOSED}), resigns the lease,
+     * releases the fencer and stops the worker (waiting up to 10 s for a fence in progress). Does
+     * not close the coordinator. Idempotent.
+     */
+    @Override
+    public void close() {
+        long term;
+        synchronized (this) {
+            if (status.state() == ControllerState.CLOSED) {
+                return;
+            }
+            term = status.term();
+            transition(ControllerState.CLOSED, term, "closed");
+        }
+        subscription.close();
+        try {
+            coordinator.resign();
+        } catch (IOException e) {
+            LOG.log(Level.WARNING, "node {0}: resign on close failed: {1}", nodeId(), e.toString());
+        }
+        worker.submit(() -> fencer.release(term));
+        worker.shutdown();
+        try {
+            if (!worker.awaitTermination(10, TimeUnit.SECONDS)) {
+                worker.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            worker.shutdownNow();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Controller[" + nodeId() + " " + status + "]";
+    }
+
+    /** Immutable-style builder of a {@link Controller}. Not thread-safe. */
+    public static final class Builder {
+        private Coordinator coordinator;
+        private Fencer fencer;
+        private Duration backoffInitial = Duration.ofMillis(50);
+        private Duration backoffMax = Duration.ofSeconds(2);
+        private int maxFenceAttempts = 10;
+        private Duration recampaignDelay = Duration.ofMillis(100);
+        private final List<Consumer<ControllerEvent>> observers = new java.util.ArrayList<>();
+
+        private Builder() {}
+
+        /** An observer registered before the controller starts, so it sees every transition. */
+        public Builder observer(Consumer<ControllerEvent> observer) {
+            if (observer == null) {
+                throw new IllegalArgumentException("observer is null");
+            }
+            observers.add(observer);
+            return this;
+        }
+
+        /** The election to take part in (required). The controller does not close it. */
+        public Builder coordinator(Coordinator coordinator) {
+            this.coordinator = coordinator;
+            return this;
+        }
+
+        /** What to run before promotion (required). */
+        public Builder fencer(Fencer fencer) {
+            this.fencer = fencer;
+            return this;
+        }
+
+        /** Backoff between failed fences and failed campaigns: doubles from initial up to max. */
+        public Builder backoff(Duration initial, Duration max) {
+            if (initial == null || max == null || initial.isNegative() || initial.isZero() || max.compareTo(initial) < 0) {
+                throw new IllegalArgumentException("backoff needs 0 < initial <= max: " + initial + ", " + max);
+            }
+            this.backoffInitial = initial;
+            this.backoffMax = max;
+            return this;
+        }
+
+        /** Failed fences of one term after which the node resigns (default 10). */
+        public Builder maxFenceAttempts(int attempts) {
+            if (attempts < 1) {
+                throw new IllegalArgumentException("max fence attempts must be >= 1: " + attempts);
+            }
+            this.maxFenceAttempts = attempts;
+            return this;
+        }
+
+        /** Pause between a demotion and the next campaign (default 100 ms). */
+        public Builder recampaignDelay(Duration delay) {
+            if (delay == null || delay.isNegative()) {
+                throw new IllegalArgumentException("recampaign delay must be >= 0: " + delay);
+            }
+            this.recampaignDelay = delay;
+            return this;
+        }
+
+        /**
+         * Builds the controller and starts campaigning.
+         *
+         * @throws IllegalStateException if the coordinator or fencer is missing
+         */
+        public Controller start() {
+            if (coordinator == null || fencer == null) {
+                throw new IllegalStateException("a controller needs a coordinator and a fencer");
+            }
+            return new Controller(this).start();
+        }
+    }
+}

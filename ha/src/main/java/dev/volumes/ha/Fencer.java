@@ -1,0 +1,68 @@
+package dev.volumes.ha;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * Makes sure no holder of an older term can change the volume any more: the step the {@link
+ * Controller} must complete before it lets this node write as leader of a new term.
+ *
+ * <p>The primary fencer is the storage itself: opening the replication engine with the new term
+ * makes every replica promise to refuse older terms (see {@link TermEngine}); in quorum mode that
+ * alone is sufficient. {@link #command} adds an external action (power off the old leader, revoke
+ * its network access) for modes where a minority of replicas may accept writes.
+ */
+@FunctionalInterface
+public interface Fencer {
+
+    /**
+     * Fences every term older than {@code term}. Blocks until done. Must be idempotent: the
+     * controller retries a failed fence with backoff, and may call it again for the same term.
+     *
+     * @throws IOException if fencing could not be confirmed; the node is then not promoted
+     */
+    void fence(long term) throws IOException;
+
+    /**
+     * Called when this node stops being leader (or gives up promoting) for {@code term}: release
+     * whatever {@link #fence} opened for it. Must not throw; the default does nothing.
+     */
+    default void release(long term) {}
+
+    /**
+     * A fencer that runs {@code this}, then {@code next}; succeeds only if both do. Released in
+     * reverse order.
+     */
+    default Fencer andThen(Fencer next) {
+        if (next == null) {
+            throw new IllegalArgumentException("next fencer is null");
+        }
+        Fencer first = this;
+        return new Fencer() {
+            @Override
+            public void fence(long term) throws IOException {
+                first.fence(term);
+                next.fence(term);
+            }
+
+            @Override
+            public void release(long term) {
+                next.release(term);
+                first.release(term);
+            }
+        };
+    }
+
+    /**
+     * The external fencer hook: runs {@code command} (no shell; every argument may contain
+     * {@code {term}} and {@code {node}}, replaced by the new term and this node's id) and succeeds
+     * if it exits with status 0 within {@code timeout}. Its output is kept for the error message.
+     * A command still running at the timeout is killed and the fence fails.
+     *
+     * @throws IllegalArgumentException if the command is empty or the timeout not positive
+     */
+    static Fencer command(List<String> command, String nodeId, Duration timeout) {
+        return new CommandFencer(command, nodeId, timeout);
+    }
+}

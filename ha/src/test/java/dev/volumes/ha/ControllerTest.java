@@ -1,0 +1,206 @@
+package dev.volumes.ha;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.volumes.device.Device;
+import dev.volumes.device.MemoryDevice;
+import dev.volumes.device.ReadOnlyDeviceException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class ControllerTest {
+
+    private static final Duration WAIT = Duration.ofSeconds(10);
+
+    private final InMemoryCoordination group = new InMemoryCoordination();
+    private final List<Controller> controllers = new CopyOnWriteArrayList<>();
+
+    @AfterEach
+    void tearDown() {
+        controllers.forEach(Controller::close);
+        group.close();
+    }
+
+    /** Records fences and releases; fails the first {@code failures} fences. */
+    static final class ScriptedFencer implements Fencer {
+        final List<String> calls = new CopyOnWriteArrayList<>();
+        final AtomicInteger failuresLeft;
+        volatile CountDownLatch gate = new CountDownLatch(0);
+
+        ScriptedFencer(int failures) {
+            this.failuresLeft = new AtomicInteger(failures);
+        }
+
+        @Override
+        public void fence(long term) throws IOException {
+            calls.add("fence " + term);
+            try {
+                gate.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (failuresLeft.getAndDecrement() > 0) {
+                throw new IOException("replica unreachable");
+            }
+        }
+
+        @Override
+        public void release(long term) {
+            calls.add("release " + term);
+        }
+    }
+
+    private Controller start(String id, Fencer fencer) {
+        Controller c = Controller.builder().coordinator(group.coordinator(id)).fencer(fencer)
+                .backoff(Duration.ofMillis(5), Duration.ofMillis(40)).maxFenceAttempts(4)
+                .recampaignDelay(Duration.ofMillis(10)).start();
+        controllers.add(c);
+        return c;
+    }
+
+    @Test
+    void electedNodeFencesThenLeadsAndEveryTransitionIsObservable() throws Exception {
+        ScriptedFencer fencer = new ScriptedFencer(0);
+        List<ControllerEvent> events = new CopyOnWriteArrayList<>();
+        Controller a = Controller.builder().coordinator(group.coordinator("a")).fencer(fencer).observer(events::add)
+                .start();
+        controllers.add(a);
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 1));
+        assertThat(fencer.calls).containsExactly("fence 1");
+        ControllerCounters c = a.counters();
+        assertThat(c.elections()).isEqualTo(1);
+        assertThat(c.promotions()).isEqualTo(1);
+        assertThat(c.fenceAttempts()).isEqualTo(1);
+        assertThat(c.campaigns()).isEqualTo(1);
+        assertThat(events).extracting(ControllerEvent::to).containsExactly(ControllerState.FENCE_PENDING,
+                ControllerState.LEADER);
+        assertThat(events.get(1).reason()).contains("fenced");
+    }
+
+    @Test
+    void writesAreRefusedWhileFencingIsPendingAndAllowedOnlyAfterIt() throws Exception {
+        ScriptedFencer fencer = new ScriptedFencer(0);
+        fencer.gate = new CountDownLatch(1);
+        Controller a = start("a", fencer);
+        Device gated = a.gate(MemoryDevice.create("vol", 4096), ReadPolicy.ANY_STATE);
+        assertThat(a.awaitState(ControllerState.FENCE_PENDING, WAIT)).isNotNull();
+        assertThatThrownBy(() -> gated.write(ByteBuffer.allocate(512), 0)).isInstanceOf(NotLeaderException.class)
+                .isInstanceOf(ReadOnlyDeviceException.class)
+                .hasMessageContaining("node a is not the leader (state FENCE_PENDING, term 1)");
+        assertThatThrownBy(gated::sync).isInstanceOf(NotLeaderException.class);
+        assertThatThrownBy(() -> gated.writeZeroes(0, 512, false)).isInstanceOf(NotLeaderException.class);
+        assertThatThrownBy(() -> gated.discard(0, 512)).isInstanceOf(NotLeaderException.class);
+        gated.read(ByteBuffer.allocate(512), 0); // ANY_STATE
+        fencer.gate.countDown();
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        gated.write(ByteBuffer.allocate(512), 0);
+        gated.sync();
+        assertThat(a.counters().refusedWrites()).isEqualTo(4);
+    }
+
+    @Test
+    void leaderOnlyReadPolicyRefusesReadsOnAFollower() throws Exception {
+        Controller a = start("a", new ScriptedFencer(0));
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        Controller b = start("b", new ScriptedFencer(0));
+        Device gatedB = b.gate(MemoryDevice.create("vol", 4096), ReadPolicy.LEADER_ONLY);
+        assertThatThrownBy(() -> gatedB.read(ByteBuffer.allocate(512), 0)).isInstanceOf(NotLeaderException.class)
+                .hasMessageContaining("state FOLLOWER");
+    }
+
+    @Test
+    void failedFencesAreRetriedWithBackoffUntilOneSucceeds() throws Exception {
+        ScriptedFencer fencer = new ScriptedFencer(2);
+        Controller a = start("a", fencer);
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        assertThat(fencer.calls).containsExactly("fence 1", "fence 1", "fence 1");
+        assertThat(a.counters().fenceFailures()).isEqualTo(2);
+        assertThat(a.counters().promotions()).isEqualTo(1);
+    }
+
+    @Test
+    void aNodeThatCannotFenceResignsAndAnotherNodeLeads() throws Exception {
+        ScriptedFencer broken = new ScriptedFencer(Integer.MAX_VALUE);
+        Controller a = start("a", broken);
+        waitUntil(() -> a.counters().elections() == 1);
+        ScriptedFencer fine = new ScriptedFencer(0);
+        Controller b = start("b", fine);
+        assertThat(b.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        assertThat(b.status().term()).isGreaterThan(1);
+        assertThat(a.status().state()).isNotEqualTo(ControllerState.LEADER);
+        assertThat(a.counters().fenceFailures()).isGreaterThanOrEqualTo(4);
+        waitUntil(() -> broken.calls.contains("release 1")); // released on a's worker after its resignation
+    }
+
+    @Test
+    void leaseLossDemotesAtOnceReleasesAndRecampaigns() throws Exception {
+        ScriptedFencer fa = new ScriptedFencer(0);
+        Controller a = start("a", fa);
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        Controller b = start("b", new ScriptedFencer(0));
+        Device gatedA = a.gate(MemoryDevice.create("vol", 4096), ReadPolicy.ANY_STATE);
+        gatedA.write(ByteBuffer.allocate(512), 0);
+
+        group.expire("a"); // returns after a's lease loss was delivered
+        assertThat(a.status()).isEqualTo(new ControllerStatus(ControllerState.FOLLOWER, 1));
+        assertThatThrownBy(() -> gatedA.write(ByteBuffer.allocate(512), 0)).isInstanceOf(NotLeaderException.class);
+        assertThat(b.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 2));
+        // a campaigns again and takes over when b goes
+        waitUntil(() -> group.coordinator("b").members().contains("a"));
+        group.expire("b");
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 3));
+        assertThat(fa.calls).containsExactly("fence 1", "release 1", "fence 3");
+        assertThat(a.counters().demotions()).isEqualTo(1);
+        assertThat(a.counters().campaigns()).isEqualTo(2);
+    }
+
+    @Test
+    void leaseLostWhileFencingIsNeverPromoted() throws Exception {
+        ScriptedFencer fencer = new ScriptedFencer(0);
+        fencer.gate = new CountDownLatch(1);
+        Controller a = start("a", fencer);
+        assertThat(a.awaitState(ControllerState.FENCE_PENDING, WAIT)).isNotNull();
+        group.expire("a");
+        assertThat(a.status().state()).isEqualTo(ControllerState.FOLLOWER);
+        fencer.gate.countDown(); // the fence now "succeeds", too late
+        waitUntil(() -> fencer.calls.contains("release 1"));
+        assertThat(a.counters().promotions()).isZero();
+        // alone in the group, it is elected again with a new term and promoted
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 2));
+    }
+
+    @Test
+    void closeRefusesWritesAndHandsOver() throws Exception {
+        Controller a = start("a", new ScriptedFencer(0));
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        Controller b = start("b", new ScriptedFencer(0));
+        Device gatedA = a.gate(MemoryDevice.create("vol", 4096), ReadPolicy.ANY_STATE);
+        a.close();
+        assertThat(a.status().state()).isEqualTo(ControllerState.CLOSED);
+        assertThatThrownBy(() -> gatedA.write(ByteBuffer.allocate(512), 0)).isInstanceOf(NotLeaderException.class);
+        assertThat(b.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+    }
+
+    interface Condition {
+        boolean holds() throws Exception;
+    }
+
+    static void waitUntil(Condition condition) throws Exception {
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        while (!condition.holds()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("condition not reached within " + WAIT);
+            }
+            TimeUnit.MILLISECONDS.sleep(5);
+        }
+    }
+}
