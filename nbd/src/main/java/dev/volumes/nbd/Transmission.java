@@ -27,15 +27,25 @@ import java.util.concurrent.locks.ReentrantLock;
  * one hold, so they are contiguous on the wire. A reply is only sent after the Device call
  * returned, so an acknowledged write has reached the Device (and with FUA, durable storage).
  *
- * <p>Inline fast path: when a small READ or WRITE (at most {@link #INLINE_MAX} bytes, no FUA)
- * is the only request in flight and no further request bytes are already buffered, the reader
- * runs it itself and then goes on reading, without starting a thread: at queue depth 1 this saves
- * a virtual-thread start and a park/unpark per request. A client that pipelines is not affected
- * (its next request is usually buffered or in flight, so requests run concurrently as before); a
- * request arriving while an inline one runs waits at most for that one small request. If an
+ * <p>Two reader modes share that rule. (1) A platform-thread reader (default, {@link
+ * #platformLead}) blocks in the socket read itself, so the kernel wakes it directly; when a small
+ * READ or WRITE (at most {@link #INLINE_MAX} bytes, no FUA) is the only request in flight and no
+ * further request bytes are buffered, it runs the request inline and reads on — one wake-up per
+ * request at queue depth 1, where a virtual reader costs a poller wake-up plus a carrier wake-up
+ * plus a thread start (measured: ~1.2 vs ~4.7 context switches per 4 KiB request). (2) At the
+ * first request it cannot run inline (the client pipelines, or a large/FUA/other command), the
+ * platform reader starts a virtual leader/follower chain, which takes the reader role, runs that
+ * request, and waits on {@link #readerRole}. Virtual readers keep the role while requests
+ * overlap; the first one that finds a request it may run inline runs it and returns the role to
+ * the platform reader. So exactly one thread reads at any time, and role transfers happen through
+ * Thread.start or the semaphore (both happens-before), which also publishes the reader-only
+ * fields ({@link #inlineNext}, {@link #inlineBackoff}, the decoder and the input buffer). A
+ * request arriving while an inline one runs waits at most for that one small request; if an
  * inline request was slow (over {@link #INLINE_SLOW_NANOS}, e.g. a Device that went to the
  * network), inlining pauses for {@link #INLINE_BACKOFF} requests so a slow Device cannot
- * serialise a client. Replies still go through {@link #send} (write lock, send watchdog).
+ * serialise a client. Replies always go through {@link #send} (write lock, send watchdog). With
+ * {@code -Dvolumes.nbd.platformReader=false}, or if no platform thread can be started, only
+ * virtual readers run (inline execution then continues on the virtual reader).
  *
  * <p>On NBD_CMD_DISC, end of stream, or a graceful server shutdown (which shuts the socket's
  * input), the last reader completes {@link #readersDone}; the connection thread then waits for every in-flight request to reply (by taking all request
