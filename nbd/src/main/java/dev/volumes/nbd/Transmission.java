@@ -105,7 +105,7 @@ final class Transmission {
     /** Released when a virtual reader chain gives the reader role back to the platform reader (or ends). */
     private final Semaphore readerRole = new Semaphore(0);
     /** Whether a platform reader runs this connection (set before any reader starts). */
-    private boolean platform = PLATFORM_READER;
+    private boolean platform;
     private final java.util.concurrent.CompletableFuture<Boolean> readersDone = new java.util.concurrent.CompletableFuture<>();
     private final java.util.concurrent.atomic.LongAdder requests = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder connBytesRead = new java.util.concurrent.atomic.LongAdder();
@@ -123,6 +123,7 @@ final class Transmission {
         this.decoder = new RequestDecoder(negotiated.style() == ReplyEncoder.Style.EXTENDED);
         this.sizes = Export.blockSizes(device, server.connectionByteBudget());
         this.bytes = new Semaphore(server.connectionByteBudget());
+        this.platform = server.platformReader();
         this.readers = Thread.ofVirtual().name("nbd-conn-" + connection.id() + "-reader").factory();
     }
 
