@@ -39,7 +39,7 @@ declare -A cmd=(
   [ours-file]="java --enable-native-access=ALL-UNNAMED -cp $cp bench/NbdServe.java file $img 20801"
   [nbdkit-file]="nbdkit --exit-with-parent -f -i 127.0.0.1 -p 20802 file $img"
   [qemu-nbd]="qemu-nbd -f raw -x disk -b 127.0.0.1 -p 20803 -t --cache=writeback $img"
-  [ours-mem]="java -cp $cp bench/NbdServe.java memory $((size_mib << 20)) 20804"
+  [ours-mem]="java ${OURS_JAVA_OPTS:-} -cp $cp bench/NbdServe.java memory $((size_mib << 20)) 20804"
   [nbdkit-mem]="nbdkit --exit-with-parent -f -i 127.0.0.1 -p 20805 memory ${size_mib}M")
 declare -A port=([ours-file]=20801 [nbdkit-file]=20802 [qemu-nbd]=20803 [ours-mem]=20804 [nbdkit-mem]=20805)
 declare -A uri=(

@@ -74,7 +74,7 @@ final class ChannelTransport implements Transport {
 
     @Override
     public boolean canStartTls() {
-        return channel.socket() != null && isTcp();
+        return channel.isOpen();
     }
 
     private boolean isTcp() {
@@ -87,8 +87,8 @@ final class ChannelTransport implements Transport {
 
     @Override
     public Transport startTls(NbdTls tls) throws IOException {
-        if (!isTcp()) {
-            throw new IOException("TLS is only available on TCP connections");
+        if (!isTcp()) { // Unix domain socket: no java.net.Socket to layer an SSLSocket on
+            return EngineTlsTransport.handshake(channel, tls, peer, remote);
         }
         InetSocketAddress remote = (InetSocketAddress) channel.getRemoteAddress();
         SSLSocket ssl = (SSLSocket) tls.context().getSocketFactory()

@@ -186,7 +186,8 @@ final class ClientHandshake {
         }
         if (target.socket() != null) {
             // A Unix socket channel has no Socket adapter to layer an SSLSocket on: use an engine.
-            transport = EngineTlsTransport.handshake(channel, target.tls().engine("localhost", 0), transport.peer());
+            transport = EngineTlsTransport.handshake(channel, target.tls().engine("localhost", 0), transport.peer(),
+                    transport.remoteAddress());
         } else {
             SSLSocket ssl = target.tls().handshake(channel.socket(), target.host(), target.port());
             transport = new TlsTransport(ssl, channel, transport.peer(), channel.getRemoteAddress());

@@ -108,6 +108,7 @@ public final class NbdServer implements Closeable {
     private final ExportResolver resolver;
     /** Test hook run on each accepted channel before it is served (null in production). */
     private final java.util.function.Consumer<SocketChannel> acceptHook;
+    private final boolean platformReader;
 
     /**
      * Guards the pairing of {@link #exports} with connections attaching to them: an attach checks,
@@ -150,6 +151,7 @@ public final class NbdServer implements Closeable {
         this.bytes = new Semaphore(serverBytes);
         this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20), b.directAllocator);
         this.acceptHook = b.acceptHook;
+        this.platformReader = b.platformReader;
     }
 
     /** A builder with defaults: TCP 127.0.0.1:10809, no TLS, 1024 connections, 30 s handshake. */
@@ -391,6 +393,11 @@ public final class NbdServer implements Closeable {
         resolvedCounters.computeIfPresent(name, (k, v) -> --v.users == 0 ? null : v);
     }
 
+    /** Whether connections start with a platform-thread reader (see Transmission). */
+    boolean platformReader() {
+        return platformReader;
+    }
+
     /** The resolver for names that are not static exports, or null. */
     ExportResolver resolver() {
         return resolver;
@@ -605,6 +612,7 @@ public final class NbdServer implements Closeable {
         private ExportResolver resolver;
         private java.util.function.IntFunction<java.nio.ByteBuffer> directAllocator = java.nio.ByteBuffer::allocateDirect;
         private java.util.function.Consumer<SocketChannel> acceptHook;
+        private boolean platformReader = Transmission.PLATFORM_READER;
 
         private Builder() {}
 
@@ -696,6 +704,12 @@ public final class NbdServer implements Closeable {
         /** Tests only: how payload buffers are allocated (to inject direct-memory exhaustion). */
         Builder directAllocator(java.util.function.IntFunction<java.nio.ByteBuffer> allocator) {
             this.directAllocator = allocator;
+            return this;
+        }
+
+        /** Tests only: platform-thread readers on (default: {@code -Dvolumes.nbd.platformReader}, true) or off. */
+        Builder platformReader(boolean on) {
+            this.platformReader = on;
             return this;
         }
 

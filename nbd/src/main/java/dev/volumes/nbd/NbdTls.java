@@ -158,6 +158,13 @@ public final class NbdTls {
         }
     }
 
+    void configure(javax.net.ssl.SSLEngine engine) {
+        engine.setEnabledProtocols(new String[] {"TLSv1.3"});
+        if (clientTrust != null) {
+            engine.setNeedClientAuth(true);
+        }
+    }
+
     private static KeyManagerFactory keyManagers(KeyStore store, char[] password) throws GeneralSecurityException {
         KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
         kmf.init(store, password);

@@ -29,14 +29,17 @@ class ConcurrentClientsTest {
     private static final int BLOCK = 4096;
     private static final int BLOCKS_PER_CLIENT = 256;
 
-    @Test
-    void pipelinedMixedTrafficFromManyConnectionsMatchesTheModel() throws Exception {
+    /** Both reader designs: platform reader with hand-over to virtual readers, and virtual only. */
+    @org.junit.jupiter.params.ParameterizedTest(name = "platformReader={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {true, false})
+    void pipelinedMixedTrafficFromManyConnectionsMatchesTheModel(boolean platformReader) throws Exception {
         String test = "ConcurrentClientsTest.pipelinedMixedTraffic";
         long seed = Seeds.forTest(test);
         int clients = 4;
         int rounds = Seeds.scaled(8);
         MemoryDevice disk = MemoryDevice.create("disk", (long) clients * BLOCKS_PER_CLIENT * BLOCK);
-        try (NbdServer server = NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0)).build();
+        try (NbdServer server = NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0))
+                .platformReader(platformReader).build();
                 ExecutorService pool = Executors.newVirtualThreadPerTaskExecutor()) {
             server.addExport("disk", disk, null);
             server.start();
@@ -58,6 +61,16 @@ class ConcurrentClientsTest {
             }
             assertThat(server.stats().exports().get("disk").errors()).isEmpty();
         }
+        // every platform reader ended with its connection
+        for (int i = 0; i < 500 && platformReaders() > 0; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(platformReaders()).isZero();
+    }
+
+    private static long platformReaders() {
+        return Thread.getAllStackTraces().keySet().stream()
+                .filter(t -> t.getName().startsWith("nbd-conn-") && t.getName().endsWith("-reader")).count();
     }
 
     private static void run(NbdServer server, int client, Random random, int rounds) throws Exception {

@@ -214,4 +214,54 @@ class ExportResolverTest {
         await(() -> server.stats().connections() == 0);
         assertThat(closes.get()).isEqualTo(1);
     }
+
+    @Test
+    void aRequestWaitingForMemoryWhenDisconnectCameIsNeverExecuted() throws Exception {
+        AtomicInteger reads = new AtomicInteger();
+        AtomicReference<ClientConnection> conn = new AtomicReference<>();
+        CountDownLatch readWaiting = new CountDownLatch(1);
+        Device d = new ForwardingDevice(MemoryDevice.create(64 << 20)) {
+            @Override
+            public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+                try {
+                    readWaiting.await(10, TimeUnit.SECONDS); // the READ is decoded, blocked on the budget
+                    Thread.sleep(50); // let the reader reach the budget wait (not asserted; ordering only)
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+                conn.get().disconnect("fenced during a write");
+                super.write(src, offset, flag);
+            }
+
+            @Override
+            public void write(ByteBuffer src, long offset) throws IOException {
+                write(src, offset, WriteFlag.NONE);
+            }
+
+            @Override
+            public void read(ByteBuffer dst, long offset) throws IOException {
+                reads.incrementAndGet();
+                super.read(dst, offset);
+            }
+        };
+        // A budget of exactly one 32 MiB request: the READ behind the WRITE waits for memory.
+        server = NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0)).inFlightBytes(32 << 20, 32 << 20)
+                .exportResolver((name, connection) -> {
+                    conn.set(connection);
+                    return Optional.of(new ResolvedExport(name, null, d, closes::incrementAndGet));
+                }).build();
+        server.start();
+        try (RawClient c = new RawClient(server.address())) {
+            c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+            c.go("vol-budget");
+            int len = 32 << 20;
+            c.request(0, Wire.CMD_WRITE, 1, 0, len, new byte[len]);
+            c.request(0, Wire.CMD_READ, 2, 0, len, null);
+            readWaiting.countDown();
+            assertThat(c.closedByServer()).isTrue();
+        }
+        await(() -> closes.get() == 1);
+        assertThat(reads.get()).isZero();
+        assertThat(server.stats().inFlightBytes()).isZero();
+    }
 }

@@ -66,6 +66,36 @@ class TlsIT {
     }
 
     @Test
+    void tlsOnAUnixDomainSocketWithNbdinfoAndAClientCertificate() throws Exception {
+        Peers.require("nbdinfo", "libnbd-bin");
+        Peers.require("nbdsh", "libnbd-bin");
+        TestCertificates certs = TestCertificates.create(dir);
+        Path socket = dir.resolve("nbd.sock");
+        NbdTls tls = NbdTls.fromPem(certs.serverCert(), certs.serverKey()).clientCertificates(certs.caCert());
+        java.util.concurrent.atomic.AtomicReference<String> principal = new java.util.concurrent.atomic.AtomicReference<>();
+        try (NbdServer s = NbdServer.builder().listen(null).unixSocket(socket).tls(tls).exportResolver((name, c) -> {
+            principal.set(c.tlsPeer().map(java.security.Principal::getName).orElse("none"));
+            return java.util.Optional.of(new ResolvedExport(name, null, MemoryDevice.create(name, 8 << 20), null));
+        }).build()) {
+            s.addExport("disk", MemoryDevice.create("disk", 16 << 20), "tls disk");
+            s.start();
+            String base = "nbds+unix:///disk?socket=" + socket + "&tls-certificates=";
+            PeerRun with = PeerRun.of(60, "nbdsh", "-c", "h.set_uri_allow_local_file(True)",
+                    "-c", "h.connect_uri('" + base + certs.clientDir() + "')",
+                    "-c", "h.pwrite(b'y' * 65536, 4096)", "-c", "assert h.pread(65536, 4096) == b'y' * 65536",
+                    "-c", "h.flush()", "-c", "print('unix-tls-ok', h.get_size())").ok();
+            assertThat(with.stdout()).contains("unix-tls-ok " + (16 << 20));
+            PeerRun resolved = PeerRun.of(60, "nbdsh", "-c", "h.set_uri_allow_local_file(True)",
+                    "-c", "h.connect_uri('nbds+unix:///vol?socket=" + socket + "&tls-certificates=" + certs.clientDir() + "')",
+                    "-c", "print('size', h.get_size())").ok();
+            assertThat(resolved.stdout()).contains("size " + (8 << 20));
+            assertThat(principal.get()).isNotEqualTo("none"); // the verified client certificate
+            PeerRun plain = PeerRun.of(60, "nbdinfo", "nbd+unix:///disk?socket=" + socket);
+            assertThat(plain.exit()).as(plain.toString()).isNotZero(); // TLS is required
+        }
+    }
+
+    @Test
     void pkcs12KeystoreWorksToo() throws Exception {
         Peers.require("nbdinfo", "libnbd-bin");
         TestCertificates certs = TestCertificates.create(dir);
