@@ -47,14 +47,26 @@ final class ControlClient implements PoolService {
     }
 
     private JsonNode call(Request request) throws IOException {
+        return call(request, ProgressListener.NONE);
+    }
+
+    private JsonNode call(Request request, ProgressListener progress) throws IOException {
         out.write(ControlProtocol.JSON.writeValueAsBytes(request));
         out.write('\n');
         out.flush();
-        String line = in.readLine();
-        if (line == null) {
-            throw new IOException("the daemon at " + path + " closed the control connection without answering");
+        JsonNode response;
+        while (true) {
+            String line = in.readLine();
+            if (line == null) {
+                throw new IOException("the daemon at " + path + " closed the control connection without answering");
+            }
+            response = ControlProtocol.JSON.readTree(line);
+            JsonNode p = response.get("progress");
+            if (p == null) {
+                break;
+            }
+            progress.update(p.path("done").asLong(), p.path("total").asLong(-1));
         }
-        JsonNode response = ControlProtocol.JSON.readTree(line);
         if (!response.path("ok").asBoolean(false)) {
             ExitCode exit;
             try {
@@ -105,6 +117,28 @@ final class ControlClient implements PoolService {
     @Override
     public CheckView check() throws IOException {
         return call(new Request("pool.check", null, null, null), CheckView.class);
+    }
+
+    @Override
+    public OciView freeze(String name, String image, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("oci.freeze", name, null, null, image, null), progress),
+                OciView.class);
+    }
+
+    @Override
+    public VolumeView attach(String image, String name) throws IOException {
+        return call(new Request("oci.attach", name, null, null, image, null), VolumeView.class);
+    }
+
+    @Override
+    public OciView commit(String name, String image, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("oci.commit", name, null, null, image, null), progress),
+                OciView.class);
+    }
+
+    @Override
+    public VolumeView detach(String name, boolean discard) throws IOException {
+        return call(new Request("oci.detach", name, null, null, null, discard), VolumeView.class);
     }
 
     @Override

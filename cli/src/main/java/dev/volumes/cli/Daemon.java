@@ -51,7 +51,7 @@ final class Daemon implements Closeable {
             throw new CliException(ExitCode.IN_USE, "a volumes daemon is already serving " + dir.root()
                     + " (its control socket " + dir.controlSocket() + " answers); stop it first");
         });
-        Pool pool = Files.exists(dir.pool()) ? Pool.open(dir.pool()) : createDefault(dir, options, out);
+        Pool pool = LocalPoolService.exists(dir) ? LocalPoolService.openPool(dir) : createDefault(dir, options, out);
         DaemonMetrics metrics = new DaemonMetrics();
         NbdServer server = null;
         ServingPoolService service = null;
@@ -61,7 +61,8 @@ final class Daemon implements Closeable {
                 builder.unixSocket(options.unixSocket());
             }
             server = builder.build();
-            service = new ServingPoolService(dir.pool(), pool, server, metrics);
+            service = new ServingPoolService(LocalPoolService.where(dir), pool, server, metrics,
+                    dir.root().resolve("overlays"));
             service.exportAll();
             server.start();
             registerGauges(metrics, pool, server);
@@ -123,7 +124,7 @@ final class Daemon implements Closeable {
         InetSocketAddress a = server.address();
         String host = a.getAddress().getHostAddress();
         String base = "nbd://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
-        out.printf("volumes: serving pool %s on %s%n", dir.pool(), base);
+        out.printf("volumes: serving pool %s on %s%n", service.path(), base);
         for (VolumeView v : service.list()) {
             out.printf("  export %-20s %-9s %10s%s%n", v.name(), v.kind(), Sizes.format(v.size()),
                     v.kind().equals("snapshot") ? "  (read-only)" : "");

@@ -5,7 +5,6 @@ import dev.volumes.pool.PoolInfo;
 import dev.volumes.pool.VolumeInfo;
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -14,41 +13,74 @@ import java.util.List;
  */
 class LocalPoolService implements PoolService {
 
-    private final Path path;
+    private final String path;
     private final Pool pool;
 
-    LocalPoolService(Path path, Pool pool) {
+    /** {@code path} says where the pool is (a file path or the backing URI), for messages and {@code pool info}. */
+    LocalPoolService(String path, Pool pool) {
         this.path = path;
         this.pool = pool;
     }
 
-    /** Opens the pool file at {@code path}; a missing file is {@link ExitCode#NOT_FOUND}. */
-    static LocalPoolService open(Path path) throws IOException {
-        if (!Files.exists(path)) {
-            throw new CliException(ExitCode.NOT_FOUND, "no pool at " + path
+    /**
+     * Opens the pool of {@code dir}: the backing recorded by {@code pool create --backing}
+     * ({@link PoolBacking}), else the file {@code DIR/default.pool}; none is {@link ExitCode#NOT_FOUND}.
+     */
+    static LocalPoolService open(DataDir dir) throws IOException {
+        return new LocalPoolService(where(dir), openPool(dir));
+    }
+
+    /** The pool of {@code dir} opened directly (see {@link #open(DataDir)}). */
+    static Pool openPool(DataDir dir) throws IOException {
+        java.util.Optional<PoolBacking> backing = PoolBacking.recorded(dir);
+        if (backing.isPresent()) {
+            dev.volumes.device.Device device = backing.get().open();
+            try {
+                return Pool.open(device);
+            } catch (IOException | RuntimeException e) {
+                try {
+                    device.close();
+                } catch (IOException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+        }
+        if (!Files.exists(dir.pool())) {
+            throw new CliException(ExitCode.NOT_FOUND, "no pool at " + dir.pool()
                     + ": create one with `volumes pool create` or start `volumes serve`");
         }
-        return new LocalPoolService(path, Pool.open(path));
+        return Pool.open(dir.pool());
+    }
+
+    /** Whether {@code dir} has a pool (a recorded backing or the default file). */
+    static boolean exists(DataDir dir) {
+        return Files.exists(dir.root().resolve(PoolBacking.FILE)) || Files.exists(dir.pool());
+    }
+
+    /** Where the pool of {@code dir} lives, for messages. */
+    static String where(DataDir dir) throws IOException {
+        return PoolBacking.recorded(dir).map(PoolBacking::uri).orElse(dir.pool().toString());
     }
 
     Pool pool() {
         return pool;
     }
 
-    Path path() {
+    String path() {
         return path;
     }
 
     @Override
     public PoolView poolInfo() {
         PoolInfo info = pool.info();
-        return new PoolView(path.toString(), info.uuid().toString(), info.label(), info.formatVersion(),
+        return new PoolView(path, info.uuid().toString(), info.label(), info.formatVersion(),
                 info.blockSize(), info.totalBytes(), info.usedBytes(), info.freeBytes(), info.reservedBytes(),
                 info.generation(), pool.list().size());
     }
 
     @Override
-    public List<VolumeView> list() {
+    public List<VolumeView> list() throws IOException {
         return pool.list().stream().map(v -> view(v, null)).toList();
     }
 
@@ -85,6 +117,48 @@ class LocalPoolService implements PoolService {
         dev.volumes.pool.CheckReport report = pool.check();
         return new CheckView(report.clean(), report.problems(), report.volumes(), report.metadataBlocks(),
                 report.dataBlocks(), report.generation());
+    }
+
+    @Override
+    public OciView freeze(String name, String image, ProgressListener progress) throws IOException {
+        find(name);
+        return freezeDevice(name, OciAddress.parse(image), progress);
+    }
+
+    /** Freezes volume {@code name} as it is now (the caller makes sure nothing writes it). */
+    final OciView freezeDevice(String name, OciAddress target, ProgressListener progress) throws IOException {
+        dev.volumes.oci.ImageRef ref = target.ref();
+        try (dev.volumes.device.Device device = pool.openVolume(name)) {
+            dev.volumes.oci.FreezeResult result = dev.volumes.oci.OciImages.freeze(device, target.client(), ref,
+                    freezeOptions(name, progress));
+            return OciView.of(target, name, result);
+        }
+    }
+
+    static dev.volumes.oci.FreezeOptions freezeOptions(String source, ProgressListener progress) {
+        dev.volumes.oci.FreezeOptions options = dev.volumes.oci.FreezeOptions.defaults().withSource(source);
+        long chunk = options.chunkSize();
+        return options.withProgress(p -> progress.update(p.chunksDone() * chunk, p.chunksTotal() * chunk));
+    }
+
+    @Override
+    public VolumeView attach(String image, String name) throws IOException {
+        throw needsDaemon("oci attach");
+    }
+
+    @Override
+    public OciView commit(String name, String image, ProgressListener progress) throws IOException {
+        throw needsDaemon("oci commit");
+    }
+
+    @Override
+    public VolumeView detach(String name, boolean discard) throws IOException {
+        throw needsDaemon("oci detach");
+    }
+
+    private CliException needsDaemon(String what) {
+        return new CliException(ExitCode.FAILURE, "`volumes " + what + "` works on a running daemon, and none "
+                + "serves " + path + ": start `volumes serve` first");
     }
 
     /** The export name of {@code volume} if this service serves it, else null. */

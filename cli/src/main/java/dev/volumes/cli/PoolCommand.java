@@ -2,6 +2,8 @@ package dev.volumes.cli;
 
 import dev.volumes.pool.Pool;
 import dev.volumes.pool.PoolOptions;
+import dev.volumes.device.Device;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -22,6 +24,13 @@ final class PoolCommand {
         @Option(names = "--block-size", paramLabel = "SIZE",
                 description = "Block size, a power of two from 4K to 1M (default: the pool's default).") String blockSize;
         @Option(names = "--label", paramLabel = "TEXT", defaultValue = "default", description = "Pool label.") String label;
+        @Option(names = "--backing", paramLabel = "URI",
+                description = {"Where the pool lives: a file path, s3://BUCKET/PREFIX (credentials, region and endpoint from "
+                    + "the AWS environment and ~/.aws files), or oci://REGISTRY/REPO:TAG (a frozen pool, opened read-only).",
+                    "Default: DIR/default.pool. Recorded in DIR/pool.json for later commands."}) String backing;
+        @Option(names = "--s3-endpoint", paramLabel = "URL",
+                description = "S3 endpoint override for an s3:// backing (MinIO, s3proxy, ...); default from the AWS environment.")
+        String s3Endpoint;
 
         @Override
         public Integer call() throws Exception {
@@ -31,11 +40,33 @@ final class PoolCommand {
                 options.blockSize(Math.toIntExact(Sizes.parse(blockSize)));
             }
             DataDir dir = common.dir();
-            if (Files.exists(dir.pool())) {
-                throw new CliException(ExitCode.EXISTS, "a pool already exists at " + dir.pool());
+            if (LocalPoolService.exists(dir)) {
+                throw new CliException(ExitCode.EXISTS, "a pool already exists at " + LocalPoolService.where(dir)
+                        + " (data directory " + dir.root() + ")");
             }
             Files.createDirectories(dir.root());
-            try (LocalPoolService service = new LocalPoolService(dir.pool(), Pool.create(dir.pool(), bytes, options.build()))) {
+            if (backing == null) {
+                try (LocalPoolService service = new LocalPoolService(dir.pool().toString(),
+                        Pool.create(dir.pool(), bytes, options.build()))) {
+                    common.printer().pool(service.poolInfo());
+                }
+                return 0;
+            }
+            PoolBacking where = new PoolBacking(backing, s3Endpoint);
+            Pool pool;
+            if (where.readOnly()) {
+                pool = Pool.open(where.open()); // an image of a pool: verify it opens, then record it
+            } else {
+                Device device = where.create(bytes);
+                try {
+                    pool = Pool.create(device, options.build());
+                } catch (IOException | RuntimeException e) {
+                    device.close();
+                    throw e;
+                }
+            }
+            try (LocalPoolService service = new LocalPoolService(where.uri(), pool)) {
+                where.record(dir);
                 common.printer().pool(service.poolInfo());
             }
             return 0;

@@ -27,6 +27,22 @@ interface PoolService extends java.io.Closeable {
     /** Walks the whole pool and reports every inconsistency. */
     CheckView check() throws IOException;
 
+    /**
+     * Freezes {@code name} into the OCI image {@code image} ({@code [oci://]host/repo:tag}). A daemon
+     * freezes a live volume or clone through a snapshot it takes first (named in the result's
+     * {@code source}), so the image is one consistent point.
+     */
+    OciView freeze(String name, String image, ProgressListener progress) throws IOException;
+
+    /** Exports the image {@code image} as {@code name}: read lazily, written through an overlay (daemon only). */
+    VolumeView attach(String image, String name) throws IOException;
+
+    /** Pushes the attached overlay {@code name}'s changes as the image {@code image} and rebases onto it (daemon only). */
+    OciView commit(String name, String image, ProgressListener progress) throws IOException;
+
+    /** Removes the attached overlay {@code name}'s export; its spill directory is kept unless {@code discard} (daemon only). */
+    VolumeView detach(String name, boolean discard) throws IOException;
+
     @Override
     void close() throws IOException;
 }

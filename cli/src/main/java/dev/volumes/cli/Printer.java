@@ -80,6 +80,23 @@ final class Printer {
         table(rows);
     }
 
+    void oci(OciView v) {
+        if (json) {
+            json(v);
+            return;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"image", v.image()});
+        rows.add(new String[] {"digest", v.digest()});
+        rows.add(new String[] {"source", v.source()});
+        rows.add(new String[] {"size", Sizes.format(v.size()) + " (" + v.size() + " bytes)"});
+        rows.add(new String[] {"chunks", v.dataChunks() + " data, " + v.holeChunks() + " holes, "
+                + Sizes.format(v.chunkSize()) + " each"});
+        rows.add(new String[] {"uploaded", v.blobsUploaded() + " blobs, " + Sizes.format(v.bytesUploaded())
+                + " (" + v.blobsSkipped() + " already there)"});
+        table(rows);
+    }
+
     /** Prints rows with columns padded to their widest cell; the last column is not padded. */
     void table(List<String[]> rows) {
         int columns = rows.stream().mapToInt(r -> r.length).max().orElse(0);

@@ -20,18 +20,32 @@ final class ServingPoolService extends LocalPoolService {
     private final NbdServer server;
     private final DaemonMetrics metrics;
     private final Map<String, Device> exported = new ConcurrentHashMap<>();
+    private final Overlays overlays;
 
-    ServingPoolService(Path path, Pool pool, NbdServer server, DaemonMetrics metrics) {
+    /** {@code overlays} is the directory holding attached images' overlays ({@code DIR/overlays}). */
+    ServingPoolService(String path, Pool pool, NbdServer server, DaemonMetrics metrics, Path overlays) {
         super(path, pool);
         this.server = server;
         this.metrics = metrics;
+        this.overlays = new Overlays(overlays, new Overlays.Exporter() {
+            @Override
+            public void export(String name, Device device, String description) {
+                server.addExport(name, metrics.meter(name, device), description);
+            }
+
+            @Override
+            public void unexport(String name) {
+                server.removeExport(name);
+            }
+        });
     }
 
-    /** Exports every volume of the pool that is not exported yet. */
+    /** Exports every volume of the pool that is not exported yet, and resumes attached images. */
     void exportAll() throws IOException {
         for (VolumeInfo volume : pool().list()) {
             export(volume);
         }
+        overlays.resumeAll();
     }
 
     private void export(VolumeInfo volume) throws IOException {
@@ -54,26 +68,91 @@ final class ServingPoolService extends LocalPoolService {
     }
 
     @Override
-    public List<VolumeView> list() {
-        return pool().list().stream().map(v -> view(v, exportOf(v.name()))).toList();
+    public List<VolumeView> list() throws IOException {
+        List<VolumeView> all = new java.util.ArrayList<>(
+                pool().list().stream().map(v -> view(v, exportOf(v.name()))).toList());
+        all.addAll(overlays.list());
+        return all;
+    }
+
+    @Override
+    public VolumeView info(String name) {
+        if (overlays.contains(name) && pool().find(name).isEmpty()) {
+            try {
+                return overlays.view(name);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }
+        return super.info(name);
     }
 
     @Override
     public VolumeView createVolume(String name, long size) throws IOException {
+        notAnOverlay(name);
         super.createVolume(name, size);
         return exportAndView(name);
     }
 
     @Override
     public VolumeView snapshot(String source, String name) throws IOException {
+        notAnOverlay(name);
         super.snapshot(source, name);
         return exportAndView(name);
     }
 
     @Override
     public VolumeView cloneVolume(String source, String name) throws IOException {
+        notAnOverlay(name);
         super.cloneVolume(source, name);
         return exportAndView(name);
+    }
+
+    private void notAnOverlay(String name) {
+        if (overlays.contains(name)) {
+            throw new CliException(ExitCode.EXISTS, "'" + name + "' is an attached image's export; pick another name");
+        }
+    }
+
+    /**
+     * Freezes a snapshot as it is; a volume or clone (which clients may be writing) is first
+     * snapshotted as {@code NAME@oci-TIMESTAMP} and that snapshot is frozen. An attached image's
+     * overlay is committed instead.
+     */
+    @Override
+    public OciView freeze(String name, String image, ProgressListener progress) throws IOException {
+        OciAddress target = OciAddress.parse(image);
+        target.ref();
+        if (overlays.contains(name) && pool().find(name).isEmpty()) {
+            return overlays.commit(name, target, progress);
+        }
+        VolumeInfo volume = find(name);
+        String source = name;
+        if (volume.kind() != dev.volumes.pool.VolumeKind.SNAPSHOT) {
+            source = name + "@oci-" + java.time.format.DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss'Z'")
+                    .withZone(java.time.ZoneOffset.UTC).format(java.time.Instant.now());
+            snapshot(name, source);
+        }
+        return freezeDevice(source, target, progress);
+    }
+
+    @Override
+    public VolumeView attach(String image, String name) throws IOException {
+        if (pool().find(name).isPresent()) {
+            throw new CliException(ExitCode.EXISTS, "a volume named '" + name + "' exists in " + path()
+                    + "; pick another name for the attached image");
+        }
+        return overlays.attach(OciAddress.parse(image), name);
+    }
+
+    @Override
+    public OciView commit(String name, String image, ProgressListener progress) throws IOException {
+        return overlays.commit(name, OciAddress.parse(image), progress);
+    }
+
+    @Override
+    public VolumeView detach(String name, boolean discard) throws IOException {
+        return overlays.detach(name, discard);
     }
 
     private VolumeView exportAndView(String name) throws IOException {
@@ -86,6 +165,11 @@ final class ServingPoolService extends LocalPoolService {
     @Override
     public void close() throws IOException {
         IOException failure = null;
+        try {
+            overlays.close();
+        } catch (IOException ex) {
+            failure = ex;
+        }
         for (Map.Entry<String, Device> e : exported.entrySet()) {
             server.removeExport(e.getKey());
             try {
