@@ -26,51 +26,72 @@ import java.util.Set;
 final class Checker {
 
     private final Engine e;
-    private final List<String> problems = new ArrayList<>();
+    private final List<CheckReport.Finding> findings = new ArrayList<>();
+    private final List<Long> slotGenerations = new ArrayList<>();
+    // results of the in-memory scan, kept for Repairer
+    final Map<Long, Integer> expected = new HashMap<>();
+    final Set<Long> nodeBlocks = new HashSet<>();
+    final Set<Long> dataBlocks = new HashSet<>();
+    final Map<Long, long[]> clean = new HashMap<>();
+    final Map<Long, Integer> levels = new HashMap<>();
+    List<Long> catalog;
+    long volumes;
+    long generation;
 
     Checker(Engine engine) {
         this.e = engine;
     }
 
+    private void add(CheckReport.Kind kind, long block, String message) {
+        findings.add(new CheckReport.Finding(kind, block, message));
+    }
+
+    List<CheckReport.Finding> findings() {
+        return findings;
+    }
+
     CheckReport run() throws IOException {
         e.commitLock.lock();
         try {
-            Map<Long, Integer> expected = new HashMap<>();
-            Set<Long> nodeBlocks = new HashSet<>();
-            Set<Long> dataBlocks = new HashSet<>();
-            Map<Long, long[]> clean = new HashMap<>();
-            Map<Long, Integer> levels = new HashMap<>();
-            List<Long> catalog;
-            long volumes;
-            long generation;
             e.meta.writeLock().lock();
             try {
-                generation = e.committedGen;
-                catalog = List.copyOf(e.catalog);
-                volumes = e.volumes.size();
-                for (long c : catalog) {
-                    expected.merge(c, 1, Integer::sum);
-                }
-                for (Volume v : e.volumes.values()) {
-                    long counted = e.mappedBlocks(v);
-                    if (counted != v.mapped) {
-                        problems.add("volume '" + v.name + "' maps " + counted + " blocks, its counter says "
-                                + v.mapped);
-                    }
-                    if (v.root != 0) {
-                        walk(v, v.root, v.depth - 1, expected, nodeBlocks, dataBlocks, clean, levels);
-                    }
-                }
-                compare(expected, nodeBlocks, dataBlocks, catalog);
+                scanMemory();
             } finally {
                 e.meta.writeLock().unlock();
             }
-            verifyDevice(clean, levels, catalog, generation);
-            return new CheckReport(problems, volumes, nodeBlocks.size() + catalog.size(), dataBlocks.size(),
-                    generation);
+            verifyDevice();
+            return report();
         } finally {
             e.commitLock.unlock();
         }
+    }
+
+    CheckReport report() {
+        return new CheckReport(findings.stream().map(CheckReport.Finding::message).toList(), volumes,
+                nodeBlocks.size() + catalog.size(), dataBlocks.size(), generation, findings, slotGenerations);
+    }
+
+    /** The in-memory part. Commit lock and meta (write) held. */
+    void scanMemory() {
+        generation = e.committedGen;
+        catalog = List.copyOf(e.catalog);
+        volumes = e.volumes.size();
+        for (long c : catalog) {
+            expected.merge(c, 1, Integer::sum);
+        }
+        List<Volume> all = new ArrayList<>(e.volumes.values());
+        all.addAll(e.hidden);
+        for (Volume v : all) {
+            long counted = e.mappedBlocks(v);
+            if (counted != v.mapped) {
+                add(CheckReport.Kind.COUNTER, -1, "volume '" + v.name + "' maps " + counted
+                        + " blocks, its counter says " + v.mapped);
+            }
+            if (v.root != 0) {
+                walk(v, v.root, v.depth - 1, expected, nodeBlocks, dataBlocks, clean, levels);
+            }
+        }
+        compare(expected, nodeBlocks, dataBlocks, catalog);
     }
 
     private void walk(Volume v, long block, int level, Map<Long, Integer> expected, Set<Long> nodeBlocks,
@@ -79,20 +100,23 @@ final class Checker {
         expected.merge(block, 1, Integer::sum);
         if (seen) {
             if (!nodeBlocks.contains(block)) {
-                problems.add("block " + block + " is a level-" + level + " node of '" + v.name
-                        + "' and also a data or catalog block (double reference)");
+                add(CheckReport.Kind.DOUBLE_REFERENCE, block, "block " + block + " is a level-" + level + " node of '"
+                        + v.name + "' and also a data or catalog block (double reference)");
             } else if (levels.get(block) != level) {
-                problems.add("node " + block + " is reached at levels " + levels.get(block) + " and " + level);
+                add(CheckReport.Kind.DOUBLE_REFERENCE, block, "node " + block + " is reached at levels "
+                        + levels.get(block) + " and " + level);
             }
             return;
         }
         Node n = e.nodes.get(block);
         if (n == null) {
-            problems.add("volume '" + v.name + "' references node " + block + " that is not loaded");
+            add(CheckReport.Kind.DANGLING_POINTER, block, "volume '" + v.name + "' references node " + block
+                    + " that is not loaded (dangling pointer)");
             return;
         }
         if (n.level != level) {
-            problems.add("node " + block + " holds level " + n.level + ", reached at level " + level);
+            add(CheckReport.Kind.DOUBLE_REFERENCE, block, "node " + block + " holds level " + n.level
+                    + ", reached at level " + level);
         }
         nodeBlocks.add(block);
         levels.put(block, level);
@@ -105,15 +129,16 @@ final class Checker {
             }
             long child = entry & MetaBlock.ENTRY_BLOCK;
             if (!e.space.inDataArea(child)) {
-                problems.add("node " + block + " points at block " + child + " outside the data area");
+                add(CheckReport.Kind.OUT_OF_RANGE, block, "node " + block + " points at block " + child
+                        + " outside the data area " + e.space.first() + ".." + (e.space.total() - 1));
                 continue;
             }
             if (level > 0) {
                 walk(v, child, level - 1, expected, nodeBlocks, dataBlocks, clean, levels);
             } else {
                 if (nodeBlocks.contains(child) || e.nodes.containsKey(child)) {
-                    problems.add("block " + child + " is used as data by node " + block
-                            + " but is a map node (double reference)");
+                    add(CheckReport.Kind.DOUBLE_REFERENCE, child, "block " + child + " is used as data by node "
+                            + block + " but is a map node (double reference)");
                 }
                 expected.merge(child, 1, Integer::sum);
                 dataBlocks.add(child);
@@ -124,43 +149,48 @@ final class Checker {
     private void compare(Map<Long, Integer> expected, Set<Long> nodeBlocks, Set<Long> dataBlocks, List<Long> catalog) {
         for (long c : catalog) {
             if (nodeBlocks.contains(c) || dataBlocks.contains(c)) {
-                problems.add("catalog block " + c + " is also referenced by a map (double reference)");
+                add(CheckReport.Kind.DOUBLE_REFERENCE, c, "catalog block " + c
+                        + " is also referenced by a map (double reference)");
             }
         }
         Set<Long> pending = new HashSet<>(e.space.allPending());
         long reservedInFlight = e.space.reserved();
         long unexplained = 0;
+        List<Long> leaks = new ArrayList<>();
         for (long b = e.space.first(); b < e.space.total(); b++) {
             int want = expected.getOrDefault(b, 0);
             int have = e.space.rc(b);
             if (want != have) {
-                problems.add("block " + b + ": refcount " + have + ", but " + want + " references found");
+                add(CheckReport.Kind.WRONG_REFCOUNT, b, "block " + b + ": refcount " + have + ", but " + want
+                        + " references found");
             }
             if (want > 0 && pending.contains(b)) {
-                problems.add("block " + b + " is referenced but waiting to be freed (double use ahead)");
+                add(CheckReport.Kind.REFERENCED_FREE, b, "block " + b
+                        + " is referenced but waiting to be freed (double use ahead)");
             }
             if (want > 0 && !e.space.usedBit(b)) {
-                problems.add("block " + b + " is referenced but marked free (double use ahead)");
+                add(CheckReport.Kind.REFERENCED_FREE, b, "block " + b
+                        + " is referenced but marked free (double use ahead)");
             }
-            if (want == 0 && have == 0 && e.space.usedBit(b) && !pending.contains(b)) {
+            if ((want == 0 && have == 0 && e.space.usedBit(b) && !pending.contains(b)) || (want == 0 && have > 0)) {
                 unexplained++;
-            }
-            if (want == 0 && have > 0) {
-                unexplained++;
+                leaks.add(b);
             }
         }
         if (unexplained > reservedInFlight) {
-            problems.add(unexplained + " blocks are used but neither referenced nor pending (leak); "
-                    + reservedInFlight + " are reserved by writes in progress");
+            for (long b : leaks) {
+                add(CheckReport.Kind.LEAKED, b, "block " + b + " is used but neither referenced nor pending (leak; "
+                        + unexplained + " such blocks, " + reservedInFlight + " reserved by writes in progress)");
+            }
         }
         long counted = e.space.countFree();
         if (counted != e.space.free()) {
-            problems.add("free counter says " + e.space.free() + " blocks, bitmap has " + counted);
+            add(CheckReport.Kind.COUNTER, -1, "free counter says " + e.space.free() + " blocks, bitmap has " + counted);
         }
     }
 
-    private void verifyDevice(Map<Long, long[]> clean, Map<Long, Integer> levels, List<Long> catalog,
-            long generation) throws IOException {
+    /** Reads and verifies every committed metadata block and the superblock ring. Commit lock held. */
+    void verifyDevice() throws IOException {
         for (Map.Entry<Long, long[]> en : clean.entrySet()) {
             long block = en.getKey();
             ByteBuffer b = read(block);
@@ -169,28 +199,32 @@ final class Checker {
                 long[] onDisk = new long[e.fanout];
                 b.order(ByteOrder.LITTLE_ENDIAN).position(MetaBlock.HEADER).asLongBuffer().get(onDisk);
                 if (!java.util.Arrays.equals(onDisk, en.getValue())) {
-                    problems.add("node " + block + " on the device differs from the committed copy in memory");
+                    add(CheckReport.Kind.STALE_METADATA, block, "node " + block
+                            + " on the device differs from the committed copy in memory");
                 }
             } catch (CorruptPoolException bad) {
-                problems.add(bad.getMessage());
+                add(CheckReport.Kind.BAD_CHECKSUM, block, bad.getMessage());
             }
         }
         for (long block : catalog) {
             try {
                 MetaBlock.verify(e.device.name(), read(block), block, MetaBlock.TYPE_CATALOG, 0, e.tag, generation);
             } catch (CorruptPoolException bad) {
-                problems.add(bad.getMessage());
+                add(CheckReport.Kind.BAD_CHECKSUM, block, bad.getMessage());
             }
         }
         List<CorruptPoolException> slotErrors = new ArrayList<>();
         List<Superblock> slots = new Loader(e.device).slots(slotErrors);
+        for (Superblock sb : slots) {
+            slotGenerations.add(sb.generation());
+        }
         if (slots.isEmpty() || slots.get(0).generation() != generation) {
-            problems.add("newest valid superblock is generation "
+            add(CheckReport.Kind.SUPERBLOCK, -1, "newest valid superblock is generation "
                     + (slots.isEmpty() ? "none" : slots.get(0).generation()) + ", committed generation is "
                     + generation);
         }
         for (CorruptPoolException s : slotErrors) {
-            problems.add("superblock: " + s.getMessage());
+            add(CheckReport.Kind.SUPERBLOCK, -1, "superblock: " + s.getMessage());
         }
     }
 

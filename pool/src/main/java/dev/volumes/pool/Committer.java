@@ -108,9 +108,11 @@ final class Committer {
                 writeCatalog(gen, blocks, buffers);
             }
             long used = e.space.total() - e.space.free();
+            // after a fallback at open the tree this commit is made from is not gen - 1
+            long previous = e.committedGen != gen - 1 ? e.committedGen : 0;
             Superblock sb = new Superblock(e.uuid, gen, e.blockSize, e.space.total(), e.reserveBlocks,
                     e.catalog.get(0), e.catalog.size(), e.volumes.size(), e.nextVolumeId, used, e.createdMillis,
-                    System.currentTimeMillis(), e.label);
+                    System.currentTimeMillis(), e.label, previous);
             e.releasing = e.space.pendingUpTo(gen - 1);
             e.txn = gen + 1;
             e.commitInFlight = true;
@@ -176,11 +178,47 @@ final class Committer {
                 v.rw.writeLock().unlock();
             }
         }
+        if (e.discardFreed) {
+            List<Long> due;
+            e.meta.readLock().lock();
+            try {
+                due = e.space.due(gen - 1);
+            } finally {
+                e.meta.readLock().unlock();
+            }
+            discard(due);
+        }
         e.meta.writeLock().lock();
         try {
             e.space.release(gen - 1);
+            e.lowSpaceCrossed(); // re-arms the warning once space came back
         } finally {
             e.meta.writeLock().unlock();
+        }
+    }
+
+    /**
+     * Discards freed blocks on the backing (runs of adjacent blocks as one call) before they
+     * become allocatable: nothing references them in the two newest commits. Advisory: a failure
+     * (an unsupported device, a lost device) leaves the bytes in place and is otherwise ignored.
+     */
+    private void discard(List<Long> blocks) {
+        if (blocks.isEmpty()) {
+            return;
+        }
+        long[] sorted = blocks.stream().mapToLong(Long::longValue).sorted().toArray();
+        try {
+            int i = 0;
+            while (i < sorted.length) {
+                int j = i + 1;
+                while (j < sorted.length && sorted[j] == sorted[j - 1] + 1) {
+                    j++;
+                }
+                e.device.discard(sorted[i] * e.blockSize, (long) (j - i) * e.blockSize);
+                i = j;
+            }
+        } catch (IOException | RuntimeException advisory) {
+            // space stays allocated on the backing; the pool's own accounting is unaffected
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.volumes.pool;
 
+import dev.volumes.device.OutOfRangeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.locks.ReentrantLock;
@@ -35,6 +36,7 @@ final class DataPath {
         long[] entries = new long[count];
         v.rw.readLock().lock();
         try {
+            checkRange(v, "read", offset, length);
             e.meta.readLock().lock();
             try {
                 for (int i = 0; i < count; i++) {
@@ -79,18 +81,91 @@ final class DataPath {
     }
 
     private static final byte[] ZEROS = new byte[64 * 1024];
+    private static final int ZERO_RUN = 1 << 20;
+    private static final ByteBuffer ZERO_BUFFER = ByteBuffer.wrap(new byte[ZERO_RUN]);
+
+    /** Rechecks a range under the volume lock (a resize may have run since the device checked it). */
+    private static void checkRange(Volume v, String op, long offset, long length) throws OutOfRangeException {
+        if (offset + length > v.size) {
+            throw new OutOfRangeException(v.name, op, offset, length, v.size);
+        }
+    }
+
+    /** Where a write's bytes come from: a caller's buffer or zeros. */
+    private interface Source {
+        /** Bytes {@code [from, from + n)} of the write as a buffer (n at most {@link #maxRun()}). */
+        ByteBuffer slice(int from, int n);
+
+        /** Copies bytes {@code [from, from + n)} of the write into {@code block} at {@code at}. */
+        void copyTo(ByteBuffer block, int at, int from, int n);
+
+        int maxRun();
+    }
+
+    private static Source of(ByteBuffer src) {
+        int base = src.position();
+        return new Source() {
+            public ByteBuffer slice(int from, int n) {
+                return src.slice(base + from, n);
+            }
+
+            public void copyTo(ByteBuffer block, int at, int from, int n) {
+                block.put(at, src, base + from, n);
+            }
+
+            public int maxRun() {
+                return Integer.MAX_VALUE;
+            }
+        };
+    }
+
+    private static final Source ZERO_SOURCE = new Source() {
+        public ByteBuffer slice(int from, int n) {
+            return ZERO_BUFFER.duplicate().clear().limit(n);
+        }
+
+        public void copyTo(ByteBuffer block, int at, int from, int n) {
+            block.put(at, ZEROS, 0, 0);
+            for (int k = 0; k < n; k += ZEROS.length) {
+                block.put(at + k, ZEROS, 0, Math.min(ZEROS.length, n - k));
+            }
+        }
+
+        public int maxRun() {
+            return ZERO_RUN;
+        }
+    };
 
     /** The per-block plan of one write. */
     private record Plan(long[] lbs, long[] target, long[] old, boolean[] fresh, int freshCount, long nodes) {}
 
     void write(Volume v, ByteBuffer src, long offset) throws IOException {
-        int bs = e.blockSize;
         int length = src.remaining();
+        write(v, of(src), offset, length, "write");
+        src.position(src.limit());
+    }
+
+    /**
+     * Writes zeros with allocation kept ({@code writeZeroes} without unmap): like a write of a
+     * zero buffer, planned and space-checked whole, so on a full pool it fails whole with
+     * {@code NoSpaceException} and changes nothing. Ranges over 1 GiB go in 1 GiB steps.
+     */
+    void writeZeros(Volume v, long offset, long length) throws IOException {
+        long step = 1L << 30;
+        for (long done = 0; done < length; done += step) {
+            write(v, ZERO_SOURCE, offset + done, (int) Math.min(step, length - done), "write-zeroes");
+        }
+    }
+
+    private void write(Volume v, Source src, long offset, int length, String op) throws IOException {
+        int bs = e.blockSize;
         long firstLb = offset / bs;
         int count = (int) ((offset + length - 1) / bs - firstLb + 1);
         v.rw.readLock().lock();
         ReentrantLock[] held = lockStripes(v, firstLb, count);
+        boolean crossed;
         try {
+            checkRange(v, op, offset, length);
             Plan plan = plan(v, firstLb, count, offset, length);
             try {
                 writeData(plan, src, offset, length);
@@ -98,13 +173,161 @@ final class DataPath {
                 abandon(plan);
                 throw failure;
             }
-            publish(v, plan);
-            src.position(src.limit());
+            crossed = publish(v, plan);
         } finally {
             for (int i = held.length - 1; i >= 0; i--) {
                 held[i].unlock();
             }
             v.rw.readLock().unlock();
+        }
+        if (crossed) {
+            e.fireLowSpace();
+        }
+    }
+
+    /**
+     * Discard and write-zeroes with unmap: every fully covered block is unmapped (its reference
+     * dropped), the partially covered head and tail blocks get zeros written (in place, or
+     * copy-on-write). Planned whole under the volume's exclusive lock: the space check (zero
+     * writes from ordinary space; unmapping may also use the space-freeing reserve) either
+     * passes for everything or throws {@code NoSpaceException} with nothing changed.
+     */
+    void unmap(Volume v, long offset, long length, String op) throws IOException {
+        if (length == 0) {
+            return;
+        }
+        int bs = e.blockSize;
+        long end = offset + length;
+        long firstFull = (offset + bs - 1) / bs;
+        long endFull = end / bs;
+        boolean crossed = false;
+        v.rw.writeLock().lock();
+        try {
+            checkRange(v, op, offset, length);
+            long headLb = offset / bs;
+            long tailLb = (end - 1) / bs;
+            long[] partial = new long[2];
+            int np = 0;
+            if (offset % bs != 0 || (headLb == tailLb && end % bs != 0)) {
+                partial[np++] = headLb;
+            }
+            if (end % bs != 0 && tailLb != headLb) {
+                partial[np++] = tailLb;
+            }
+            Engine.LongList lbs = new Engine.LongList();
+            Engine.LongList old = new Engine.LongList();
+            long[] ptarget = new long[np];
+            long[] pold = new long[np];
+            boolean[] pfresh = new boolean[np];
+            long reserved;
+            e.meta.writeLock().lock();
+            try {
+                e.ensureWritable(op + " on volume '" + v.name + "'");
+                if (firstFull < endFull) {
+                    e.mappedEntries(v, firstFull, endFull, lbs, old);
+                }
+                int fresh = 0;
+                long[] changing = new long[np + lbs.size()];
+                int nc = 0;
+                for (int i = 0; i < np; i++) {
+                    pold[i] = e.lookup(v, partial[i]);
+                    if (pold[i] == 0 || (pold[i] & MetaBlock.ENTRY_ZEROED) != 0) {
+                        pold[i] = -1; // reads as zeros already
+                    } else if (e.inPlace(v, partial[i])) {
+                        ptarget[i] = pold[i] & MetaBlock.ENTRY_BLOCK;
+                    } else {
+                        pfresh[i] = true;
+                        fresh++;
+                    }
+                }
+                // logical blocks whose entries change, ascending and distinct
+                for (int i = 0; i < np; i++) {
+                    if (pfresh[i]) {
+                        changing[nc++] = partial[i];
+                    }
+                }
+                for (int i = 0; i < lbs.size(); i++) {
+                    changing[nc++] = lbs.get(i);
+                }
+                java.util.Arrays.sort(changing, 0, nc);
+                long nodes = nc == 0 ? 0 : e.nodesNeeded(v, changing, nc);
+                long freshNodes = fresh == 0 ? 0 : Math.min(nodes, (long) fresh * v.depth);
+                if (fresh + freshNodes > e.available()
+                        || fresh + nodes > e.available() + (lbs.size() > 0 ? e.reserveBlocks : 0)) {
+                    throw e.noSpace(v.name, op + " of " + length + " bytes at offset " + offset, fresh + nodes);
+                }
+                for (int i = 0; i < np; i++) {
+                    if (pfresh[i]) {
+                        ptarget[i] = e.space.allocate();
+                    }
+                }
+                reserved = nodes;
+                e.space.reserve(reserved);
+            } finally {
+                e.meta.writeLock().unlock();
+            }
+            // zero the partial blocks (outside the metadata lock)
+            try {
+                for (int i = 0; i < np; i++) {
+                    if (pold[i] == -1) {
+                        continue;
+                    }
+                    long lb = partial[i];
+                    long from = Math.max(offset, lb * bs);
+                    long to = Math.min(end, (lb + 1) * bs);
+                    int within = (int) (from - lb * bs);
+                    if (pfresh[i]) {
+                        ByteBuffer block = ByteBuffer.allocate(bs);
+                        e.device.read(block, (pold[i] & MetaBlock.ENTRY_BLOCK) * bs);
+                        ZERO_SOURCE.copyTo(block, within, 0, (int) (to - from));
+                        e.device.write(block.clear(), ptarget[i] * bs);
+                    } else {
+                        e.device.write(ZERO_SOURCE.slice(0, (int) (to - from)), ptarget[i] * bs + within);
+                    }
+                }
+            } catch (IOException | RuntimeException | Error failure) {
+                e.meta.writeLock().lock();
+                try {
+                    for (int i = 0; i < np; i++) {
+                        if (pfresh[i]) {
+                            e.space.unallocate(ptarget[i]);
+                        }
+                    }
+                    e.space.unreserve(reserved);
+                } finally {
+                    e.meta.writeLock().unlock();
+                }
+                throw failure;
+            }
+            e.meta.writeLock().lock();
+            try {
+                long before = e.space.reserved();
+                for (int i = 0; i < np; i++) {
+                    if (pfresh[i]) {
+                        long was = e.setEntry(v, partial[i], ptarget[i]);
+                        e.freeRef(was & MetaBlock.ENTRY_BLOCK, v);
+                    }
+                }
+                for (int i = 0; i < lbs.size(); i++) {
+                    long was = e.setEntry(v, lbs.get(i), 0);
+                    e.freeRef(was & MetaBlock.ENTRY_BLOCK, v);
+                    v.mapped--;
+                }
+                long consumed = before - e.space.reserved();
+                if (consumed > reserved) {
+                    throw new IllegalStateException(op + " on '" + v.name + "' shadowed " + consumed
+                            + " nodes but reserved " + reserved + " (accounting bug)");
+                }
+                e.space.unreserve(reserved - consumed);
+                crossed = e.lowSpaceCrossed();
+            } finally {
+                e.meta.writeLock().unlock();
+            }
+        } finally {
+            v.rw.writeLock().unlock();
+        }
+        if (crossed) {
+            e.fireLowSpace();
         }
     }
 
@@ -169,9 +392,8 @@ final class DataPath {
         }
     }
 
-    private void writeData(Plan p, ByteBuffer src, long offset, int length) throws IOException {
+    private void writeData(Plan p, Source src, long offset, int length) throws IOException {
         int bs = e.blockSize;
-        int base = src.position();
         int done = 0;
         int i = 0;
         int count = p.lbs.length;
@@ -185,7 +407,7 @@ final class DataPath {
                 if (oldEntry != 0 && (oldEntry & MetaBlock.ENTRY_ZEROED) == 0) {
                     e.device.read(block, (oldEntry & MetaBlock.ENTRY_BLOCK) * bs);
                 }
-                block.put(within, src, base + done, n);
+                src.copyTo(block, within, done, n);
                 e.device.write(block.clear(), p.target[i] * bs);
                 done += n;
                 i++;
@@ -194,7 +416,7 @@ final class DataPath {
             // a run of blocks whose bytes come straight from src and land contiguously
             int run = n;
             int j = i + 1;
-            while (j < count && p.target[j] == p.target[j - 1] + 1) {
+            while (j < count && p.target[j] == p.target[j - 1] + 1 && run < src.maxRun() - bs) {
                 int nj = Math.min(bs, length - done - run);
                 if (p.fresh[j] && nj < bs) {
                     break;
@@ -202,7 +424,7 @@ final class DataPath {
                 run += nj;
                 j++;
             }
-            e.device.write(src.slice(base + done, run), p.target[i] * bs + within);
+            e.device.write(src.slice(done, run), p.target[i] * bs + within);
             done += run;
             i = j;
         }
@@ -222,7 +444,8 @@ final class DataPath {
         }
     }
 
-    private void publish(Volume v, Plan p) {
+    /** Publishes the plan's new blocks; returns whether the low-space threshold was crossed. */
+    private boolean publish(Volume v, Plan p) {
         e.meta.writeLock().lock();
         try {
             long before = e.space.reserved();
@@ -242,8 +465,9 @@ final class DataPath {
                         + " nodes but reserved " + p.nodes + " (accounting bug)");
             }
             e.space.unreserve(p.nodes - consumed);
+            return p.freshCount > 0 && e.lowSpaceCrossed();
         } finally {
             e.meta.writeLock().unlock();
         }
-}
+    }
 }

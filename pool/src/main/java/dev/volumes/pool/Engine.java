@@ -76,6 +76,15 @@ final class Engine {
     boolean commitInFlight;
     long releasing;
 
+    /** Volumes being imported: not in the catalog yet, but their blocks are live (check walks them). */
+    final Set<Volume> hidden = new HashSet<>();
+
+    // runtime options (PoolOptions), set once after construction
+    double lowSpaceThreshold = PoolOptions.DEFAULT_LOW_SPACE_THRESHOLD;
+    LowSpaceListener lowSpaceListener;
+    boolean discardFreed = true;
+    private boolean lowSpaceFired; // guarded by meta
+
     private volatile IOException failure;
     private volatile boolean closed;
 
@@ -203,6 +212,204 @@ final class Engine {
         }
     }
 
+    /** Applies the runtime options (threshold, listener, discard of freed blocks). */
+    void apply(PoolOptions o) {
+        lowSpaceThreshold = o.lowSpaceThreshold();
+        lowSpaceListener = o.lowSpaceListener();
+        discardFreed = o.discardFreed();
+    }
+
+    /** Identity and space accounting. Meta (read) held. */
+    PoolInfo info() {
+        long total = space.total();
+        long free = space.free();
+        long available = Math.max(0, available());
+        return new PoolInfo(uuid, label, Superblock.VERSION, blockSize, total, total - free, available,
+                free - available, committedGen);
+    }
+
+    /**
+     * Whether the used fraction of the data area just crossed the low-space threshold upwards
+     * (fires once; re-armed when it falls back below). Meta (write) held.
+     */
+    boolean lowSpaceCrossed() {
+        long area = space.total() - space.first();
+        double used = area <= 0 ? 1 : (double) (area - space.free()) / area;
+        if (used >= lowSpaceThreshold) {
+            if (!lowSpaceFired) {
+                lowSpaceFired = true;
+                return true;
+            }
+        } else {
+            lowSpaceFired = false;
+        }
+        return false;
+    }
+
+    private static final System.Logger LOG = System.getLogger(Engine.class.getName());
+
+    /** Logs the warning and calls the listener; called without any pool lock held. */
+    void fireLowSpace() {
+        PoolInfo i;
+        meta.readLock().lock();
+        try {
+            i = info();
+        } finally {
+            meta.readLock().unlock();
+        }
+        LOG.log(System.Logger.Level.WARNING, "pool ''{0}'' is low on space: {1} of {2} bytes used, {3} free "
+                + "(threshold {4})", device.name(), i.usedBytes(), i.totalBytes(), i.freeBytes(), lowSpaceThreshold);
+        LowSpaceListener l = lowSpaceListener;
+        if (l != null) {
+            try {
+                l.lowSpace(i);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.WARNING, "low-space listener failed", e);
+            }
+        }
+    }
+
+    /**
+     * Drops one reference to a map entry: a data block ({@code level < 0}) or a node at
+     * {@code level}. A node whose count reaches 0 is freed (deferred) and drops its children;
+     * a block still referenced elsewhere is pinned, since the committed tree may reach it by
+     * the path being dropped. Meta held.
+     */
+    void dropRef(long entry, int level, Volume by) {
+        long block = entry & MetaBlock.ENTRY_BLOCK;
+        if (level < 0) {
+            freeRef(block, by);
+            return;
+        }
+        int r = space.decRef(block);
+        if (r > 0) {
+            space.pin(block, txn);
+            return;
+        }
+        space.deferFree(block, txn);
+        Node n = nodes.remove(block);
+        for (long child : n.entries) {
+            if (child != 0) {
+                dropRef(child, level - 1, by);
+            }
+        }
+    }
+
+    /** Sets a parent's pointer (or the root) to {@code n}. Meta held. */
+    private void link(Volume v, Node parent, int parentIndex, Node n) {
+        if (parent == null) {
+            if (v.root != n.block) {
+                v.root = n.block;
+                catalogDirty = true;
+            }
+        } else {
+            parent.entries[parentIndex] = n.block;
+        }
+    }
+
+    /**
+     * Unmaps every logical block at or past {@code keepBlocks}: shadows the path of the last kept
+     * block (at most {@code depth} nodes from the caller's reservation) and drops every entry to
+     * its right. Meta held.
+     */
+    void truncate(Volume v, long keepBlocks) {
+        if (v.root == 0) {
+            return;
+        }
+        if (keepBlocks == 0) {
+            dropRef(v.root, v.depth - 1, v);
+            v.root = 0;
+            catalogDirty = true;
+            v.mapped = 0;
+            return;
+        }
+        long lb = keepBlocks - 1;
+        Node parent = null;
+        int parentIndex = -1;
+        long cur = v.root;
+        for (int level = v.depth - 1; level >= 0 && cur != 0; level--) {
+            Node n = writable(nodes.get(cur), v.id);
+            link(v, parent, parentIndex, n);
+            int idx = index(lb, level);
+            for (int i = idx + 1; i < fanout; i++) {
+                if (n.entries[i] != 0) {
+                    dropRef(n.entries[i], level - 1, v);
+                    n.entries[i] = 0;
+                }
+            }
+            parent = n;
+            parentIndex = idx;
+            cur = n.entries[idx];
+        }
+        v.mapped = mappedBlocks(v);
+    }
+
+    /** Adds map levels on top of the root until the volume has {@code depth} levels. Meta held, reserved. */
+    void deepen(Volume v, int depth) {
+        while (v.depth < depth) {
+            if (v.root != 0) {
+                Node n = newNode(v.depth, v.id);
+                n.entries[0] = v.root;
+                v.root = n.block;
+            }
+            v.depth++;
+            catalogDirty = true;
+        }
+    }
+
+    /**
+     * The mapped (non-zero) leaf entries of logical blocks {@code [from, to)}, skipping hole
+     * subtrees: pairs of (logical block, entry) appended to {@code out}. Meta held.
+     */
+    void mappedEntries(Volume v, long from, long to, LongList lbs, LongList entries) {
+        if (v.root != 0 && from < to) {
+            collect(v.root, v.depth - 1, 0, from, to, lbs, entries);
+        }
+    }
+
+    private void collect(long block, int level, long base, long from, long to, LongList lbs, LongList entries) {
+        Node n = nodes.get(block);
+        long span = pow[level];
+        int i0 = (int) Math.max(0, Math.min(fanout, (from - base) / span));
+        for (int i = i0; i < fanout; i++) {
+            long lo = base + i * span;
+            if (lo >= to) {
+                break;
+            }
+            long e = n.entries[i];
+            if (e == 0 || lo + span <= from) {
+                continue;
+            }
+            if (level == 0) {
+                lbs.add(lo);
+                entries.add(e);
+            } else {
+                collect(e, level - 1, lo, from, to, lbs, entries);
+            }
+        }
+    }
+
+    /** A growable array of longs (no boxing). */
+    static final class LongList {
+        long[] a = new long[16];
+        int n;
+
+        void add(long x) {
+            if (n == a.length) {
+                a = java.util.Arrays.copyOf(a, n * 2);
+            }
+            a[n++] = x;
+        }
+
+        long get(int i) {
+            return a[i];
+        }
+
+        int size() {
+            return n;
+        }
+    }
+
     // ---------------------------------------------------------------- tree (meta held)
 
     /** The leaf entry for logical block {@code lb}, 0 for a hole. Meta (read) held. */
@@ -272,7 +479,7 @@ final class Engine {
         return old;
     }
 
-    private Node newNode(int level, long owner) {
+    Node newNode(int level, long owner) {
         long b = space.allocateReserved();
         Node n = new Node(b, level, owner, new long[fanout], true);
         nodes.put(b, n);
@@ -280,7 +487,7 @@ final class Engine {
         return n;
     }
 
-    private Node writable(Node n, long owner) {
+    Node writable(Node n, long owner) {
         int r = space.rc(n.block);
         if (n.dirty && r == 1) {
             return n;

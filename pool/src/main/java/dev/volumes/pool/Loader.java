@@ -67,7 +67,7 @@ final class Loader {
             Superblock newest = valid.get(0);
             candidates.add(newest);
             for (Superblock s : valid) {
-                if (s.generation() == newest.generation() - 1) {
+                if (s.generation() == newest.fallbackGeneration()) {
                     candidates.add(s);
                 }
             }
@@ -81,10 +81,13 @@ final class Loader {
                 continue;
             }
             for (Superblock previous : valid) {
-                if (previous.generation() == sb.generation() - 1) {
+                if (previous.generation() == sb.fallbackGeneration()) {
                     protectPrevious(engine, previous);
                 }
             }
+            // a generation number is never reused: after a fallback the next commit is newer than
+            // every slot, including the one that did not verify
+            engine.txn = Math.max(engine.txn, valid.get(0).generation() + 1);
             return engine;
         }
         CorruptPoolException out = new CorruptPoolException(name, -1, valid.isEmpty()
@@ -146,6 +149,10 @@ final class Loader {
                 for (int k = 0; k < Math.min(h.count(), e.catalogPerBlock()); k++) {
                     CatalogEntry c = CatalogEntry.decode(name, block, b, MetaBlock.HEADER + k * CatalogEntry.SIZE);
                     if (c.root() != 0 && c.depth() <= Names.MAX_DEPTH) {
+                        if (e.nodes.containsKey(c.root()) && !sameRoot(e, c)) {
+                            // G - 1 reaches a node G keeps by another path: never overwrite below it in place
+                            e.space.pin(c.root(), e.committedGen);
+                        }
                         protectNode(e, previous, c.root(), c.depth() - 1, 0);
                     }
                 }
@@ -156,7 +163,21 @@ final class Loader {
         }
     }
 
-    /** Holds the blocks of a G - 1 subtree that G does not share (a node G shares is identical). */
+    private static boolean sameRoot(Engine e, CatalogEntry c) {
+        for (Volume v : e.volumes.values()) {
+            if (v.id == c.id()) {
+                return v.root == c.root() && v.depth == c.depth();
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Holds the blocks of a G - 1 subtree that G does not share (a node G shares is identical), and
+     * rebuilds the pins of the session that made G: a block G still references that this G - 1-only
+     * node reaches is pinned until commit G + 1 is durable, so it is never overwritten in place
+     * while G - 1 may still be the fallback.
+     */
     private void protectNode(Engine e, Superblock previous, long block, int level, int guard) throws IOException {
         if (!e.space.inDataArea(block) || e.nodes.containsKey(block) || guard > Names.MAX_DEPTH) {
             return;
@@ -169,10 +190,18 @@ final class Loader {
             if (child == 0) {
                 continue;
             }
+            if (!e.space.inDataArea(child)) {
+                continue;
+            }
             if (level > 0) {
+                if (e.nodes.containsKey(child)) {
+                    e.space.pin(child, e.committedGen);
+                }
                 protectNode(e, previous, child, level - 1, guard + 1);
-            } else if (e.space.inDataArea(child) && e.space.rc(child) == 0) {
+            } else if (e.space.rc(child) == 0) {
                 e.space.holdAsPending(child, e.committedGen);
+            } else {
+                e.space.pin(child, e.committedGen);
             }
         }
     }

@@ -48,11 +48,13 @@ public final class Pool implements Closeable {
     private final Engine engine;
     private final DataPath data;
     private final Committer committer;
+    private final Lifecycle lifecycle;
 
     private Pool(Engine engine) {
         this.engine = engine;
         this.data = new DataPath(engine);
         this.committer = new Committer(engine);
+        this.lifecycle = new Lifecycle(this, engine, data);
     }
 
     /**
@@ -65,6 +67,12 @@ public final class Pool implements Closeable {
      * @throws IOException if the device fails; the pool is then not usable
      */
     public static Pool create(Device backing, PoolOptions options) throws IOException {
+        Pool pool = createPool(backing, options);
+        pool.engine.apply(options);
+        return pool;
+    }
+
+    private static Pool createPool(Device backing, PoolOptions options) throws IOException {
         if (backing == null || options == null) {
             throw new IllegalArgumentException("backing device and options are required");
         }
@@ -116,9 +124,17 @@ public final class Pool implements Closeable {
      * @throws CorruptPoolException as {@link #open(Device)}
      */
     public static Pool open(Path file) throws IOException {
+        return open(file, PoolOptions.defaults());
+    }
+
+    /**
+     * Opens the pool in an existing file with runtime options ({@link PoolOptions#lowSpaceThreshold()},
+     * listener, {@link PoolOptions#discardFreed()}); the format options stored in the pool win.
+     */
+    public static Pool open(Path file, PoolOptions options) throws IOException {
         FileDevice device = FileDevice.open(file);
         try {
-            return open(device);
+            return open(device, options);
         } catch (IOException | RuntimeException e) {
             closeQuietly(device, e);
             throw e;
@@ -142,10 +158,20 @@ public final class Pool implements Closeable {
      *     block and what was expected, earlier attempts are suppressed exceptions
      */
     public static Pool open(Device backing) throws IOException {
-        if (backing == null) {
-            throw new IllegalArgumentException("backing device is required");
+        return open(backing, PoolOptions.defaults());
+    }
+
+    /**
+     * As {@link #open(Device)} with runtime options (low-space threshold and listener, discard of
+     * freed blocks); block size, reserve and label come from the pool itself.
+     */
+    public static Pool open(Device backing, PoolOptions options) throws IOException {
+        if (backing == null || options == null) {
+            throw new IllegalArgumentException("backing device and options are required");
         }
-        return new Pool(new Loader(backing).open());
+        Engine e = new Loader(backing).open();
+        e.apply(options);
+        return new Pool(e);
     }
 
     /**
@@ -178,7 +204,139 @@ public final class Pool implements Closeable {
      */
     public Device openVolume(String name) throws IOException {
         engine.ensureOpen("open volume '" + name + "'");
-        return new VolumeDevice(this, engine, data, volume(name));
+        engine.meta.readLock().lock();
+        try {
+            Volume v = engine.volumes.get(name);
+            if (v == null) {
+                throw new VolumeNotFoundException(engine.device.name(), name);
+            }
+            return new VolumeDevice(this, engine, data, v);
+        } finally {
+            engine.meta.readLock().unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /**
+     * Deletes a volume, snapshot or clone. Its references drop at once; the blocks no other volume
+     * shares become reusable (and are discarded on the backing) when the commit after the one
+     * recording the delete is durable, that is after two syncs. Clones and snapshots of it keep working: they share blocks by
+     * reference count, and {@link #list()} still names it as their origin, marked deleted. Works
+     * on a full pool (no new blocks needed but the catalog, which the commit reserve covers).
+     * Durable at the next sync.
+     *
+     * @throws VolumeNotFoundException if there is no such name
+     * @throws dev.volumes.device.DeviceInUseException if a device opened on it is still open
+     * @throws dev.volumes.device.ReadOnlyDeviceException if the pool's backing is read-only
+     */
+    public void delete(String name) throws IOException {
+        lifecycle.delete(volume(name));
+    }
+
+    /**
+     * Resizes a volume or clone online: open devices see the new size at once. Shrinking unmaps the
+     * tail (and zeroes the tail of a partially kept last block, so growing later reads zeros);
+     * growing exposes zeros, adding map levels if needed (one block per level). Durable at the
+     * next sync.
+     *
+     * @throws dev.volumes.device.ReadOnlyDeviceException for a snapshot or a read-only pool
+     * @throws IllegalArgumentException for a negative or too large size
+     * @throws dev.volumes.device.NoSpaceException if new map levels, or zeroing a shared partial
+     *     last block, need blocks the pool does not have; nothing changed then
+     */
+    public void resize(String name, long newSize) throws IOException {
+        resize(volume(name), newSize);
+    }
+
+    void resize(Volume v, long newSize) throws IOException {
+        lifecycle.resize(v, newSize);
+    }
+
+    /**
+     * Grows the pool to the backing device's current size (whole blocks) and commits. Returns the
+     * pool's new total bytes (unchanged if the device did not grow). Shrinking a pool is not
+     * supported: a smaller device is ignored.
+     *
+     * @throws IOException if the commit fails (fail-stop as for {@link #sync()})
+     */
+    public long grow() throws IOException {
+        return lifecycle.grow();
+    }
+
+    /**
+     * Resizes the backing device to {@code newBackingSize} bytes, then {@link #grow()}s.
+     *
+     * @throws IllegalArgumentException if that is smaller than the pool
+     * @throws dev.volumes.device.UnsupportedDeviceOperationException if the backing cannot resize
+     */
+    public long grow(long newBackingSize) throws IOException {
+        return lifecycle.grow(newBackingSize);
+    }
+
+    /**
+     * Space used by one volume: mapped, exclusive (what deleting it would free) and shared data.
+     * Walks its map (cost proportional to its unique map nodes).
+     *
+     * @throws VolumeNotFoundException if there is no such name
+     */
+    public VolumeUsage usage(String name) throws IOException {
+        return lifecycle.usage(volume(name));
+    }
+
+    /**
+     * The byte ranges that may differ between {@code older} and {@code newer}, two volumes of one
+     * lineage (one is the other's ancestor, or they share one, even a deleted one): sorted,
+     * merged, block-aligned (clipped to the larger size). Subtrees the two maps share are skipped
+     * by pointer, so the cost is proportional to the map nodes that differ. Data blocks that were
+     * rewritten with the same bytes are reported (the answer is a superset of the byte
+     * differences, never a subset).
+     *
+     * @throws VolumeNotFoundException if either does not exist
+     * @throws IllegalArgumentException naming both if they are not of one lineage
+     */
+    public List<ChangedRange> diff(String older, String newer) throws IOException {
+        engine.ensureOpen("diff");
+        return new Differ(engine).diff(older, newer);
+    }
+
+    /**
+     * Exports a volume to a new sparse raw file of its size: holes, and data blocks that read as
+     * zeros, are left as holes in the file. Reads what the volume holds while it runs (export a
+     * snapshot for a consistent image). The file is forced to disk before this returns.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if the file exists (never overwritten)
+     * @throws VolumeNotFoundException if there is no such volume
+     */
+    public void exportRaw(String volume, Path rawFile, Progress progress) throws IOException {
+        new RawImage(this, engine, data).export(volume(volume), rawFile, progress);
+    }
+
+    /**
+     * Imports a raw file as a new volume of the file's size, in one commit: all-zero blocks and
+     * holes are not stored; the volume appears (in {@link #list()}) only when everything is
+     * written and committed, and any failure (including {@code NoSpaceException}) frees what was
+     * written and leaves no volume.
+     *
+     * @throws VolumeExistsException if the name is taken
+     */
+    public VolumeInfo importRaw(Path rawFile, String newVolume, Progress progress) throws IOException {
+        Names.check(newVolume);
+        return new RawImage(this, engine, data).importFile(rawFile, newVolume, progress);
+    }
+
+    /**
+     * Repairs what {@link #check()} finds and can fix safely: leaked blocks are reclaimed, wrong
+     * reference counts and mapped counters are rebuilt from the maps, metadata blocks whose copy
+     * on the device is damaged are rewritten to fresh blocks from the verified in-memory copy, and
+     * damaged or stale superblock slots are overwritten by fresh commits. It refuses (with the
+     * reason) what it cannot fix without guessing: an in-memory map that points at a missing node
+     * or at one block twice, and data blocks (which carry no checksum in format v1). Commits and
+     * returns a report with a fresh check.
+     */
+    public RepairReport repair() throws IOException {
+        engine.ensureWritable("repair");
+        return new Repairer(engine, committer).run();
     }
 
     /**
@@ -222,7 +380,7 @@ public final class Pool implements Closeable {
         }
     }
 
-    private Volume add(String name, VolumeKind kind, long size, int depth, long originId, String originName,
+    Volume add(String name, VolumeKind kind, long size, int depth, long originId, String originName,
             long root) throws IOException {
         if (engine.volumes.containsKey(name)) {
             throw new VolumeExistsException(engine.device.name(), name);
@@ -238,7 +396,7 @@ public final class Pool implements Closeable {
         return v;
     }
 
-    private Volume volume(String name) throws IOException {
+    Volume volume(String name) throws IOException {
         engine.meta.readLock().lock();
         try {
             Volume v = engine.volumes.get(name);
@@ -251,7 +409,7 @@ public final class Pool implements Closeable {
         }
     }
 
-    /** Every volume, snapshot and clone, in creation order. */
+    /** Every volume, snapshot and clone, in creation order; origins deleted since are marked. */
     public List<VolumeInfo> list() {
         engine.meta.readLock().lock();
         try {
@@ -276,20 +434,31 @@ public final class Pool implements Closeable {
         }
     }
 
-    private VolumeInfo info(Volume v) {
-        return new VolumeInfo(v.name, v.kind, v.size, v.mapped * engine.blockSize, v.origin(),
-                v.created);
+    /** Meta held. */
+    VolumeInfo info(Volume v) {
+        boolean originDeleted = false;
+        if (v.originId != 0) {
+            originDeleted = true;
+            for (Volume o : engine.volumes.values()) {
+                if (o.id == v.originId) {
+                    originDeleted = false;
+                    break;
+                }
+            }
+        }
+        return new VolumeInfo(v.name, v.kind, v.size, v.mapped * engine.blockSize, v.origin(), v.created,
+                originDeleted);
     }
 
-    /** Identity and space accounting right now. */
+    /**
+     * Identity and space accounting right now: total, used (live data and metadata, plus blocks
+     * freed but not yet reusable), free (what ordinary writes may still take) and reserved (held
+     * back for commits and space-freeing operations) blocks, with byte accessors.
+     */
     public PoolInfo info() {
         engine.meta.readLock().lock();
         try {
-            long total = engine.space.total();
-            long free = engine.space.free();
-            long available = Math.max(0, engine.available());
-            return new PoolInfo(engine.uuid, engine.label, Superblock.VERSION, engine.blockSize, total, total - free,
-                    available, free - available, engine.committedGen);
+            return engine.info();
         } finally {
             engine.meta.readLock().unlock();
         }
@@ -352,5 +521,9 @@ public final class Pool implements Closeable {
 
     Engine engine() {
         return engine;
+    }
+
+    Committer committer() {
+        return committer;
     }
 }

@@ -14,7 +14,14 @@ import java.util.Objects;
  *       1% of the pool, at least 16 blocks and at most 1 GiB. The catalog space every commit
  *       needs is reserved separately and automatically.</li>
  *   <li>{@code label}: free text up to 64 UTF-8 bytes, stored in the superblock.</li>
+ *   <li>{@code lowSpaceThreshold}: fraction (0, 1] of the data area in use at which the pool logs
+ *       a warning and calls the {@code lowSpaceListener}, once per crossing (re-armed when usage
+ *       falls back below); default {@value #DEFAULT_LOW_SPACE_THRESHOLD}.</li>
+ *   <li>{@code discardFreed}: discard freed blocks on the backing device once the commit that
+ *       freed them is durable (a pool file shrinks in {@code du}); default true.</li>
  * </ul>
+ * The last three are runtime options: they also apply to {@link Pool#open(dev.volumes.device.Device, PoolOptions)},
+ * which ignores the format options (block size, reserve, label) stored in the pool.
  */
 public final class PoolOptions {
 
@@ -27,16 +34,40 @@ public final class PoolOptions {
     /** Longest label in UTF-8 bytes. */
     public static final int MAX_LABEL_BYTES = 64;
 
+    /** Default low-space threshold: 90% of the data area used. */
+    public static final double DEFAULT_LOW_SPACE_THRESHOLD = 0.9;
+
     private static final PoolOptions DEFAULTS = builder().build();
 
     private final int blockSize;
     private final long reserve;
     private final String label;
+    private final double lowSpaceThreshold;
+    private final LowSpaceListener lowSpaceListener;
+    private final boolean discardFreed;
 
     private PoolOptions(Builder b) {
         this.blockSize = b.blockSize;
         this.reserve = b.reserve;
         this.label = b.label;
+        this.lowSpaceThreshold = b.lowSpaceThreshold;
+        this.lowSpaceListener = b.lowSpaceListener;
+        this.discardFreed = b.discardFreed;
+    }
+
+    /** Fraction of the data area in use that triggers the low-space warning. */
+    public double lowSpaceThreshold() {
+        return lowSpaceThreshold;
+    }
+
+    /** The listener called on a low-space crossing, or null (the warning is logged either way). */
+    public LowSpaceListener lowSpaceListener() {
+        return lowSpaceListener;
+    }
+
+    /** Whether freed blocks are discarded on the backing device. */
+    public boolean discardFreed() {
+        return discardFreed;
     }
 
     /** Options with every default. */
@@ -80,13 +111,17 @@ public final class PoolOptions {
         b.blockSize = blockSize;
         b.reserve = reserve;
         b.label = label;
+        b.lowSpaceThreshold = lowSpaceThreshold;
+        b.lowSpaceListener = lowSpaceListener;
+        b.discardFreed = discardFreed;
         return b;
     }
 
     @Override
     public String toString() {
         return "PoolOptions[blockSize=" + blockSize + ", reserve=" + (reserve < 0 ? "default" : reserve)
-                + ", label=" + label + "]";
+                + ", label=" + label + ", lowSpaceThreshold=" + lowSpaceThreshold + ", discardFreed=" + discardFreed
+                + "]";
     }
 
     /** Mutable builder; not thread-safe. */
@@ -94,8 +129,36 @@ public final class PoolOptions {
         private int blockSize = DEFAULT_BLOCK_SIZE;
         private long reserve = -1;
         private String label = "";
+        private double lowSpaceThreshold = DEFAULT_LOW_SPACE_THRESHOLD;
+        private LowSpaceListener lowSpaceListener;
+        private boolean discardFreed = true;
 
         private Builder() {}
+
+        /**
+         * Fraction of the data area in use at which the low-space warning fires.
+         *
+         * @throws IllegalArgumentException unless {@code 0 < fraction <= 1}
+         */
+        public Builder lowSpaceThreshold(double fraction) {
+            if (!(fraction > 0 && fraction <= 1)) {
+                throw new IllegalArgumentException("low-space threshold must be in (0, 1]: " + fraction);
+            }
+            this.lowSpaceThreshold = fraction;
+            return this;
+        }
+
+        /** Called (on the thread whose allocation crossed the threshold, no lock held); null for none. */
+        public Builder lowSpaceListener(LowSpaceListener listener) {
+            this.lowSpaceListener = listener;
+            return this;
+        }
+
+        /** Whether freed blocks are discarded on the backing device (default true). */
+        public Builder discardFreed(boolean discard) {
+            this.discardFreed = discard;
+            return this;
+        }
 
         /**
          * Bytes per block.

@@ -25,8 +25,8 @@ import java.util.TreeMap;
 final class Space {
 
     private final long first;
-    private final long total;
-    private final int[] rc;
+    private long total;
+    private int[] rc;
     private final BitSet used;
     private long free;
     private long reserved;
@@ -42,6 +42,16 @@ final class Space {
         used.set(0, (int) first);
         this.free = total - first;
         this.cursor = (int) first;
+    }
+
+    /** Adds blocks {@code [total, newTotal)} to the data area as free blocks (pool growth). */
+    void grow(long newTotal) {
+        if (newTotal <= total) {
+            return;
+        }
+        rc = java.util.Arrays.copyOf(rc, (int) newTotal);
+        free += newTotal - total;
+        total = newTotal;
     }
 
     long first() {
@@ -233,6 +243,28 @@ final class Space {
         return false;
     }
 
+    /** The blocks {@link #release(long)} of {@code txn} will free (for discarding them first). */
+    List<Long> due(long txn) {
+        List<Long> out = new ArrayList<>();
+        for (List<Long> l : pendingFree.headMap(txn, true).values()) {
+            out.addAll(l);
+        }
+        return out;
+    }
+
+    /**
+     * Repair: a used block with no reference that is not pending (a leak) is queued to be freed
+     * in transaction {@code txn} like any other free.
+     */
+    void reclaim(long block, long txn) {
+        rc[(int) block] = 0;
+        if (!used.get((int) block)) {
+            used.set((int) block);
+            free--;
+        }
+        pendingFree.computeIfAbsent(txn, t -> new ArrayList<>()).add(block);
+    }
+
     /** Frees the blocks and drops the pins recorded in transactions up to {@code txn}. */
     void release(long txn) {
         Map<Long, List<Long>> due = pendingFree.headMap(txn, true);
@@ -247,6 +279,11 @@ final class Space {
         }
         due.clear();
         pins.headMap(txn, true).clear();
+    }
+
+    /** Repair: sets the free counter to the bitmap's count. */
+    void setFree(long value) {
+        free = value;
     }
 
     /** For check: whether the used bit is set. */

@@ -24,10 +24,24 @@ import java.util.zip.CRC32C;
  * @param createdMillis pool creation time, epoch milliseconds
  * @param commitMillis this commit's time, epoch milliseconds
  * @param label free text, at most 64 UTF-8 bytes
+ * @param previousGeneration the generation of the committed tree this one was made from, if it
+ *     is not {@code generation - 1} (the first commit after a fallback at open); 0 otherwise
  */
 record Superblock(UUID uuid, long generation, int blockSize, long totalBlocks, long reserveBlocks,
         long catalogBlock, long catalogBlocks, long volumeCount, long nextVolumeId, long usedBlocks,
-        long createdMillis, long commitMillis, String label) {
+        long createdMillis, long commitMillis, String label, long previousGeneration) {
+
+    Superblock(UUID uuid, long generation, int blockSize, long totalBlocks, long reserveBlocks, long catalogBlock,
+            long catalogBlocks, long volumeCount, long nextVolumeId, long usedBlocks, long createdMillis,
+            long commitMillis, String label) {
+        this(uuid, generation, blockSize, totalBlocks, reserveBlocks, catalogBlock, catalogBlocks, volumeCount,
+                nextVolumeId, usedBlocks, createdMillis, commitMillis, label, 0);
+    }
+
+    /** The generation a fallback from this one goes to: {@code previousGeneration}, or {@code generation - 1}. */
+    long fallbackGeneration() {
+        return previousGeneration != 0 ? previousGeneration : generation - 1;
+    }
 
     /** ASCII "VOLPOOL1" read as a little-endian long. */
     static final long MAGIC = 0x314C4F4F504C4F56L;
@@ -36,6 +50,8 @@ record Superblock(UUID uuid, long generation, int blockSize, long totalBlocks, l
     static final int SLOTS = 4;
     static final int RECORD_SIZE = 256;
     static final int CRC_OFFSET = 252;
+    /** Offset of {@code previousGeneration} (bytes 234..239 stay reserved). */
+    static final int PREVIOUS_OFFSET = 240;
     /** Incompatible feature bits this build understands (none yet). */
     static final long KNOWN_INCOMPAT = 0;
 
@@ -79,6 +95,7 @@ record Superblock(UUID uuid, long generation, int blockSize, long totalBlocks, l
         byte[] l = label.getBytes(StandardCharsets.UTF_8);
         b.putShort(168, (short) l.length);
         b.put(170, l);
+        b.putLong(PREVIOUS_OFFSET, previousGeneration);
         b.putInt(CRC_OFFSET, crc(b));
         return b;
     }
@@ -173,13 +190,17 @@ record Superblock(UUID uuid, long generation, int blockSize, long totalBlocks, l
         long volumeCount = b.getLong(120);
         long reserve = b.getLong(96);
         long used = b.getLong(136);
+        long previous = b.getLong(PREVIOUS_OFFSET);
+        if (previous < 0 || previous >= generation) {
+            throw bad(device, slot, "previous generation " + previous + ", expected 0 or 1.." + (generation - 1));
+        }
         if (volumeCount < 0 || reserve < 0 || reserve > total || used < 0 || used > total) {
             throw bad(device, slot, "volume count " + volumeCount + ", reserve " + reserve + " or used blocks "
                     + used + " out of range for " + total + " blocks");
         }
         return new Superblock(new UUID(b.getLong(40), b.getLong(48)), generation, blockSize, total, reserve,
                 catalog, catalogBlocks, volumeCount, b.getLong(128), used, b.getLong(144), b.getLong(152),
-                new String(label, StandardCharsets.UTF_8));
+                new String(label, StandardCharsets.UTF_8), previous);
     }
 
     private static CorruptPoolException bad(String device, int slot, String what) {

@@ -22,14 +22,18 @@ final class Volume {
     final long id;
     final String name;
     final VolumeKind kind;
-    final long size;
-    final int depth;
+    /** Logical size; changed only by resize, under {@code rw} (exclusive) and the metadata lock. */
+    volatile long size;
+    /** Map levels; grows with resize, under {@code rw} (exclusive) and the metadata lock. */
+    volatile int depth;
     final Instant created;
     final long originId;
     final String originName;
     final ReentrantReadWriteLock rw = new ReentrantReadWriteLock();
     /** Null for snapshots, which are never written (saves 64 locks per snapshot). */
     final ReentrantLock[] stripes;
+    /** Open {@link VolumeDevice} handles; delete refuses while positive (metadata lock). */
+    final java.util.concurrent.atomic.AtomicInteger handles = new java.util.concurrent.atomic.AtomicInteger();
     long root;
     /** Data blocks mapped (shared ones included); guarded by the metadata lock. */
     long mapped;

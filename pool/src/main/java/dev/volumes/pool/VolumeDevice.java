@@ -39,11 +39,15 @@ final class VolumeDevice implements Device {
         Capabilities c = Capabilities.of(Capability.EXTENTS);
         if (readOnly()) {
             c = c.with(Capability.READ_ONLY);
+        } else {
+            c = c.with(Capability.DISCARD).with(Capability.DISCARD_READS_ZEROES).with(Capability.WRITE_ZEROES)
+                    .with(Capability.WRITE_ZEROES_UNMAP).with(Capability.RESIZE);
         }
         if (engine.device.capabilities().has(Capability.VOLATILE)) {
             c = c.with(Capability.VOLATILE);
         }
         this.capabilities = c;
+        volume.handles.incrementAndGet(); // the caller holds the metadata lock (delete checks it)
     }
 
     /** Snapshots are read-only, and so is every volume of a pool on a read-only backing. */
@@ -109,29 +113,50 @@ final class VolumeDevice implements Device {
         pool.sync();
     }
 
+    /**
+     * With {@code mayUnmap}: unmaps every fully covered block (its space returns to the pool once
+     * the freeing commit is durable) and writes zeros into partially covered ones. Without: writes
+     * zeros and keeps (or makes) the range allocated, so later writes there need no new space.
+     * Either way the range reads as zeros, and on a full pool the call either completes or throws
+     * {@link dev.volumes.device.NoSpaceException} having changed nothing (unmapping may use the
+     * pool's space-freeing reserve; zero writes may not).
+     */
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
         ensureOpen("write-zeroes");
         if (readOnly()) {
             throw new ReadOnlyDeviceException(volume.name, "write-zeroes");
         }
-        Device.super.writeZeroes(offset, length, mayUnmap);
+        Bounds.checkRange(this, "write-zeroes", offset, length, volume.size);
+        if (length == 0) {
+            return;
+        }
+        if (mayUnmap) {
+            data.unmap(volume, offset, length, "write-zeroes");
+        } else {
+            data.writeZeros(volume, offset, length);
+        }
     }
 
+    /** As {@code writeZeroes(offset, length, true)}: the range reads as zeros afterwards. */
     @Override
     public void discard(long offset, long length) throws IOException {
         ensureOpen("discard");
-        Device.super.discard(offset, length);
+        if (readOnly()) {
+            throw new ReadOnlyDeviceException(volume.name, "discard");
+        }
+        Bounds.checkRange(this, "discard", offset, length, volume.size);
+        data.unmap(volume, offset, length, "discard");
     }
 
-    /** Snapshots refuse with {@link ReadOnlyDeviceException}; volume resize arrives with the lifecycle work. */
+    /** Online resize, as {@link Pool#resize}; snapshots refuse with {@link ReadOnlyDeviceException}. */
     @Override
     public void resize(long newSize) throws IOException {
         ensureOpen("resize");
         if (readOnly()) {
             throw new ReadOnlyDeviceException(volume.name, "resize");
         }
-        Device.super.resize(newSize);
+        pool.resize(volume, newSize);
     }
 
     @Override
@@ -165,7 +190,14 @@ final class VolumeDevice implements Device {
 
     @Override
     public void close() {
-        closed = true;
+        if (!closed) {
+            synchronized (this) {
+                if (!closed) {
+                    closed = true;
+                    volume.handles.decrementAndGet();
+                }
+            }
+        }
     }
 
     @Override

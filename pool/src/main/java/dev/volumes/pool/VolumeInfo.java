@@ -15,9 +15,17 @@ import java.util.Optional;
  * @param origin the name of the volume this one was snapshotted or cloned from, as it was named
  *     then; empty for volumes created empty
  * @param created when it was created (wall clock of the creating process)
+ * @param originDeleted whether the origin has been deleted since (its name is kept for lineage;
+ *     the blocks this volume shares with it stay, counted by reference)
  */
 public record VolumeInfo(String name, VolumeKind kind, long size, long allocatedBytes, Optional<String> origin,
-        Instant created) {
+        Instant created, boolean originDeleted) {
+
+    /** A description whose origin (if any) still exists. */
+    public VolumeInfo(String name, VolumeKind kind, long size, long allocatedBytes, Optional<String> origin,
+            Instant created) {
+        this(name, kind, size, allocatedBytes, origin, created, false);
+    }
 
     public VolumeInfo {
         Objects.requireNonNull(name, "name");

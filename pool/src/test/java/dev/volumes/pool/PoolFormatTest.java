@@ -26,6 +26,12 @@ class PoolFormatTest {
                 1_764_000_060_000L, "demo");
     }
 
+    /** Generation 8, the first commit after an open that fell back from generation 7 to 6. */
+    static Superblock exampleSuperblockAfterFallback() {
+        return new Superblock(UUID_EXAMPLE, 8, 4096, 256, 16, 9, 1, 2, 3, 12, 1_764_000_000_000L,
+                1_764_000_060_000L, "demo", 6);
+    }
+
     static ByteBuffer exampleNode() {
         ByteBuffer b = MetaBlock.allocate(4096);
         long tag = MetaBlock.poolTag(UUID_EXAMPLE);
@@ -81,6 +87,19 @@ class PoolFormatTest {
         encoded.get(0, have);
         assertThat(have).as("actual bytes:\n" + dump(encoded, Superblock.RECORD_SIZE)).isEqualTo(want);
         assertThat(Superblock.decode("doc", encoded, 2)).isEqualTo(exampleSuperblock());
+    }
+
+    @Test
+    void superblockAfterFallbackExampleMatchesTheDocument() throws IOException {
+        ByteBuffer encoded = exampleSuperblockAfterFallback().encode();
+        byte[] want = example(doc(), "superblock-after-fallback");
+        byte[] have = new byte[Superblock.RECORD_SIZE];
+        encoded.get(0, have);
+        assertThat(have).as("actual bytes:\n" + dump(encoded, Superblock.RECORD_SIZE)).isEqualTo(want);
+        Superblock decoded = Superblock.decode("doc", encoded, 0);
+        assertThat(decoded).isEqualTo(exampleSuperblockAfterFallback());
+        assertThat(decoded.fallbackGeneration()).isEqualTo(6);
+        assertThat(exampleSuperblock().fallbackGeneration()).isEqualTo(5);
     }
 
     @Test
