@@ -120,6 +120,43 @@ final class ControlClient implements PoolService {
     }
 
     @Override
+    public VolumeView delete(String name, boolean snapshotOnly) throws IOException {
+        return call(new Request(snapshotOnly ? "snapshot.delete" : "volume.delete", name, null, null), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView resize(String name, long size) throws IOException {
+        return call(new Request("volume.resize", name, null, size), VolumeView.class);
+    }
+
+    @Override
+    public PoolView grow(Long backingSize) throws IOException {
+        return call(new Request("pool.grow", null, null, backingSize), PoolView.class);
+    }
+
+    @Override
+    public LifecycleViews.Repair repair() throws IOException {
+        return call(new Request("pool.repair", null, null, null), LifecycleViews.Repair.class);
+    }
+
+    @Override
+    public LifecycleViews.Diff diff(String older, String newer) throws IOException {
+        return call(new Request("diff", newer, older, null), LifecycleViews.Diff.class);
+    }
+
+    @Override
+    public VolumeView exportRaw(String name, Path file, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("volume.export", name, null, null,
+                file.toAbsolutePath().toString(), null), progress), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView importRaw(Path file, String name, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("volume.import", name, null, null,
+                file.toAbsolutePath().toString(), null), progress), VolumeView.class);
+    }
+
+    @Override
     public OciView freeze(String name, String image, ProgressListener progress) throws IOException {
         return ControlProtocol.JSON.treeToValue(call(new Request("oci.freeze", name, null, null, image, null), progress),
                 OciView.class);

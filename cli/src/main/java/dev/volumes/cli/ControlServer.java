@@ -153,12 +153,28 @@ final class ControlServer implements Closeable {
             case "snapshot.create" -> service.snapshot(required(r.source(), "source"), required(r.name(), "name"));
             case "clone" -> service.cloneVolume(required(r.source(), "source"), required(r.name(), "name"));
             case "pool.check" -> service.check();
+            case "volume.delete" -> service.delete(required(r.name(), "name"), false);
+            case "snapshot.delete" -> service.delete(required(r.name(), "name"), true);
+            case "volume.resize" -> service.resize(required(r.name(), "name"), required(r.size(), "size"));
+            case "pool.grow" -> service.grow(r.size());
+            case "pool.repair" -> service.repair();
+            case "diff" -> service.diff(required(r.source(), "source"), required(r.name(), "name"));
+            case "volume.export" -> service.exportRaw(required(r.name(), "name"), absolute(r.target()), progress);
+            case "volume.import" -> service.importRaw(absolute(r.target()), required(r.name(), "name"), progress);
             case "oci.freeze" -> service.freeze(required(r.name(), "name"), required(r.target(), "target"), progress);
             case "oci.attach" -> service.attach(required(r.target(), "target"), required(r.name(), "name"));
             case "oci.commit" -> service.commit(required(r.name(), "name"), required(r.target(), "target"), progress);
             case "oci.detach" -> service.detach(required(r.name(), "name"), Boolean.TRUE.equals(r.discard()));
             default -> throw new CliException(ExitCode.USAGE, "unknown control operation '" + op + "'");
         };
+    }
+
+    private static java.nio.file.Path absolute(String file) {
+        java.nio.file.Path path = java.nio.file.Path.of(required(file, "target"));
+        if (!path.isAbsolute()) {
+            throw new CliException(ExitCode.USAGE, "control request 'target' must be an absolute path: " + file);
+        }
+        return path;
     }
 
     private static <T> T required(T value, String field) {

@@ -85,8 +85,87 @@ class LocalPoolService implements PoolService {
     }
 
     @Override
-    public VolumeView info(String name) {
+    public VolumeView info(String name) throws IOException {
+        VolumeInfo v = find(name);
+        dev.volumes.pool.VolumeUsage u = pool.usage(name);
+        return view(v, exportOf(name)).withUsage(
+                new LifecycleViews.Usage(u.mappedBytes(), u.exclusiveBytes(), u.sharedBytes()));
+    }
+
+    @Override
+    public VolumeView delete(String name, boolean snapshotOnly) throws IOException {
+        VolumeInfo v = deletable(name, snapshotOnly);
+        pool.delete(name);
+        pool.sync();
+        return view(v, null);
+    }
+
+    /** The volume to delete; a non-snapshot when only snapshots may be deleted is exit 2. */
+    final VolumeInfo deletable(String name, boolean snapshotOnly) {
+        VolumeInfo v = find(name);
+        if (snapshotOnly && v.kind() != dev.volumes.pool.VolumeKind.SNAPSHOT) {
+            throw new CliException(ExitCode.USAGE, "'" + name + "' is a " + v.kind().name().toLowerCase(java.util.Locale.ROOT)
+                    + ", not a snapshot: delete it with `volumes volume delete " + name + "`");
+        }
+        return v;
+    }
+
+    @Override
+    public VolumeView resize(String name, long size) throws IOException {
+        find(name);
+        pool.resize(name, size);
+        pool.sync();
         return view(find(name), exportOf(name));
+    }
+
+    @Override
+    public PoolView grow(Long backingSize) throws IOException {
+        if (backingSize == null) {
+            pool.grow();
+        } else {
+            pool.grow(backingSize);
+        }
+        pool.sync();
+        return poolInfo();
+    }
+
+    @Override
+    public LifecycleViews.Repair repair() throws IOException {
+        dev.volumes.pool.RepairReport r = pool.repair();
+        return new LifecycleViews.Repair(r.clean(), r.fixed(), r.refused(), r.before().problems(), r.after().problems());
+    }
+
+    @Override
+    public LifecycleViews.Diff diff(String older, String newer) throws IOException {
+        find(older);
+        find(newer);
+        List<LifecycleViews.Range> ranges = pool.diff(older, newer).stream()
+                .map(r -> new LifecycleViews.Range(r.offset(), r.length())).toList();
+        return new LifecycleViews.Diff(older, newer, ranges.stream().mapToLong(LifecycleViews.Range::length).sum(), ranges);
+    }
+
+    @Override
+    public VolumeView exportRaw(String name, java.nio.file.Path file, ProgressListener progress) throws IOException {
+        VolumeInfo v = find(name);
+        checkExportTarget(file);
+        pool.exportRaw(name, file, progress::update);
+        return view(v, null);
+    }
+
+    static void checkExportTarget(java.nio.file.Path file) {
+        if (Files.exists(file)) {
+            throw new CliException(ExitCode.EXISTS, file + " exists; export writes a new file and never overwrites one");
+        }
+    }
+
+    @Override
+    public VolumeView importRaw(java.nio.file.Path file, String name, ProgressListener progress) throws IOException {
+        if (!Files.isRegularFile(file)) {
+            throw new CliException(ExitCode.NOT_FOUND, "no raw image file at " + file);
+        }
+        VolumeInfo created = pool.importRaw(file, name, progress::update);
+        pool.sync();
+        return view(created, exportOf(name));
     }
 
     @Override

@@ -10,9 +10,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** {@code volumes pool create|info}. */
+/** {@code volumes pool create|info|check|repair|grow}. */
 @Command(name = "pool", description = "Create and inspect the pool.", mixinStandardHelpOptions = true,
-        subcommands = {PoolCommand.Create.class, PoolCommand.Info.class, PoolCommand.Check.class})
+        subcommands = {PoolCommand.Create.class, PoolCommand.Info.class, PoolCommand.Check.class, PoolCommand.Repair.class,
+            PoolCommand.Grow.class})
 final class PoolCommand {
 
     @Command(name = "create", mixinStandardHelpOptions = true,
@@ -104,6 +105,50 @@ final class PoolCommand {
         public Integer call() throws Exception {
             try (PoolService service = common.service()) {
                 common.printer().pool(service.poolInfo());
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "repair", mixinStandardHelpOptions = true,
+            description = {"Fix what `pool check` finds and can fix safely: leaked blocks, wrong reference counts, damaged "
+                + "metadata copies, stale superblocks. Refuses (with the reason) what it cannot fix without guessing.",
+                "Exit 0 if the pool checks clean afterwards, else 8."})
+    static final class Repair implements Callable<Integer> {
+        @Mixin CommonOptions common;
+
+        @Override
+        public Integer call() throws Exception {
+            try (PoolService service = common.service()) {
+                LifecycleViews.Repair report = service.repair();
+                Printer printer = common.printer();
+                if (printer.json()) {
+                    printer.json(report);
+                } else {
+                    System.out.printf("found %d problem(s); fixed %d, refused %d: %s%n", report.problemsBefore().size(),
+                            report.fixed().size(), report.refused().size(),
+                            report.clean() ? "clean now" : report.problemsAfter().size() + " problem(s) remain");
+                    report.fixed().forEach(f -> System.out.println("  fixed: " + f));
+                    report.refused().forEach(f -> System.out.println("  refused: " + f));
+                    report.problemsAfter().forEach(f -> System.out.println("  remains: " + f));
+                }
+                return report.clean() ? 0 : ExitCode.CHECK_FAILED.code;
+            }
+        }
+    }
+
+    @Command(name = "grow", mixinStandardHelpOptions = true,
+            description = {"Grow the pool: with --size, resize its backing (file or S3 device) to SIZE first; without, "
+                + "take in whatever the backing has grown to. Shrinking is not supported."})
+    static final class Grow implements Callable<Integer> {
+        @Mixin CommonOptions common;
+        @Option(names = "--size", paramLabel = "SIZE", description = "New size of the pool's backing, e.g. 128G.") String size;
+
+        @Override
+        public Integer call() throws Exception {
+            Long bytes = size == null ? null : Sizes.parse(size);
+            try (PoolService service = common.service()) {
+                common.printer().pool(service.grow(bytes));
             }
             return 0;
         }

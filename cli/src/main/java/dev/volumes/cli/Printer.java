@@ -57,6 +57,11 @@ final class Printer {
         if (v.export() != null) {
             rows.add(new String[] {"export", v.export()});
         }
+        if (v.usage() != null) {
+            rows.add(new String[] {"mapped", Sizes.format(v.usage().mappedBytes())});
+            rows.add(new String[] {"exclusive", Sizes.format(v.usage().exclusiveBytes()) + " (freed by deleting it)"});
+            rows.add(new String[] {"shared", Sizes.format(v.usage().sharedBytes()) + " (with snapshots and clones)"});
+        }
         table(rows);
     }
 

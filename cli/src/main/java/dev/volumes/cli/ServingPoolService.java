@@ -48,7 +48,7 @@ final class ServingPoolService extends LocalPoolService {
         overlays.resumeAll();
     }
 
-    private void export(VolumeInfo volume) throws IOException {
+    private synchronized void export(VolumeInfo volume) throws IOException {
         if (exported.containsKey(volume.name())) {
             return;
         }
@@ -76,7 +76,7 @@ final class ServingPoolService extends LocalPoolService {
     }
 
     @Override
-    public VolumeView info(String name) {
+    public VolumeView info(String name) throws IOException {
         if (overlays.contains(name) && pool().find(name).isEmpty()) {
             try {
                 return overlays.view(name);
@@ -105,6 +105,74 @@ final class ServingPoolService extends LocalPoolService {
     public VolumeView cloneVolume(String source, String name) throws IOException {
         notAnOverlay(name);
         super.cloneVolume(source, name);
+        return exportAndView(name);
+    }
+
+    /**
+     * Removes the export first (its connections drain and close, then its device is closed), then
+     * deletes; if the delete fails the export is put back.
+     */
+    @Override
+    public synchronized VolumeView delete(String name, boolean snapshotOnly) throws IOException {
+        VolumeInfo v = deletable(name, snapshotOnly);
+        Device device = exported.remove(name);
+        if (device != null) {
+            server.removeExport(name);
+            device.close();
+        }
+        try {
+            pool().delete(name);
+            pool().sync();
+        } catch (IOException | RuntimeException e) {
+            if (pool().find(name).isPresent()) {
+                try {
+                    export(find(name));
+                } catch (IOException | RuntimeException again) {
+                    e.addSuppressed(again);
+                }
+            }
+            throw e;
+        }
+        return view(v, null);
+    }
+
+    /**
+     * Resizes online: the exported device sees the new size at once, so new NBD connections are
+     * told the new size in their handshake; requests of connections made before are checked
+     * against the new size (NBD cannot tell a connected client its export changed size).
+     */
+    @Override
+    public synchronized VolumeView resize(String name, long size) throws IOException {
+        super.resize(name, size);
+        return view(find(name), exportOf(name));
+    }
+
+    /**
+     * Exports a snapshot as it is; a volume or clone (which clients may be writing) is exported
+     * through a temporary snapshot {@code NAME@export-TIME}, deleted afterwards.
+     */
+    @Override
+    public VolumeView exportRaw(String name, Path file, ProgressListener progress) throws IOException {
+        VolumeInfo volume = find(name);
+        if (volume.kind() == dev.volumes.pool.VolumeKind.SNAPSHOT) {
+            return super.exportRaw(name, file, progress);
+        }
+        checkExportTarget(file);
+        String temporary = name + "@export-" + System.currentTimeMillis();
+        pool().snapshot(name, temporary);
+        try {
+            pool().exportRaw(temporary, file, progress::update);
+        } finally {
+            pool().delete(temporary);
+            pool().sync();
+        }
+        return view(volume, exportOf(name));
+    }
+
+    @Override
+    public VolumeView importRaw(Path file, String name, ProgressListener progress) throws IOException {
+        notAnOverlay(name);
+        super.importRaw(file, name, progress);
         return exportAndView(name);
     }
 
