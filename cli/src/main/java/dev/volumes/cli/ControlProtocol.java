@@ -16,7 +16,10 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
  *
  * Operations: {@code pool.info}, {@code volume.list}, {@code volume.info} (name),
  * {@code volume.create} (name, size), {@code snapshot.create} (source, name), {@code clone}
- * (source, name), {@code pool.check}, {@code oci.freeze} (name, target), {@code oci.attach}
+ * (source, name), {@code pool.check}, {@code pool.repair}, {@code pool.grow} (size, optional),
+ * {@code volume.delete} (name), {@code snapshot.delete} (name), {@code volume.resize} (name, size),
+ * {@code diff} (source = older, name = newer), {@code volume.export} (name, target = absolute file),
+ * {@code volume.import} (target = absolute file, name), {@code oci.freeze} (name, target), {@code oci.attach}
  * (target, name), {@code oci.commit} (name, target), {@code oci.detach} (name, discard). Long
  * operations send {@link ProgressLine}s before their response.
  */
