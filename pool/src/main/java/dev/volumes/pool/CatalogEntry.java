@@ -12,13 +12,18 @@ import java.time.Instant;
  *   0 u64 id          8 u64 origin id (0 = none)   16 u64 root block (0 = all holes)
  *  24 u64 size bytes 32 s64 created seconds        40 u32 created nanos
  *  44 u8 kind        45 u8 depth (map levels)       46 u8 name length   47 u8 origin name length
- *  48 u64 reserved (0)
+ *  48 u64 lineage (id of the first volume of its line; 0 = unknown, written before lineages)
  *  56 name (64 bytes, UTF-8, zero padded)          120 origin name (64 bytes)
  * 184 u64 reserved (0)
  * </pre>
  */
 record CatalogEntry(long id, long originId, long root, long size, Instant created, VolumeKind kind, int depth,
-        String name, String originName) {
+        String name, String originName, long lineage) {
+
+    CatalogEntry(long id, long originId, long root, long size, Instant created, VolumeKind kind, int depth,
+            String name, String originName) {
+        this(id, originId, root, size, created, kind, depth, name, originName, 0);
+    }
 
     static final int SIZE = 192;
 
@@ -35,7 +40,7 @@ record CatalogEntry(long id, long originId, long root, long size, Instant create
         byte[] o = originName.getBytes(StandardCharsets.UTF_8);
         b.put(at + 46, (byte) n.length);
         b.put(at + 47, (byte) o.length);
-        b.putLong(at + 48, 0);
+        b.putLong(at + 48, lineage);
         b.put(at + 56, n);
         b.put(at + 120, o);
         b.putLong(at + 184, 0);
@@ -77,6 +82,7 @@ record CatalogEntry(long id, long originId, long root, long size, Instant create
             throw new CorruptPoolException(device, block, where + ": " + problem);
         }
         return new CatalogEntry(b.getLong(at), b.getLong(at + 8), b.getLong(at + 16), size,
-                Instant.ofEpochSecond(seconds, nanos), kind, depth, name, new String(o, StandardCharsets.UTF_8));
+                Instant.ofEpochSecond(seconds, nanos), kind, depth, name, new String(o, StandardCharsets.UTF_8),
+                b.getLong(at + 48));
     }
 }

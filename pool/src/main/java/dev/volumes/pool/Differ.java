@@ -62,6 +62,9 @@ final class Differ {
     }
 
     private boolean oneLineage(Volume a, Volume b) {
+        if (a.lineage != 0 && a.lineage == b.lineage) {
+            return true;
+        }
         Set<Long> ancestors = new HashSet<>();
         for (Volume v = a; v != null; v = byId(v.originId)) {
             ancestors.add(v.id);

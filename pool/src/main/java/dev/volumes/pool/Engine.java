@@ -527,7 +527,11 @@ final class Engine {
 
     private long countLeaves(long block, int level) {
         long n = 0;
-        for (long e : nodes.get(block).entries) {
+        Node node = nodes.get(block);
+        if (node == null) {
+            return 0; // a dangling pointer: check reports it
+        }
+        for (long e : node.entries) {
             if (e != 0) {
                 n += level == 0 ? 1 : countLeaves(e, level - 1);
             }

@@ -73,20 +73,6 @@ final class Lifecycle {
             }
             if (newSize < oldSize) {
                 long keep = (newSize + bs - 1) / bs;
-                long tailEnd = Math.min(keep * bs, oldSize);
-                e.meta.readLock().lock();
-                try {
-                    long worst = 2L * v.depth + 1; // tail copy-on-write, then the truncation's path
-                    if (v.root != 0 && worst > e.available() + e.reserveBlocks) {
-                        throw e.noSpace(v.name, "shrink to " + newSize + " bytes", worst);
-                    }
-                } finally {
-                    e.meta.readLock().unlock();
-                }
-                if (tailEnd > newSize) {
-                    // bytes past the size in the last block are always zero, so growing reads zeros
-                    data.unmap(v, newSize, tailEnd - newSize, "resize");
-                }
                 e.meta.writeLock().lock();
                 try {
                     checkLive(v, "resize");
@@ -119,6 +105,22 @@ final class Lifecycle {
                     e.catalogDirty = true;
                 } finally {
                     e.meta.writeLock().unlock();
+                }
+                // The old last block may hold bytes past the old size (an in-place write past a
+                // size that a crash then took back, a shrink): zero them before anyone can read them.
+                long tailEnd = Math.min(newSize, (oldSize + bs - 1) / bs * bs);
+                if (tailEnd > oldSize) {
+                    try {
+                        data.unmap(v, oldSize, tailEnd - oldSize, "resize");
+                    } catch (IOException | RuntimeException failure) {
+                        e.meta.writeLock().lock();
+                        try {
+                            v.size = oldSize; // nothing else changed that a reader could see
+                        } finally {
+                            e.meta.writeLock().unlock();
+                        }
+                        throw failure;
+                    }
                 }
             }
         } finally {

@@ -126,7 +126,7 @@ final class Loader {
             }
             long mapped = c.root() == 0 ? 0 : visit(e, sb, c, c.root(), c.depth() - 1, 0);
             Volume v = new Volume(c.id(), c.name(), c.kind(), c.size(), c.depth(), c.created(), c.originId(),
-                    c.originName(), c.root());
+                    c.originName(), c.root(), c.lineage() == 0 && c.originId() == 0 ? c.id() : c.lineage());
             v.mapped = mapped;
             e.volumes.put(c.name(), v);
         }

@@ -190,7 +190,7 @@ public final class Pool implements Closeable {
         engine.meta.writeLock().lock();
         try {
             engine.ensureWritable("create volume '" + name + "'");
-            Volume v = add(name, VolumeKind.VOLUME, size, depth, 0, "", 0);
+            Volume v = add(name, VolumeKind.VOLUME, size, depth, 0, "", 0, 0);
             return info(v);
         } finally {
             engine.meta.writeLock().unlock();
@@ -235,15 +235,15 @@ public final class Pool implements Closeable {
     }
 
     /**
-     * Resizes a volume or clone online: open devices see the new size at once. Shrinking unmaps the
-     * tail (and zeroes the tail of a partially kept last block, so growing later reads zeros);
-     * growing exposes zeros, adding map levels if needed (one block per level). Durable at the
-     * next sync.
+     * Resizes a volume or clone online: open devices see the new size at once. Shrinking unmaps
+     * every block past the new size (works on a full pool, using the space-freeing reserve);
+     * growing exposes zeros, adding map levels if needed (one block per level) and zeroing the
+     * rest of the old last block (a copy-on-write if it is shared). Durable at the next sync.
      *
      * @throws dev.volumes.device.ReadOnlyDeviceException for a snapshot or a read-only pool
      * @throws IllegalArgumentException for a negative or too large size
      * @throws dev.volumes.device.NoSpaceException if new map levels, or zeroing a shared partial
-     *     last block, need blocks the pool does not have; nothing changed then
+     *     last block when growing, need blocks the pool does not have; the size is then unchanged
      */
     public void resize(String name, long newSize) throws IOException {
         resize(volume(name), newSize);
@@ -366,7 +366,7 @@ public final class Pool implements Closeable {
                 if (engine.volumes.get(source) != src) {
                     throw new VolumeNotFoundException(engine.device.name(), source);
                 }
-                Volume v = add(name, kind, src.size, src.depth, src.id, src.name, src.root);
+                Volume v = add(name, kind, src.size, src.depth, src.id, src.name, src.root, src.lineage);
                 v.mapped = src.mapped;
                 if (src.root != 0) {
                     engine.space.incRef(src.root);
@@ -381,7 +381,7 @@ public final class Pool implements Closeable {
     }
 
     Volume add(String name, VolumeKind kind, long size, int depth, long originId, String originName,
-            long root) throws IOException {
+            long root, long lineage) throws IOException {
         if (engine.volumes.containsKey(name)) {
             throw new VolumeExistsException(engine.device.name(), name);
         }
@@ -389,8 +389,9 @@ public final class Pool implements Closeable {
         if (growth > engine.available()) {
             throw engine.noSpace(engine.device.name(), "catalog record for '" + name + "'", growth);
         }
-        Volume v = new Volume(engine.nextVolumeId++, name, kind, size, depth, Instant.now(), originId, originName,
-                root);
+        long id = engine.nextVolumeId++;
+        Volume v = new Volume(id, name, kind, size, depth, Instant.now(), originId, originName, root,
+                lineage == 0 ? id : lineage);
         engine.volumes.put(name, v);
         engine.catalogDirty = true;
         return v;

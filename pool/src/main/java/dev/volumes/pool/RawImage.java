@@ -116,7 +116,8 @@ final class RawImage {
             if (e.volumes.containsKey(name) || hiddenNamed(name)) {
                 throw new VolumeExistsException(e.device.name(), name);
             }
-            v = new Volume(e.nextVolumeId++, name, VolumeKind.VOLUME, size, depth, Instant.now(), 0, "", 0);
+            long id = e.nextVolumeId++;
+            v = new Volume(id, name, VolumeKind.VOLUME, size, depth, Instant.now(), 0, "", 0, id);
             e.hidden.add(v);
         } finally {
             e.meta.writeLock().unlock();

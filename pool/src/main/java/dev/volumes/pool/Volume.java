@@ -29,6 +29,8 @@ final class Volume {
     final Instant created;
     final long originId;
     final String originName;
+    /** Id of the first volume of this line (the one created empty or imported); 0 if unknown. */
+    final long lineage;
     final ReentrantReadWriteLock rw = new ReentrantReadWriteLock();
     /** Null for snapshots, which are never written (saves 64 locks per snapshot). */
     final ReentrantLock[] stripes;
@@ -39,7 +41,7 @@ final class Volume {
     long mapped;
 
     Volume(long id, String name, VolumeKind kind, long size, int depth, Instant created, long originId,
-            String originName, long root) {
+            String originName, long root, long lineage) {
         this.id = id;
         this.name = name;
         this.kind = kind;
@@ -48,6 +50,7 @@ final class Volume {
         this.created = created;
         this.originId = originId;
         this.originName = originName;
+        this.lineage = lineage;
         this.root = root;
         this.stripes = kind.readOnly() ? null : new ReentrantLock[STRIPES];
         for (int i = 0; stripes != null && i < STRIPES; i++) {
@@ -56,7 +59,7 @@ final class Volume {
     }
 
     CatalogEntry entry() {
-        return new CatalogEntry(id, originId, root, size, created, kind, depth, name, originName);
+        return new CatalogEntry(id, originId, root, size, created, kind, depth, name, originName, lineage);
     }
 
     Optional<String> origin() {

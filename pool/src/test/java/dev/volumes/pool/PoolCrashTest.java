@@ -21,7 +21,8 @@ import java.util.Random;
 import org.junit.jupiter.api.Test;
 
 /**
- * Model-based crash test: random create / write / FUA write / snapshot / clone / sync sequences
+ * Model-based crash test: random create / write / FUA write / snapshot / clone / delete / discard /
+ * write-zeroes (with and without unmap) / resize / pool grow / sync sequences
  * over a {@link CrashSimulator} whose power is cut at a random mutating call (inside writes and
  * inside every step of a commit), then the pool is reopened and compared with the model.
  *
@@ -32,12 +33,15 @@ import org.junit.jupiter.api.Test;
  * state byte for byte, and every sector of a writable volume must hold that state's value or a
  * value written to it after that state was taken. Then {@link Pool#check()} must be clean.
  * Writes are 512-byte aligned so that the disk model's sector atomicity gives exact answers.
+ * Discard and write-zeroes are modelled as writes of zeros (after a crash a sector holds its
+ * committed bytes or zeros); a resize changes the model's size (grown bytes read as zeros).
  */
 class PoolCrashTest {
 
     /** Odd episodes use 16 KiB blocks, so partial-block merges and copies are common. */
     private static final int[] BLOCK_SIZES = {4096, 16384};
     private static final int SECTOR = 512;
+    private static final boolean TRACE = System.getProperty("volumes.crash.episode") != null;
 
     private record Vol(VolumeKind kind, byte[] content) {
         Vol copy() {
@@ -55,6 +59,7 @@ class PoolCrashTest {
         long syncingSeq;
         long syncedSeq;
         long seq;
+        int names;
         final List<Written> writes = new ArrayList<>();
 
         static Map<String, Vol> copy(Map<String, Vol> m) {
@@ -82,6 +87,13 @@ class PoolCrashTest {
         long episode = 0;
         long torn = 0;
         long inSync = 0;
+        long[] ops = new long[4]; // deletes, discards/zeroes, resizes, pool grows that returned
+        // -Dvolumes.crash.episode=N replays only episode N of this master seed (with an op trace)
+        String only = System.getProperty("volumes.crash.episode");
+        if (only != null) {
+            episode = Long.parseLong(only);
+            crashPoints = roundsPerEpisode;
+        }
         while (done < crashPoints) {
             long seed = master + episode * 7919;
             Random rnd = new Random(seed);
@@ -94,7 +106,7 @@ class PoolCrashTest {
             for (int round = 0; round < roundsPerEpisode && done < crashPoints; round++, done++) {
                 String where = "episode " + episode + " (seed 0x" + Long.toHexString(seed) + ") round " + round;
                 sim.armPowerCut(1 + rnd.nextInt(rnd.nextBoolean() ? 8 : 60));
-                boolean crashedInSync = runUntilPowerLoss(pool, model, rnd, where, bs);
+                boolean crashedInSync = runUntilPowerLoss(pool, model, rnd, where, bs, ops);
                 inSync += crashedInSync ? 1 : 0;
                 CrashReport report = sim.crash();
                 torn += report.tornWrites();
@@ -111,15 +123,19 @@ class PoolCrashTest {
             episode++;
         }
         System.out.println("crash points: " + done + " in " + episode + " episodes, " + inSync
-                + " inside a sync, " + torn + " torn writes");
+                + " inside a sync, " + torn + " torn writes; " + ops[0] + " deletes, " + ops[1]
+                + " discards/write-zeroes, " + ops[2] + " resizes, " + ops[3] + " pool grows");
         assertThat(done).isGreaterThanOrEqualTo(crashPoints);
     }
 
     /** Runs random operations until the power is cut; returns whether that happened inside a sync. */
-    private static boolean runUntilPowerLoss(Pool pool, Model m, Random rnd, String where, int bs)
+    private static boolean runUntilPowerLoss(Pool pool, Model m, Random rnd, String where, int bs, long[] ops)
             throws IOException {
         for (int step = 0; step < 400; step++) {
             int op = rnd.nextInt(100);
+            if (TRACE) {
+                System.out.println(where + " step " + step + " op " + op + " volumes " + m.current.keySet());
+            }
             List<String> writable = new ArrayList<>();
             m.current.forEach((k, v) -> {
                 if (!v.kind().readOnly()) {
@@ -128,7 +144,7 @@ class PoolCrashTest {
             });
             List<String> all = new ArrayList<>(m.current.keySet());
             if (all.isEmpty() || (op < 4 && m.current.size() < 12)) {
-                String name = "v" + m.current.size() + "_" + rnd.nextInt(1000);
+                String name = "v" + m.names++ + "_" + rnd.nextInt(1000);
                 int size = (8 + rnd.nextInt(48)) * 4096 + (rnd.nextBoolean() ? 0 : SECTOR * (1 + rnd.nextInt(7)));
                 try {
                     pool.createVolume(name, size);
@@ -136,11 +152,47 @@ class PoolCrashTest {
                 } catch (NoSpaceException full) {
                     // the catalog could not grow; nothing changed
                 }
-            } else if (op < 12 && m.current.size() < 16) {
-                snapshotOrClone(pool, m, rnd, all, op < 8 ? VolumeKind.SNAPSHOT : VolumeKind.CLONE);
-            } else if (op < 22) {
+            } else if (op < 10 && m.current.size() < 16) {
+                snapshotOrClone(pool, m, rnd, all, op < 7 ? VolumeKind.SNAPSHOT : VolumeKind.CLONE);
+            } else if (op < 18) {
                 if (sync(pool, m, where)) {
                     return true;
+                }
+            } else if (op < 22 && all.size() > 1) {
+                String name = all.get(rnd.nextInt(all.size()));
+                try {
+                    if (TRACE) {
+                        System.out.println("  delete " + name);
+                    }
+                    pool.delete(name);
+                } catch (IOException powerLoss) {
+                    return false; // delete touches no device, but a failed pool refuses it
+                }
+                m.current.remove(name);
+                ops[0]++;
+            } else if (op < 27 && !writable.isEmpty()) {
+                if (!zeroRange(pool, m, rnd, writable)) {
+                    return false;
+                }
+                ops[1]++;
+            } else if (op < 30 && !writable.isEmpty()) {
+                String name = writable.get(rnd.nextInt(writable.size()));
+                if (!resize(pool, m, rnd, name, bs)) {
+                    return false;
+                }
+                ops[2]++;
+            } else if (op < 31) {
+                long size = pool.info().totalBytes();
+                if (size < (4L << 20)) {
+                    m.syncing = Model.copy(m.current);
+                    m.syncingSeq = m.seq;
+                    try {
+                        pool.grow(size + (64 << 10));
+                    } catch (IOException powerLoss) {
+                        return true; // grow commits: the power went during that sync
+                    }
+                    m.synced(pool.info().generation());
+                    ops[3]++;
                 }
             } else if (!writable.isEmpty()) {
                 String name = writable.get(rnd.nextInt(writable.size()));
@@ -155,6 +207,9 @@ class PoolCrashTest {
                 m.seq++;
                 m.writes.add(new Written(m.seq, name, offset, data));
                 try (Device d = pool.openVolume(name)) {
+                    if (TRACE) {
+                        System.out.println("  write " + name + " [" + offset + ", " + (offset + length) + ")");
+                    }
                     d.write(ByteBuffer.wrap(data), offset);
                 } catch (NoSpaceException full) {
                     m.writes.removeLast();
@@ -171,10 +226,70 @@ class PoolCrashTest {
         return false;
     }
 
+    /** Discard or write-zeroes (with or without unmap) of a sector-aligned range; false on power loss. */
+    private static boolean zeroRange(Pool pool, Model m, Random rnd, List<String> writable) {
+        String name = writable.get(rnd.nextInt(writable.size()));
+        Vol v = m.current.get(name);
+        int sectors = v.content().length / SECTOR;
+        if (sectors == 0) {
+            return true;
+        }
+        int length = SECTOR * (1 + rnd.nextInt(Math.min(sectors, 80)));
+        int offset = SECTOR * rnd.nextInt(sectors - length / SECTOR + 1);
+        int kind = rnd.nextInt(3);
+        m.seq++;
+        m.writes.add(new Written(m.seq, name, offset, new byte[length]));
+        try (Device d = pool.openVolume(name)) {
+            if (TRACE) {
+                System.out.println("  zero kind " + kind + " " + name + " [" + offset + ", " + (offset + length) + ")");
+            }
+            switch (kind) {
+                case 0 -> d.discard(offset, length);
+                case 1 -> d.writeZeroes(offset, length, true);
+                default -> d.writeZeroes(offset, length, false);
+            }
+        } catch (NoSpaceException full) {
+            m.writes.removeLast();
+            return true;
+        } catch (IOException powerLoss) {
+            return false;
+        }
+        Arrays.fill(v.content(), offset, offset + length, (byte) 0);
+        return true;
+    }
+
+    /**
+     * Online resize to a sector multiple (growing reads zeros; the rest of the old last block is
+     * zeroed, which the model records as a write of zeros). False on power loss.
+     */
+    private static boolean resize(Pool pool, Model m, Random rnd, String name, int bs) {
+        Vol v = m.current.get(name);
+        int oldSize = v.content().length;
+        int newSize = (1 + rnd.nextInt(64)) * 4096 - (rnd.nextBoolean() ? 0 : SECTOR * rnd.nextInt(7));
+        int tailEnd = Math.min(newSize, (oldSize + bs - 1) / bs * bs);
+        if (tailEnd > oldSize) {
+            // growing zeroes the rest of the old last block, possibly in place: like a write of zeros
+            m.seq++;
+            m.writes.add(new Written(m.seq, name, oldSize, new byte[tailEnd - oldSize]));
+        }
+        try (Device d = pool.openVolume(name)) {
+            if (TRACE) {
+                System.out.println("  resize " + name + " " + oldSize + " -> " + newSize);
+            }
+            d.resize(newSize);
+        } catch (NoSpaceException full) {
+            return true; // nothing changed (the zero-write record only loosens the check)
+        } catch (IOException powerLoss) {
+            return false;
+        }
+        m.current.put(name, new Vol(v.kind(), Arrays.copyOf(v.content(), newSize)));
+        return true;
+    }
+
     private static void snapshotOrClone(Pool pool, Model m, Random rnd, List<String> all, VolumeKind kind)
             throws IOException {
         String source = all.get(rnd.nextInt(all.size()));
-        String name = source.replaceAll("@.*", "") + "@" + m.current.size() + (kind == VolumeKind.CLONE ? "c" : "s");
+        String name = source.replaceAll("@.*", "") + "@" + m.names++ + (kind == VolumeKind.CLONE ? "c" : "s");
         try {
             if (kind == VolumeKind.SNAPSHOT) {
                 pool.snapshot(source, name);
@@ -222,6 +337,7 @@ class PoolCrashTest {
             Vol want = en.getValue();
             byte[] have = new byte[want.content().length];
             try (Device d = pool.openVolume(name)) {
+                assertThat(d.size()).as("size of '" + name + "'").isEqualTo(want.content().length);
                 d.read(ByteBuffer.wrap(have), 0);
             }
             if (want.kind().readOnly()) {

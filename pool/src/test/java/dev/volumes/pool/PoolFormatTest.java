@@ -44,7 +44,7 @@ class PoolFormatTest {
 
     static CatalogEntry exampleEntry() {
         return new CatalogEntry(2, 1, 7, 1 << 20, Instant.ofEpochSecond(1_764_000_030L, 5), VolumeKind.SNAPSHOT, 1,
-                "vm@1", "vm");
+                "vm@1", "vm", 1);
     }
 
     private static String doc() throws IOException {

@@ -66,6 +66,42 @@ class PoolLifecycleTest {
     }
 
     @Test
+    void aFullPoolRecoversWhenASnapshotIsDeleted() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 256 * BS);
+        Pool pool = pool(disk);
+        pool.createVolume("v", 1024 * BS);
+        Device v = pool.openVolume("v");
+        write(v, 0, fill(100 * BS, 1));
+        pool.snapshot("v", "v@1");
+        pool.sync();
+        NoSpaceException full = null;
+        int block = 0;
+        for (; block < 1024 && full == null; block++) {
+            try {
+                write(v, (long) block * BS, fill(BS, 2)); // copy-on-write away from the snapshot, then new blocks
+            } catch (NoSpaceException e) {
+                full = e;
+            }
+        }
+        assertThat(full).as("the pool filled up").isNotNull();
+        int failedAt = block - 1;
+        assertThat(pool.info().freeBlocks()).isLessThan(3); // less than a write with its map path needs
+        assertThatThrownBy(() -> write(v, (long) failedAt * BS, fill(BS, 3))).isInstanceOf(NoSpaceException.class);
+
+        pool.delete("v@1"); // works on the full pool
+        pool.sync();
+        pool.sync(); // the freeing commit and the next one are durable: the blocks are reusable
+        assertThat(pool.info().freeBlocks()).isGreaterThanOrEqualTo(90);
+        for (int i = 0; i < 60; i++) {
+            write(v, (long) (failedAt + i) * BS, fill(BS, 3));
+        }
+        assertThat(read(v, 0, BS)).containsOnly(2);
+        assertThat(read(v, (long) failedAt * BS, 60 * BS)).containsOnly(3);
+        pool.sync();
+        assertThat(pool.check().problems()).isEmpty();
+    }
+
+    @Test
     void deleteRefusesOpenDevicesAndMissingNames() throws IOException {
         Pool pool = pool(MemoryDevice.create("disk", 256 * BS));
         pool.createVolume("v", 8 * BS);
