@@ -163,6 +163,12 @@ final class ControlClient implements PoolService {
     }
 
     @Override
+    public VolumeView pull(String image, String name, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("oci.pull", name, null, null, image, null), progress),
+                VolumeView.class);
+    }
+
+    @Override
     public VolumeView attach(String image, String name) throws IOException {
         return call(new Request("oci.attach", name, null, null, image, null), VolumeView.class);
     }

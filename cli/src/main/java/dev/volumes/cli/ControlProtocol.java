@@ -19,7 +19,7 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
  * (source, name), {@code pool.check}, {@code pool.repair}, {@code pool.grow} (size, optional),
  * {@code volume.delete} (name), {@code snapshot.delete} (name), {@code volume.resize} (name, size),
  * {@code diff} (source = older, name = newer), {@code volume.export} (name, target = absolute file),
- * {@code volume.import} (target = absolute file, name), {@code oci.freeze} (name, target), {@code oci.attach}
+ * {@code volume.import} (target = absolute file, name), {@code oci.freeze} (name, target), {@code oci.pull} (target, name), {@code oci.attach}
  * (target, name), {@code oci.commit} (name, target), {@code oci.detach} (name, discard). Long
  * operations send {@link ProgressLine}s before their response.
  */

@@ -162,6 +162,7 @@ final class ControlServer implements Closeable {
             case "volume.export" -> service.exportRaw(required(r.name(), "name"), absolute(r.target()), progress);
             case "volume.import" -> service.importRaw(absolute(r.target()), required(r.name(), "name"), progress);
             case "oci.freeze" -> service.freeze(required(r.name(), "name"), required(r.target(), "target"), progress);
+            case "oci.pull" -> service.pull(required(r.target(), "target"), required(r.name(), "name"), progress);
             case "oci.attach" -> service.attach(required(r.target(), "target"), required(r.name(), "name"));
             case "oci.commit" -> service.commit(required(r.name(), "name"), required(r.target(), "target"), progress);
             case "oci.detach" -> service.detach(required(r.name(), "name"), Boolean.TRUE.equals(r.discard()));

@@ -221,6 +221,52 @@ class LocalPoolService implements PoolService {
     }
 
     @Override
+    public VolumeView pull(String image, String name, ProgressListener progress) throws IOException {
+        OciAddress source = OciAddress.parse(image);
+        try (dev.volumes.oci.ImageDevice from = dev.volumes.oci.ImageDevice.open(source.client(), source.ref(),
+                dev.volumes.oci.ImageOptions.defaults())) {
+            pool.createVolume(name, from.size());
+            try (dev.volumes.device.Device to = pool.openVolume(name)) {
+                copyData(from, to, progress);
+                to.sync();
+            } catch (IOException | RuntimeException e) {
+                try {
+                    pool.delete(name);
+                    pool.sync();
+                } catch (IOException | RuntimeException suppressed) {
+                    e.addSuppressed(suppressed);
+                }
+                throw e;
+            }
+            pool.sync();
+        }
+        return view(find(name), exportOf(name));
+    }
+
+    /** Copies the data extents of {@code from} to {@code to} in 1 MiB pieces; holes and zero runs are skipped. */
+    static void copyData(dev.volumes.device.Device from, dev.volumes.device.Device to, ProgressListener progress)
+            throws IOException {
+        List<dev.volumes.device.Extent> data = from.extents(0, from.size()).stream()
+                .filter(e -> !e.type().readsAsZeros()).toList();
+        long total = data.stream().mapToLong(dev.volumes.device.Extent::length).sum();
+        long done = 0;
+        java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocateDirect(1 << 20);
+        progress.update(0, total);
+        for (dev.volumes.device.Extent e : data) {
+            for (long off = e.offset(); off < e.end(); ) {
+                int n = (int) Math.min(buffer.capacity(), e.end() - off);
+                buffer.clear().limit(n);
+                from.read(buffer, off);
+                buffer.flip();
+                to.write(buffer, off);
+                off += n;
+                done += n;
+                progress.update(done, total);
+            }
+        }
+    }
+
+    @Override
     public VolumeView attach(String image, String name) throws IOException {
         throw needsDaemon("oci attach");
     }

@@ -19,13 +19,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /**
- * {@code volumes oci freeze|freeze-pool|attach|commit|detach|tags|retain}: volumes as OCI
+ * {@code volumes oci freeze|freeze-pool|pull|attach|commit|detach|tags|retain}: volumes as OCI
  * artifacts (format in docs/oci.md). Images are {@code [oci://]HOST[:PORT]/REPO:TAG}; registry
  * credentials come from {@code ~/.docker/config.json}.
  */
 @Command(name = "oci", mixinStandardHelpOptions = true,
         description = "Freeze volumes into OCI registries, attach images as writable exports, commit, list and prune tags.",
-        subcommands = {OciCommand.Freeze.class, OciCommand.FreezePool.class, OciCommand.Attach.class,
+        subcommands = {OciCommand.Freeze.class, OciCommand.FreezePool.class, OciCommand.Pull.class, OciCommand.Attach.class,
             OciCommand.Commit.class, OciCommand.Detach.class, OciCommand.Tags.class, OciCommand.Retain.class})
 final class OciCommand {
 
@@ -83,6 +83,27 @@ final class OciCommand {
                 OciView view = OciView.of(target, dir.pool().toString(), result);
                 bar.finish("pushed " + view.image() + "@" + view.digest());
                 common.printer().oci(view);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "pull", mixinStandardHelpOptions = true,
+            description = {"Copy IMAGE into the pool as the new volume NAME (only data chunks are downloaded; a failed pull "
+                + "leaves no volume). On a running daemon it is exported when complete."})
+    static final class Pull implements Callable<Integer> {
+        @Mixin CommonOptions common;
+        @Parameters(index = "0", paramLabel = "IMAGE", description = IMAGE_HELP) String image;
+        @Parameters(index = "1", paramLabel = "NAME") String name;
+
+        @Override
+        public Integer call() throws Exception {
+            OciAddress.parse(image).ref();
+            ProgressBar bar = ProgressBar.forCommand("pull " + name, common.json);
+            try (PoolService service = common.service()) {
+                VolumeView v = service.pull(image, name, bar);
+                bar.finish("pulled " + image + " as " + v.name());
+                common.printer().volume(v);
             }
             return 0;
         }

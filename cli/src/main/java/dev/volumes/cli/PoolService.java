@@ -61,6 +61,13 @@ interface PoolService extends java.io.Closeable {
      */
     OciView freeze(String name, String image, ProgressListener progress) throws IOException;
 
+    /**
+     * Copies the image {@code image} into the pool as the new volume {@code name} (only its data
+     * chunks are downloaded and written); on failure the partial volume is deleted. A daemon
+     * exports it when complete.
+     */
+    VolumeView pull(String image, String name, ProgressListener progress) throws IOException;
+
     /** Exports the image {@code image} as {@code name}: read lazily, written through an overlay (daemon only). */
     VolumeView attach(String image, String name) throws IOException;
 

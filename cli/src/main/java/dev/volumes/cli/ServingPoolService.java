@@ -205,6 +205,13 @@ final class ServingPoolService extends LocalPoolService {
     }
 
     @Override
+    public VolumeView pull(String image, String name, ProgressListener progress) throws IOException {
+        notAnOverlay(name);
+        super.pull(image, name, progress);
+        return exportAndView(name);
+    }
+
+    @Override
     public VolumeView attach(String image, String name) throws IOException {
         if (pool().find(name).isPresent()) {
             throw new CliException(ExitCode.EXISTS, "a volume named '" + name + "' exists in " + path()

@@ -16,7 +16,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code volumes oci ...} against Debian's docker-registry: a served volume written by nbdcopy is
- * frozen (through an automatic snapshot), attached as a lazily read, writable export that nbdcopy
+ * frozen (through an automatic snapshot), pulled back into the pool as a new volume, attached as a lazily read, writable export that nbdcopy
  * reads back and changes, committed as a new tag and detached; tags are listed and pruned by
  * retention; and the whole pool, frozen with {@code freeze-pool}, is opened read-only elsewhere
  * with {@code pool create --backing oci://...} and served.
@@ -62,6 +62,16 @@ class OciIT {
                 assertThat(plain.err().lines().count()).isEqualTo(1);
                 assertThat(plain.out()).contains("2 data, 1 holes");
 
+                JsonNode pulled = JSON.readTree(Launcher.run(data, "oci", "pull", repo + ":v1", "pulled", "--json")
+                        .ok().out());
+                assertThat(pulled.get("export").asText()).isEqualTo("pulled");
+                assertThat(pulled.get("allocatedBytes").asLong()).isLessThanOrEqualTo(8L << 20);
+                Path pulledFile = dir.resolve("pulled.img");
+                PeerRun.of(120, "nbdcopy", daemon.uri("pulled"), pulledFile.toString()).ok();
+                assertThat(Arrays.copyOf(Files.readAllBytes(pulledFile), bytes.length)).isEqualTo(bytes);
+                CommandsIT.assertOneLineError(Launcher.run(data, "oci", "pull", repo + ":missing", "nothing"), 3, "missing");
+                CommandsIT.assertOneLineError(Launcher.run(data, "oci", "pull", repo + ":v1", "pulled"), 4, "'pulled'");
+
                 JsonNode attached = JSON.readTree(Launcher.run(data, "oci", "attach", repo + ":v1", "img", "--json")
                         .ok().out());
                 assertThat(attached.get("kind").asText()).isEqualTo("overlay");
@@ -101,7 +111,7 @@ class OciIT {
             Path elsewhere = dir.resolve("elsewhere");
             JsonNode pool = JSON.readTree(Launcher.run(elsewhere, "pool", "create", "--backing", "oci://" + repo + ":pool",
                     "--json").ok().out());
-            assertThat(pool.get("volumes").asInt()).as("disk and its freeze snapshot").isEqualTo(2);
+            assertThat(pool.get("volumes").asInt()).as("disk, its freeze snapshot and pulled").isEqualTo(3);
             CommandsIT.assertOneLineError(Launcher.run(elsewhere, "volume", "create", "new", "1M"), 7, "read-only");
             try (Launcher.Daemon daemon = Launcher.Daemon.start(elsewhere)) {
                 Path copy = dir.resolve("copy.img");
