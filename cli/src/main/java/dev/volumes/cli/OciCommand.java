@@ -24,7 +24,7 @@ import picocli.CommandLine.Parameters;
  * credentials come from {@code ~/.docker/config.json}.
  */
 @Command(name = "oci", mixinStandardHelpOptions = true,
-        description = "Freeze volumes into OCI registries, attach images as writable exports, commit, list and prune tags.",
+        description = "Freeze volumes into OCI registries, pull images into the pool, attach them as writable exports, commit, list and prune tags.",
         subcommands = {OciCommand.Freeze.class, OciCommand.FreezePool.class, OciCommand.Pull.class, OciCommand.Attach.class,
             OciCommand.Commit.class, OciCommand.Detach.class, OciCommand.Tags.class, OciCommand.Retain.class})
 final class OciCommand {

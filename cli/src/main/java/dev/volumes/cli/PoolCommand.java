@@ -11,7 +11,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code volumes pool create|info|check|repair|grow}. */
-@Command(name = "pool", description = "Create and inspect the pool.", mixinStandardHelpOptions = true,
+@Command(name = "pool", description = "Create, inspect, check, repair and grow the pool.", mixinStandardHelpOptions = true,
         subcommands = {PoolCommand.Create.class, PoolCommand.Info.class, PoolCommand.Check.class, PoolCommand.Repair.class,
             PoolCommand.Grow.class})
 final class PoolCommand {

@@ -7,7 +7,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 /** {@code volumes snapshot create|list|delete}. */
-@Command(name = "snapshot", description = "Take and list immutable snapshots.", mixinStandardHelpOptions = true,
+@Command(name = "snapshot", description = "Take, list and delete immutable snapshots.", mixinStandardHelpOptions = true,
         subcommands = {SnapshotCommand.Create.class, SnapshotCommand.ListSnapshots.class, SnapshotCommand.Delete.class})
 final class SnapshotCommand {
 

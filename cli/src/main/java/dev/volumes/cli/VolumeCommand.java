@@ -6,7 +6,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 /** {@code volumes volume create|list|info|resize|delete|export|import}. */
-@Command(name = "volume", description = "Create, list and inspect volumes.", mixinStandardHelpOptions = true,
+@Command(name = "volume", description = "Create, list, inspect, resize, delete, export and import volumes.", mixinStandardHelpOptions = true,
         subcommands = {VolumeCommand.Create.class, VolumeCommand.ListVolumes.class, VolumeCommand.Info.class,
             VolumeCommand.Resize.class, VolumeCommand.Delete.class, ExportCommand.class, ImportCommand.class})
 final class VolumeCommand {

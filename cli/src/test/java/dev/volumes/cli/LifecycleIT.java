@@ -51,6 +51,10 @@ class LifecycleIT {
         assertThat(JSON.readTree(Launcher.run(data, "volume", "info", "db", "--json").ok().out())
                 .get("usage").get("sharedBytes").asLong()).isEqualTo(db.get("usage").get("mappedBytes").asLong());
 
+        Launcher.Result barred = Launcher.run(java.util.Map.of("VOLUMES_PROGRESS", "bar"), data, "export", "db@1",
+                dir.resolve("bar.img").toString()).ok();
+        assertThat(barred.err()).as("a bar redrawn in place, then cleared, then the summary")
+                .contains("\rexport db@1  [", "%", "\r\u001b[Kexport db@1: wrote ");
         Launcher.Result exported = Launcher.run(data, "volume", "export", "db@1", dir.resolve("local.img").toString(), "--json").ok();
         assertThat(exported.err()).as("no progress under --json").isEmpty();
         assertThat(Files.readAllBytes(dir.resolve("local.img"))).isEqualTo(bytes);
