@@ -415,8 +415,9 @@ public final class Pool implements Closeable {
         engine.meta.readLock().lock();
         try {
             List<VolumeInfo> out = new ArrayList<>();
+            java.util.Set<Long> ids = liveIds();
             for (Volume v : engine.volumes.values()) {
-                out.add(info(v));
+                out.add(info(v, ids));
             }
             return out;
         } finally {
@@ -437,16 +438,19 @@ public final class Pool implements Closeable {
 
     /** Meta held. */
     VolumeInfo info(Volume v) {
-        boolean originDeleted = false;
-        if (v.originId != 0) {
-            originDeleted = true;
-            for (Volume o : engine.volumes.values()) {
-                if (o.id == v.originId) {
-                    originDeleted = false;
-                    break;
-                }
-            }
+        return info(v, liveIds());
+    }
+
+    private java.util.Set<Long> liveIds() {
+        java.util.Set<Long> ids = new java.util.HashSet<>();
+        for (Volume o : engine.volumes.values()) {
+            ids.add(o.id);
         }
+        return ids;
+    }
+
+    private VolumeInfo info(Volume v, java.util.Set<Long> liveIds) {
+        boolean originDeleted = v.originId != 0 && !liveIds.contains(v.originId);
         return new VolumeInfo(v.name, v.kind, v.size, v.mapped * engine.blockSize, v.origin(), v.created,
                 originDeleted);
     }

@@ -24,7 +24,7 @@ import java.util.List;
  */
 final class RawImage {
 
-    private static final int CHUNK = 1 << 20;
+    private static final int CHUNK = 4 << 20;
 
     private final Pool pool;
     private final Engine e;
