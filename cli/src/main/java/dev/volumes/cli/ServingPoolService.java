@@ -14,6 +14,15 @@ import java.util.concurrent.ConcurrentHashMap;
  * The daemon's {@link PoolService}: a local pool whose every volume, snapshot and clone is also an
  * NBD export of the same name. New volumes become exports as soon as they are created; snapshots
  * are exported read-only. Export devices are opened once and closed by {@link #close()}.
+ * Attached OCI images ({@link Overlays}) are exports too, under names no pool volume has.
+ *
+ * <p>Locking and invariants: control requests arrive on several connections at once. Adding an
+ * export, deleting and resizing hold this object's monitor, so a name is exported at most once
+ * and a delete never races the export of the same name; the invariant is "a pool volume is in
+ * {@code exported} iff the NBD server exports it". Delete removes the export (draining its
+ * connections) before the pool forgets the volume, and puts it back if the delete fails. Long
+ * operations (freeze, export, import, pull) do not hold the monitor: they read snapshots or
+ * volumes not yet exported, so exports stay usable meanwhile.
  */
 final class ServingPoolService extends LocalPoolService {
 
