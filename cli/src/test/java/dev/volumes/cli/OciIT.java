@@ -94,9 +94,23 @@ class OciIT {
                 Launcher.run(data, "oci", "detach", "img", "--discard").ok();
                 assertThat(Files.exists(data.resolve("overlays/img"))).isFalse();
                 CommandsIT.assertOneLineError(Launcher.run(data, "oci", "detach", "img"), 3, "'img'");
+
+                // An image left attached is resumed, with its unsynced-at-stop writes, by the next daemon.
+                Launcher.run(data, "oci", "attach", repo + ":v1", "keep").ok();
+                PeerRun.of(60, "nbdsh", "-u", daemon.uri("keep"), "-c", "h.pwrite(b'\\x07' * 65536, 0)").ok();
                 daemon.stop();
             }
             CommandsIT.assertOneLineError(Launcher.run(data, "oci", "attach", repo + ":v1", "x"), 1, "volumes serve");
+            try (Launcher.Daemon daemon = Launcher.Daemon.start(data)) {
+                assertThat(daemon.output()).contains("export keep");
+                Path kept = dir.resolve("kept.img");
+                PeerRun.of(120, "nbdcopy", daemon.uri("keep"), kept.toString()).ok();
+                byte[] expected = bytes.clone();
+                Arrays.fill(expected, 0, 65536, (byte) 7);
+                assertThat(Arrays.copyOf(Files.readAllBytes(kept), bytes.length)).isEqualTo(expected);
+                Launcher.run(data, "oci", "detach", "keep", "--discard").ok();
+                daemon.stop();
+            }
 
             JsonNode tags = JSON.readTree(Launcher.run(data, "oci", "tags", repo, "--json").ok().out());
             assertThat(tags.findValuesAsText("tag")).containsExactlyInAnyOrder("v1", "v1b", "v2");
