@@ -9,7 +9,7 @@ import java.net.URI;
  * An image or repository in a registry as the CLI takes it: {@code [oci://]HOST[:PORT]/REPO[:TAG|@DIGEST]}.
  * The registry is reached over HTTPS, except a loopback host ({@code localhost}, {@code 127.*},
  * {@code [::1]}), which is plain HTTP like docker's default for local registries, and any host
- * when {@code VOLUMES_REGISTRY_PLAIN_HTTP=1}. Credentials come from {@code ~/.docker/config.json}.
+ * when {@code VOLUMES_REGISTRY_PLAIN_HTTP=1}. Credentials come from {@code $HOME/.docker/config.json}.
  *
  * @param registry {@code host[:port]}
  * @param repository repository path
@@ -68,9 +68,17 @@ record OciAddress(String registry, String repository, String reference) {
         return URI.create((plain ? "http" : "https") + "://" + registry + "/");
     }
 
-    /** A registry client for this registry (credentials from the docker config, if any). */
+    /**
+     * A registry client for this registry, with credentials from {@code $HOME/.docker/config.json}
+     * if it has any for the host (like the docker CLI, {@code $HOME} wins over the account's home).
+     */
     RegistryClient client() throws IOException {
-        return RegistryClient.builder(base()).insecure(!loopback() && base().getScheme().equals("http")).build();
+        var builder = RegistryClient.builder(base()).insecure(!loopback() && base().getScheme().equals("http"));
+        String home = System.getenv("HOME");
+        if (home != null && !home.isBlank()) {
+            builder.home(java.nio.file.Path.of(home));
+        }
+        return builder.build();
     }
 
     /** The same registry and repository at {@code ref}'s reference. */

@@ -58,6 +58,33 @@ final class PeerServices implements AutoCloseable {
 
     /** docker-registry without authentication. */
     static PeerServices registry(Path dir) throws IOException {
+        return registry(dir, "");
+    }
+
+    /** docker-registry with htpasswd Basic auth for {@code user}/{@code password} (bcrypt file made by htpasswd -B). */
+    static PeerServices registryWithPassword(Path dir, String user, String password) throws IOException {
+        Path htpasswd = Peers.require("htpasswd", "apache2-utils");
+        Files.createDirectories(dir);
+        Process p = new ProcessBuilder(htpasswd.toString(), "-Bbn", user, password).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        try {
+            if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new IOException("htpasswd failed");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        Files.write(dir.resolve("htpasswd"), out);
+        return registry(dir, """
+                auth:
+                  htpasswd:
+                    realm: volumes-cli-test
+                    path: %s
+                """.formatted(dir.resolve("htpasswd")));
+    }
+
+    private static PeerServices registry(Path dir, String authYaml) throws IOException {
         Path exe = Peers.require("docker-registry", "docker-registry");
         int port = freePort();
         Files.createDirectories(dir.resolve("storage"));
@@ -76,7 +103,7 @@ final class PeerServices implements AutoCloseable {
                 http:
                   addr: 127.0.0.1:%d
                   secret: volumes-cli-test
-                """.formatted(dir.resolve("storage"), port));
+                %s""".formatted(dir.resolve("storage"), port, authYaml));
         Process p = new ProcessBuilder(exe.toString(), "serve", config.toString()).redirectErrorStream(true)
                 .redirectOutput(dir.resolve("registry.log").toFile()).start();
         awaitPort(p, port, dir.resolve("registry.log"), 30);
