@@ -21,7 +21,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code pool create --backing s3://bucket/prefix} against s3proxy (SigV4 enforced; credentials
- * only in the standard AWS environment variables): the pool is created in the bucket and recorded
+ * only in the standard AWS environment variables, then in a shared credentials file profile): the pool is created in the bucket and recorded
  * in the data directory; volumes, snapshots and listings work; {@code serve} exports it and nbdcopy
  * round-trips data; a second writer is refused by the S3 writer lease while the daemon runs; the
  * pool checks clean afterwards and a bad endpoint is one error line.
@@ -86,6 +86,17 @@ class S3BackingIT {
             }
             assertThat(JSON.readTree(Launcher.run(env, data, "pool", "check", "--json").ok().out())
                     .get("clean").asBoolean()).isTrue();
+
+            // The same pool with the keys in an AWS shared credentials file (profile 'ci') instead of variables.
+            Path credentials = dir.resolve("aws-credentials");
+            Files.writeString(credentials, "[ci]\naws_access_key_id = " + s3.env.get("AWS_ACCESS_KEY_ID")
+                    + "\naws_secret_access_key = " + s3.env.get("AWS_SECRET_ACCESS_KEY") + "\n");
+            Map<String, String> fromFile = new HashMap<>(env);
+            fromFile.put("AWS_ACCESS_KEY_ID", "");
+            fromFile.put("AWS_SECRET_ACCESS_KEY", "");
+            fromFile.put("AWS_SHARED_CREDENTIALS_FILE", credentials.toString());
+            fromFile.put("AWS_PROFILE", "ci");
+            assertThat(Launcher.run(fromFile, data, "volume", "list").ok().out()).contains("db@1");
 
             Path bad = dir.resolve("bad");
             Map<String, String> noKeys = new HashMap<>(env);
