@@ -23,9 +23,16 @@ import java.util.concurrent.locks.ReentrantLock;
 final class DataPath {
 
     private final Engine e;
+    private final Unmapper unmapper;
 
     DataPath(Engine engine) {
         this.e = engine;
+        this.unmapper = new Unmapper(engine);
+    }
+
+    /** Discard, or write-zeroes with unmap: see {@link Unmapper}. */
+    void unmap(Volume v, long offset, long length, String op) throws IOException {
+        unmapper.unmap(v, offset, length, op);
     }
 
     void read(Volume v, ByteBuffer dst, long offset) throws IOException {
@@ -85,14 +92,14 @@ final class DataPath {
     private static final ByteBuffer ZERO_BUFFER = ByteBuffer.wrap(new byte[ZERO_RUN]);
 
     /** Rechecks a range under the volume lock (a resize may have run since the device checked it). */
-    private static void checkRange(Volume v, String op, long offset, long length) throws OutOfRangeException {
+    static void checkRange(Volume v, String op, long offset, long length) throws OutOfRangeException {
         if (offset + length > v.size) {
             throw new OutOfRangeException(v.name, op, offset, length, v.size);
         }
     }
 
     /** Where a write's bytes come from: a caller's buffer or zeros. */
-    private interface Source {
+    interface Source {
         /** Bytes {@code [from, from + n)} of the write as a buffer (n at most {@link #maxRun()}). */
         ByteBuffer slice(int from, int n);
 
@@ -119,7 +126,7 @@ final class DataPath {
         };
     }
 
-    private static final Source ZERO_SOURCE = new Source() {
+    static final Source ZERO_SOURCE = new Source() {
         public ByteBuffer slice(int from, int n) {
             return ZERO_BUFFER.duplicate().clear().limit(n);
         }
@@ -185,152 +192,6 @@ final class DataPath {
         }
     }
 
-    /**
-     * Discard and write-zeroes with unmap: every fully covered block is unmapped (its reference
-     * dropped), the partially covered head and tail blocks get zeros written (in place, or
-     * copy-on-write). Planned whole under the volume's exclusive lock: the space check (zero
-     * writes from ordinary space; unmapping may also use the space-freeing reserve) either
-     * passes for everything or throws {@code NoSpaceException} with nothing changed.
-     */
-    void unmap(Volume v, long offset, long length, String op) throws IOException {
-        if (length == 0) {
-            return;
-        }
-        int bs = e.blockSize;
-        long end = offset + length;
-        long firstFull = (offset + bs - 1) / bs;
-        long endFull = end / bs;
-        boolean crossed = false;
-        v.rw.writeLock().lock();
-        try {
-            checkRange(v, op, offset, length);
-            long headLb = offset / bs;
-            long tailLb = (end - 1) / bs;
-            long[] partial = new long[2];
-            int np = 0;
-            if (offset % bs != 0 || (headLb == tailLb && end % bs != 0)) {
-                partial[np++] = headLb;
-            }
-            if (end % bs != 0 && tailLb != headLb) {
-                partial[np++] = tailLb;
-            }
-            Engine.LongList lbs = new Engine.LongList();
-            Engine.LongList old = new Engine.LongList();
-            long[] ptarget = new long[np];
-            long[] pold = new long[np];
-            boolean[] pfresh = new boolean[np];
-            long reserved;
-            e.meta.writeLock().lock();
-            try {
-                e.ensureWritable(op + " on volume '" + v.name + "'");
-                if (firstFull < endFull) {
-                    e.mappedEntries(v, firstFull, endFull, lbs, old);
-                }
-                int fresh = 0;
-                long[] changing = new long[np + lbs.size()];
-                int nc = 0;
-                for (int i = 0; i < np; i++) {
-                    pold[i] = e.lookup(v, partial[i]);
-                    if (pold[i] == 0 || (pold[i] & MetaBlock.ENTRY_ZEROED) != 0) {
-                        pold[i] = -1; // reads as zeros already
-                    } else if (e.inPlace(v, partial[i])) {
-                        ptarget[i] = pold[i] & MetaBlock.ENTRY_BLOCK;
-                    } else {
-                        pfresh[i] = true;
-                        fresh++;
-                    }
-                }
-                // logical blocks whose entries change, ascending and distinct
-                for (int i = 0; i < np; i++) {
-                    if (pfresh[i]) {
-                        changing[nc++] = partial[i];
-                    }
-                }
-                for (int i = 0; i < lbs.size(); i++) {
-                    changing[nc++] = lbs.get(i);
-                }
-                java.util.Arrays.sort(changing, 0, nc);
-                long nodes = nc == 0 ? 0 : e.nodesNeeded(v, changing, nc);
-                long freshNodes = fresh == 0 ? 0 : Math.min(nodes, (long) fresh * v.depth);
-                if (fresh + freshNodes > e.available()
-                        || fresh + nodes > e.available() + (lbs.size() > 0 ? e.reserveBlocks : 0)) {
-                    throw e.noSpace(v.name, op + " of " + length + " bytes at offset " + offset, fresh + nodes);
-                }
-                for (int i = 0; i < np; i++) {
-                    if (pfresh[i]) {
-                        ptarget[i] = e.space.allocate();
-                    }
-                }
-                reserved = nodes;
-                e.space.reserve(reserved);
-            } finally {
-                e.meta.writeLock().unlock();
-            }
-            // zero the partial blocks (outside the metadata lock)
-            try {
-                for (int i = 0; i < np; i++) {
-                    if (pold[i] == -1) {
-                        continue;
-                    }
-                    long lb = partial[i];
-                    long from = Math.max(offset, lb * bs);
-                    long to = Math.min(end, (lb + 1) * bs);
-                    int within = (int) (from - lb * bs);
-                    if (pfresh[i]) {
-                        ByteBuffer block = ByteBuffer.allocate(bs);
-                        e.device.read(block, (pold[i] & MetaBlock.ENTRY_BLOCK) * bs);
-                        ZERO_SOURCE.copyTo(block, within, 0, (int) (to - from));
-                        e.device.write(block.clear(), ptarget[i] * bs);
-                    } else {
-                        e.device.write(ZERO_SOURCE.slice(0, (int) (to - from)), ptarget[i] * bs + within);
-                    }
-                }
-            } catch (IOException | RuntimeException | Error failure) {
-                e.meta.writeLock().lock();
-                try {
-                    for (int i = 0; i < np; i++) {
-                        if (pfresh[i]) {
-                            e.space.unallocate(ptarget[i]);
-                        }
-                    }
-                    e.space.unreserve(reserved);
-                } finally {
-                    e.meta.writeLock().unlock();
-                }
-                throw failure;
-            }
-            e.meta.writeLock().lock();
-            try {
-                long before = e.space.reserved();
-                for (int i = 0; i < np; i++) {
-                    if (pfresh[i]) {
-                        long was = e.setEntry(v, partial[i], ptarget[i]);
-                        e.freeRef(was & MetaBlock.ENTRY_BLOCK, v);
-                    }
-                }
-                for (int i = 0; i < lbs.size(); i++) {
-                    long was = e.setEntry(v, lbs.get(i), 0);
-                    e.freeRef(was & MetaBlock.ENTRY_BLOCK, v);
-                    v.mapped--;
-                }
-                long consumed = before - e.space.reserved();
-                if (consumed > reserved) {
-                    throw new IllegalStateException(op + " on '" + v.name + "' shadowed " + consumed
-                            + " nodes but reserved " + reserved + " (accounting bug)");
-                }
-                e.space.unreserve(reserved - consumed);
-                crossed = e.lowSpaceCrossed();
-            } finally {
-                e.meta.writeLock().unlock();
-            }
-        } finally {
-            v.rw.writeLock().unlock();
-        }
-        if (crossed) {
-            e.fireLowSpace();
-        }
-    }
-
     private static ReentrantLock[] lockStripes(Volume v, long firstLb, int count) {
         boolean[] want = new boolean[Volume.STRIPES];
         int n = 0;
@@ -379,6 +240,7 @@ final class DataPath {
                 throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
             }
             long[] blocks = e.space.allocateRun(freshCount);
+            e.space.inFlight(freshCount);
             for (int i = 0, k = 0; i < count; i++) {
                 if (fresh[i]) {
                     target[i] = blocks[k++];
@@ -436,6 +298,7 @@ final class DataPath {
             for (int i = 0; i < p.lbs.length; i++) {
                 if (p.fresh[i]) {
                     e.space.unallocate(p.target[i]);
+                    e.space.inFlight(-1);
                 }
             }
             e.space.unreserve(p.nodes);
@@ -449,6 +312,7 @@ final class DataPath {
         e.meta.writeLock().lock();
         try {
             long before = e.space.reserved();
+            e.space.inFlight(-p.freshCount);
             for (int i = 0; i < p.lbs.length; i++) {
                 if (p.fresh[i]) {
                     long old = e.setEntry(v, p.lbs[i], p.target[i]);

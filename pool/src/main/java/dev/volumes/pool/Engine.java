@@ -59,6 +59,8 @@ final class Engine {
     final long reserveBlocks;
     final Space space;
     final long[] pow;
+    /** Lifecycle edits of the maps (drop, truncate, deepen, range walks). */
+    final MapEdits edits = new MapEdits(this);
 
     final ReentrantReadWriteLock meta = new ReentrantReadWriteLock(true); // fair: writers must not starve lookups
     final ReentrantLock commitLock = new ReentrantLock(true); // fair: a busy syncer must not starve others
@@ -266,147 +268,6 @@ final class Engine {
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.WARNING, "low-space listener failed", e);
             }
-        }
-    }
-
-    /**
-     * Drops one reference to a map entry: a data block ({@code level < 0}) or a node at
-     * {@code level}. A node whose count reaches 0 is freed (deferred) and drops its children;
-     * a block still referenced elsewhere is pinned, since the committed tree may reach it by
-     * the path being dropped. Meta held.
-     */
-    void dropRef(long entry, int level, Volume by) {
-        long block = entry & MetaBlock.ENTRY_BLOCK;
-        if (level < 0) {
-            freeRef(block, by);
-            return;
-        }
-        int r = space.decRef(block);
-        if (r > 0) {
-            space.pin(block, txn);
-            return;
-        }
-        space.deferFree(block, txn);
-        Node n = nodes.remove(block);
-        for (long child : n.entries) {
-            if (child != 0) {
-                dropRef(child, level - 1, by);
-            }
-        }
-    }
-
-    /** Sets a parent's pointer (or the root) to {@code n}. Meta held. */
-    private void link(Volume v, Node parent, int parentIndex, Node n) {
-        if (parent == null) {
-            if (v.root != n.block) {
-                v.root = n.block;
-                catalogDirty = true;
-            }
-        } else {
-            parent.entries[parentIndex] = n.block;
-        }
-    }
-
-    /**
-     * Unmaps every logical block at or past {@code keepBlocks}: shadows the path of the last kept
-     * block (at most {@code depth} nodes from the caller's reservation) and drops every entry to
-     * its right. Meta held.
-     */
-    void truncate(Volume v, long keepBlocks) {
-        if (v.root == 0) {
-            return;
-        }
-        if (keepBlocks == 0) {
-            dropRef(v.root, v.depth - 1, v);
-            v.root = 0;
-            catalogDirty = true;
-            v.mapped = 0;
-            return;
-        }
-        long lb = keepBlocks - 1;
-        Node parent = null;
-        int parentIndex = -1;
-        long cur = v.root;
-        for (int level = v.depth - 1; level >= 0 && cur != 0; level--) {
-            Node n = writable(nodes.get(cur), v.id);
-            link(v, parent, parentIndex, n);
-            int idx = index(lb, level);
-            for (int i = idx + 1; i < fanout; i++) {
-                if (n.entries[i] != 0) {
-                    dropRef(n.entries[i], level - 1, v);
-                    n.entries[i] = 0;
-                }
-            }
-            parent = n;
-            parentIndex = idx;
-            cur = n.entries[idx];
-        }
-        v.mapped = mappedBlocks(v);
-    }
-
-    /** Adds map levels on top of the root until the volume has {@code depth} levels. Meta held, reserved. */
-    void deepen(Volume v, int depth) {
-        while (v.depth < depth) {
-            if (v.root != 0) {
-                Node n = newNode(v.depth, v.id);
-                n.entries[0] = v.root;
-                v.root = n.block;
-            }
-            v.depth++;
-            catalogDirty = true;
-        }
-    }
-
-    /**
-     * The mapped (non-zero) leaf entries of logical blocks {@code [from, to)}, skipping hole
-     * subtrees: pairs of (logical block, entry) appended to {@code out}. Meta held.
-     */
-    void mappedEntries(Volume v, long from, long to, LongList lbs, LongList entries) {
-        if (v.root != 0 && from < to) {
-            collect(v.root, v.depth - 1, 0, from, to, lbs, entries);
-        }
-    }
-
-    private void collect(long block, int level, long base, long from, long to, LongList lbs, LongList entries) {
-        Node n = nodes.get(block);
-        long span = pow[level];
-        int i0 = (int) Math.max(0, Math.min(fanout, (from - base) / span));
-        for (int i = i0; i < fanout; i++) {
-            long lo = base + i * span;
-            if (lo >= to) {
-                break;
-            }
-            long e = n.entries[i];
-            if (e == 0 || lo + span <= from) {
-                continue;
-            }
-            if (level == 0) {
-                lbs.add(lo);
-                entries.add(e);
-            } else {
-                collect(e, level - 1, lo, from, to, lbs, entries);
-            }
-        }
-    }
-
-    /** A growable array of longs (no boxing). */
-    static final class LongList {
-        long[] a = new long[16];
-        int n;
-
-        void add(long x) {
-            if (n == a.length) {
-                a = java.util.Arrays.copyOf(a, n * 2);
-            }
-            a[n++] = x;
-        }
-
-        long get(int i) {
-            return a[i];
-        }
-
-        int size() {
-            return n;
         }
     }
 

@@ -42,7 +42,7 @@ final class Lifecycle {
                 e.volumes.remove(v.name);
                 e.catalogDirty = true;
                 if (v.root != 0) {
-                    e.dropRef(v.root, v.depth - 1, v);
+                    e.edits.dropRef(v.root, v.depth - 1, v);
                     v.root = 0;
                 }
                 v.mapped = 0;
@@ -82,7 +82,7 @@ final class Lifecycle {
                     }
                     e.space.reserve(need);
                     long before = e.space.reserved();
-                    e.truncate(v, keep);
+                    e.edits.truncate(v, keep);
                     e.space.unreserve(need - (before - e.space.reserved()));
                     v.size = newSize;
                     e.catalogDirty = true;
@@ -99,7 +99,7 @@ final class Lifecycle {
                     }
                     e.space.reserve(need);
                     long before = e.space.reserved();
-                    e.deepen(v, newDepth);
+                    e.edits.deepen(v, newDepth);
                     e.space.unreserve(need - (before - e.space.reserved()));
                     v.size = newSize;
                     e.catalogDirty = true;

@@ -480,10 +480,13 @@ public final class Pool implements Closeable {
     }
 
     /**
-     * Walks everything and reports inconsistencies: reference counts versus references, leaked
-     * and doubly used blocks, the free-space bitmap, and the checksum and content of every
-     * committed metadata block on the device. Blocks commits while it runs; data I/O continues
-     * except that planning and publishing of writes wait for the in-memory part.
+     * Walks everything and reports inconsistencies as typed findings ({@link CheckReport.Kind}):
+     * bad checksums and stale copies of committed metadata blocks on the device, dangling and
+     * out-of-range pointers, blocks reached twice, wrong reference counts, leaked blocks,
+     * referenced blocks marked free, counters, and damaged or stale superblock slots (with the
+     * valid slots' generations). Data blocks carry no checksum in format v1, so damage to data is
+     * not detected. Blocks commits while it runs; data I/O continues except that planning and
+     * publishing of writes wait for the in-memory part. Read-only: see {@link #repair()}.
      */
     public CheckReport check() throws IOException {
         engine.ensureOpen("check");

@@ -178,7 +178,7 @@ final class RawImage {
                 try {
                     e.hidden.remove(v);
                     if (v.root != 0) {
-                        e.dropRef(v.root, v.depth - 1, v);
+                        e.edits.dropRef(v.root, v.depth - 1, v);
                         v.root = 0;
                     }
                     v.mapped = 0;

@@ -30,6 +30,7 @@ final class Space {
     private final BitSet used;
     private long free;
     private long reserved;
+    private long inFlight;
     private int cursor;
     private final TreeMap<Long, List<Long>> pendingFree = new TreeMap<>();
     private final TreeMap<Long, Set<Long>> pins = new TreeMap<>();
@@ -137,6 +138,15 @@ final class Space {
             out[i] = allocate();
         }
         return out;
+    }
+
+    /** Data blocks allocated by writes in progress and not yet published (check counts them as explained). */
+    long inFlight() {
+        return inFlight;
+    }
+
+    void inFlight(long delta) {
+        inFlight += delta;
     }
 
     void reserve(long n) {

@@ -1,0 +1,138 @@
+package dev.volumes.pool;
+
+/**
+ * Lifecycle edits of volume maps: dropping a reference to a subtree (delete, shrink, a failed
+ * import), truncating a map past a size, adding levels on top of a root, and walking the mapped
+ * entries of a range. Every method runs with the engine's metadata lock held and follows the
+ * engine's copy-on-write rules: a node is changed only after {@link Engine#writable} made it
+ * dirty and exclusive, blocks whose count reaches 0 are freed deferred, and a block still
+ * referenced elsewhere is pinned when a reference to it is dropped.
+ */
+final class MapEdits {
+
+    private final Engine e;
+
+    MapEdits(Engine engine) {
+        this.e = engine;
+    }
+
+    /**
+     * Drops one reference to a map entry: a data block ({@code level < 0}) or a node at
+     * {@code level}. A node whose count reaches 0 is freed (deferred) and drops its children;
+     * a block still referenced elsewhere is pinned, since the committed tree may reach it by
+     * the path being dropped. Meta held.
+     */
+    void dropRef(long entry, int level, Volume by) {
+        long block = entry & MetaBlock.ENTRY_BLOCK;
+        if (level < 0) {
+            e.freeRef(block, by);
+            return;
+        }
+        int r = e.space.decRef(block);
+        if (r > 0) {
+            e.space.pin(block, e.txn);
+            return;
+        }
+        e.space.deferFree(block, e.txn);
+        Node n = e.nodes.remove(block);
+        for (long child : n.entries) {
+            if (child != 0) {
+                dropRef(child, level - 1, by);
+            }
+        }
+    }
+
+    /** Sets a parent's pointer (or the root) to {@code n}. Meta held. */
+    private void link(Volume v, Node parent, int parentIndex, Node n) {
+        if (parent == null) {
+            if (v.root != n.block) {
+                v.root = n.block;
+                e.catalogDirty = true;
+            }
+        } else {
+            parent.entries[parentIndex] = n.block;
+        }
+    }
+
+    /**
+     * Unmaps every logical block at or past {@code keepBlocks}: shadows the path of the last kept
+     * block (at most {@code depth} nodes from the caller's reservation) and drops every entry to
+     * its right. Meta held.
+     */
+    void truncate(Volume v, long keepBlocks) {
+        if (v.root == 0) {
+            return;
+        }
+        if (keepBlocks == 0) {
+            dropRef(v.root, v.depth - 1, v);
+            v.root = 0;
+            e.catalogDirty = true;
+            v.mapped = 0;
+            return;
+        }
+        long lb = keepBlocks - 1;
+        Node parent = null;
+        int parentIndex = -1;
+        long cur = v.root;
+        for (int level = v.depth - 1; level >= 0 && cur != 0; level--) {
+            Node n = e.writable(e.nodes.get(cur), v.id);
+            link(v, parent, parentIndex, n);
+            int idx = e.index(lb, level);
+            for (int i = idx + 1; i < e.fanout; i++) {
+                if (n.entries[i] != 0) {
+                    dropRef(n.entries[i], level - 1, v);
+                    n.entries[i] = 0;
+                }
+            }
+            parent = n;
+            parentIndex = idx;
+            cur = n.entries[idx];
+        }
+        v.mapped = e.mappedBlocks(v);
+    }
+
+    /** Adds map levels on top of the root until the volume has {@code depth} levels. Meta held, reserved. */
+    void deepen(Volume v, int depth) {
+        while (v.depth < depth) {
+            if (v.root != 0) {
+                Node n = e.newNode(v.depth, v.id);
+                n.entries[0] = v.root;
+                v.root = n.block;
+            }
+            v.depth++;
+            e.catalogDirty = true;
+        }
+    }
+
+    /**
+     * The mapped (non-zero) leaf entries of logical blocks {@code [from, to)}, skipping hole
+     * subtrees: pairs of (logical block, entry) appended to {@code out}. Meta held.
+     */
+    void mappedEntries(Volume v, long from, long to, LongList lbs, LongList entries) {
+        if (v.root != 0 && from < to) {
+            collect(v.root, v.depth - 1, 0, from, to, lbs, entries);
+        }
+    }
+
+    private void collect(long block, int level, long base, long from, long to, LongList lbs, LongList entries) {
+        Node n = e.nodes.get(block);
+        long span = e.pow[level];
+        int i0 = (int) Math.max(0, Math.min(e.fanout, (from - base) / span));
+        for (int i = i0; i < e.fanout; i++) {
+            long lo = base + i * span;
+            if (lo >= to) {
+                break;
+            }
+            long e = n.entries[i];
+            if (e == 0 || lo + span <= from) {
+                continue;
+            }
+            if (level == 0) {
+                lbs.add(lo);
+                entries.add(e);
+            } else {
+                collect(e, level - 1, lo, from, to, lbs, entries);
+            }
+        }
+    }
+}
