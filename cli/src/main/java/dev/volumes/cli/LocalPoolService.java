@@ -298,7 +298,7 @@ class LocalPoolService implements PoolService {
 
     static VolumeView view(VolumeInfo v, String export) {
         return new VolumeView(v.name(), v.kind().name().toLowerCase(java.util.Locale.ROOT), v.size(),
-                v.allocatedBytes(), v.origin().orElse(null), v.created().toString(), export);
+                v.allocatedBytes(), v.origin().orElse(null), v.created().toString(), export, null, v.originDeleted());
     }
 
     @Override

@@ -37,7 +37,7 @@ final class Printer {
         rows.add(new String[] {"NAME", "KIND", "SIZE", "ALLOCATED", "ORIGIN", "CREATED"});
         for (VolumeView v : volumes) {
             rows.add(new String[] {v.name(), v.kind(), Sizes.format(v.size()), Sizes.format(v.allocatedBytes()),
-                    v.origin() == null ? "-" : v.origin(), v.created()});
+                    v.originText(), v.created()});
         }
         table(rows);
     }
@@ -52,7 +52,7 @@ final class Printer {
         rows.add(new String[] {"kind", v.kind()});
         rows.add(new String[] {"size", Sizes.format(v.size()) + " (" + v.size() + " bytes)"});
         rows.add(new String[] {"allocated", Sizes.format(v.allocatedBytes()) + " (" + v.allocatedBytes() + " bytes)"});
-        rows.add(new String[] {"origin", v.origin() == null ? "-" : v.origin()});
+        rows.add(new String[] {"origin", v.originText()});
         rows.add(new String[] {"created", v.created()});
         if (v.export() != null) {
             rows.add(new String[] {"export", v.export()});

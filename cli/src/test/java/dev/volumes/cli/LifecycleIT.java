@@ -105,6 +105,12 @@ class LifecycleIT {
             assertThat(PeerRun.of(60, "nbdinfo", "--list", "--json", "nbd://127.0.0.1:" + daemon.nbdPort).ok().stdout())
                     .doesNotContain("\"copy\"").contains("\"db\"");
             Launcher.run(data, "snapshot", "delete", "db@1").ok();
+            Launcher.run(data, "clone", "db@2", "c2").ok();
+            Launcher.run(data, "snapshot", "delete", "db@2").ok();
+            JsonNode c2 = JSON.readTree(Launcher.run(data, "volume", "info", "c2", "--json").ok().out());
+            assertThat(c2.get("origin").asText()).isEqualTo("db@2");
+            assertThat(c2.get("originDeleted").asBoolean()).isTrue();
+            assertThat(Launcher.run(data, "volume", "list").ok().out()).contains("db@2 (deleted)");
             assertThat(PeerRun.of(60, "nbdinfo", daemon.uri("db@1")).exit()).isNotZero();
 
             JsonNode grown = JSON.readTree(Launcher.run(data, "pool", "grow", "--size", "512M", "--json").ok().out());
@@ -116,6 +122,6 @@ class LifecycleIT {
         assertThat(Files.size(data.resolve("default.pool"))).isEqualTo(512L << 20);
         JsonNode check = JSON.readTree(Launcher.run(data, "pool", "check", "--json").ok().out());
         assertThat(check.get("clean").asBoolean()).isTrue();
-        assertThat(check.get("volumes").asInt()).isEqualTo(2);
+        assertThat(check.get("volumes").asInt()).as("db and c2").isEqualTo(2);
     }
 }
