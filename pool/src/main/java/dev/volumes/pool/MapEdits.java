@@ -135,4 +135,50 @@ final class MapEdits {
             }
         }
     }
+
+    /**
+     * Frees the map nodes on the path of {@code lb} that hold no entry any more (bottom up; a
+     * root that empties makes the volume all holes). Only nodes that are dirty and exclusive are
+     * detached, so the parent they are detached from is dirty too (the caller's {@code setEntry}
+     * shadowed the whole path). Meta held.
+     */
+    void prune(Volume v, long lb) {
+        int depth = v.depth;
+        Node[] path = new Node[depth];
+        long cur = v.root;
+        for (int level = depth - 1; level >= 0; level--) {
+            if (cur == 0) {
+                return;
+            }
+            Node n = e.nodes.get(cur);
+            path[level] = n;
+            cur = n.entries[e.index(lb, level)];
+        }
+        for (int level = 0; level < depth; level++) {
+            Node n = path[level];
+            if (!n.dirty || e.space.rc(n.block) != 1 || e.space.pinned(n.block) || !empty(n)) {
+                return;
+            }
+            if (level == depth - 1) {
+                v.root = 0;
+                e.catalogDirty = true;
+            } else {
+                Node parent = path[level + 1];
+                if (!parent.dirty || e.space.rc(parent.block) != 1) {
+                    return;
+                }
+                parent.entries[e.index(lb, level + 1)] = 0;
+            }
+            dropRef(n.block, level, v);
+        }
+    }
+
+    private static boolean empty(Node n) {
+        for (long entry : n.entries) {
+            if (entry != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
 }

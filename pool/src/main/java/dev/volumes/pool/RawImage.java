@@ -25,6 +25,11 @@ import java.util.List;
 final class RawImage {
 
     private static final int CHUNK = 4 << 20;
+    /**
+     * Largest single device write. Measured on ext4 (a 1 GiB export): 4 MiB writes into a fresh
+     * file took 300 to 1,400 ms, the same bytes in 128 KiB writes 210 to 250 ms (cp's size).
+     */
+    private static final int MAX_WRITE = 128 << 10;
 
     private final Pool pool;
     private final Engine e;
@@ -96,7 +101,9 @@ final class RawImage {
                 }
                 i += l2;
             }
-            out.write(buf.slice(start, i - start), at + start);
+            for (int k = start; k < i; k += MAX_WRITE) {
+                out.write(buf.slice(k, Math.min(MAX_WRITE, i - k)), at + k);
+            }
         }
     }
 
@@ -217,7 +224,9 @@ final class RawImage {
                 }
                 i += l2;
             }
-            data.write(v, buf.slice(start, i - start), at + start);
+            for (int k = start; k < i; k += MAX_WRITE) {
+                data.write(v, buf.slice(k, Math.min(MAX_WRITE, i - k)), at + k);
+            }
         }
     }
 }

@@ -153,6 +153,15 @@ final class Unmapper {
                     e.freeRef(was & MetaBlock.ENTRY_BLOCK, v);
                     v.mapped--;
                 }
+                // free the leaves (and their ancestors) that the unmapping emptied: once per leaf
+                long lastLeaf = -1;
+                for (int i = 0; i < lbs.size(); i++) {
+                    long leaf = lbs.get(i) / e.fanout;
+                    if (leaf != lastLeaf) {
+                        lastLeaf = leaf;
+                        e.edits.prune(v, lbs.get(i));
+                    }
+                }
                 long consumed = before - e.space.reserved();
                 if (consumed > reserved) {
                     throw new IllegalStateException(op + " on '" + v.name + "' shadowed " + consumed

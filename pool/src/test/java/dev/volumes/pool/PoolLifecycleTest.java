@@ -148,6 +148,30 @@ class PoolLifecycleTest {
     }
 
     @Test
+    void discardingEverythingAlsoFreesTheMapNodesItEmptied() throws IOException {
+        Pool pool = pool(MemoryDevice.create("disk", 2048 * BS));
+        pool.createVolume("v", 1200L * BS); // two map levels, three leaves
+        Device v = pool.openVolume("v");
+        write(v, 0, fill(1200 * BS, 4));
+        pool.sync();
+        v.discard(0, 600L * BS); // empties the first leaf only
+        pool.sync();
+        pool.sync();
+        long ring = Superblock.firstDataBlock(BS);
+        assertThat(pool.info().usedBlocks()).isEqualTo(ring + 1 + 1 + 2 + 600); // catalog, root, 2 leaves, data
+        v.discard(0, 1200L * BS);
+        pool.sync();
+        pool.sync();
+        assertThat(pool.info().usedBlocks()).isEqualTo(ring + 1);
+        assertThat(pool.engine().volumes.get("v").root).isZero();
+        write(v, 700L * BS, fill(BS, 5));
+        assertThat(read(v, 700L * BS, BS)).containsOnly(5);
+        assertThat(read(v, 0, 700 * BS)).containsOnly(0);
+        pool.sync();
+        assertThat(pool.check().problems()).isEmpty();
+    }
+
+    @Test
     void writeZeroesWithoutUnmapFailsWholeOnAFullPoolAndUnmapStillWorks() throws IOException {
         MemoryDevice disk = MemoryDevice.create("disk", 128 * BS);
         Pool pool = pool(disk);
