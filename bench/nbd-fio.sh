@@ -7,6 +7,8 @@
 # Prints IOPS, MB/s and p99 completion latency per job and server, and the ratios
 # ours/qemu-nbd and ours/nbdkit. This is a benchmark, not a test: nothing is asserted.
 # Usage: bench/nbd-fio.sh [RUNTIME_SECONDS=10] [SIZE_MIB=1024]
+# Optional filters (space-separated names) for quick A/B runs:
+#   NBD_BENCH_SERVERS="ours-mem nbdkit-mem"  NBD_BENCH_JOBS="randread-4k-qd1 randwrite-4k-qd1"
 # Needs: fio (with the nbd engine), nbdkit, qemu-utils, a JDK 25, Maven (builds the nbd module).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,6 +47,7 @@ declare -A uri=(
   [qemu-nbd]="nbd://127.0.0.1:20803/disk" [ours-mem]="nbd://127.0.0.1:20804/disk"
   [nbdkit-mem]="nbd://127.0.0.1:20805/")
 servers=(ours-file nbdkit-file qemu-nbd ours-mem nbdkit-mem)
+if [[ -n ${NBD_BENCH_SERVERS:-} ]]; then read -r -a servers <<<"$NBD_BENCH_SERVERS"; fi
 jobs=(
   "randread-4k-qd1 --rw=randread --bs=4k --iodepth=1"
   "randread-4k-qd32 --rw=randread --bs=4k --iodepth=32"
@@ -53,6 +56,14 @@ jobs=(
   "seqread-1m-qd8 --rw=read --bs=1m --iodepth=8"
   "seqwrite-1m-qd8 --rw=write --bs=1m --iodepth=8"
 )
+
+if [[ -n ${NBD_BENCH_JOBS:-} ]]; then
+  selected=()
+  for job in "${jobs[@]}"; do
+    [[ " $NBD_BENCH_JOBS " == *" ${job%% *} "* ]] && selected+=("$job")
+  done
+  jobs=("${selected[@]}")
+fi
 
 results="$work/results.tsv"
 : >"$results"

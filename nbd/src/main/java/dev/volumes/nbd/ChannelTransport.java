@@ -11,16 +11,18 @@ final class ChannelTransport implements Transport {
 
     private final SocketChannel channel;
     private final String peer;
+    private final java.net.SocketAddress remote;
 
     ChannelTransport(SocketChannel channel) {
         this.channel = channel;
-        String p;
+        java.net.SocketAddress r;
         try {
-            p = String.valueOf(channel.getRemoteAddress());
+            r = channel.getRemoteAddress();
         } catch (IOException e) {
-            p = "?";
+            r = null;
         }
-        this.peer = p;
+        this.remote = r;
+        this.peer = r == null ? "?" : String.valueOf(r);
     }
 
     /**
@@ -94,7 +96,7 @@ final class ChannelTransport implements Transport {
         ssl.setUseClientMode(false);
         tls.configure(ssl);
         ssl.startHandshake();
-        return new TlsTransport(ssl, channel, peer);
+        return new TlsTransport(ssl, channel, peer, remote);
     }
 
     @Override
@@ -109,6 +111,11 @@ final class ChannelTransport implements Transport {
     @Override
     public boolean secure() {
         return false;
+    }
+
+    @Override
+    public java.net.SocketAddress remoteAddress() {
+        return remote;
     }
 
     @Override

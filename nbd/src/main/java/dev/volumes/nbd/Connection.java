@@ -18,8 +18,15 @@ import java.util.List;
  * and let transmission drain (in-flight requests finish, the device is synced, then close).
  * Option state (structured replies, extended headers, meta contexts) is per connection and reset
  * by STARTTLS as the spec requires.
+ *
+ * <p>Exports: a static export is attached through {@link NbdServer#attach} (atomic with
+ * removeExport) before GO/EXPORT_NAME is acknowledged. A name the server does not hold goes to the
+ * {@link ExportResolver}; each resolution is a {@link Resolution} whose onClose runs exactly
+ * once: at once for INFO or a failed GO, else in {@link #run()}'s finally, after transmission
+ * drained every request. {@link #disconnect} (any thread) marks the connection and closes the
+ * socket; transmission checks the mark before starting each request.
  */
-final class Connection implements Runnable {
+final class Connection implements Runnable, ClientConnection {
 
     private static final System.Logger LOG = System.getLogger(Connection.class.getName());
 
@@ -40,6 +47,47 @@ final class Connection implements Runnable {
     private String metaExport;
     private boolean metaBaseAllocation;
     private volatile Transmission transmission;
+    private volatile Export attached;
+    /** The resolution the connection is using (after a GO of a resolved export), closed at the end. */
+    private Resolution resolution;
+    private final java.util.concurrent.atomic.AtomicBoolean disconnected = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** One use of a {@link ResolvedExport}; {@link #close()} runs its onClose exactly once. */
+    private final class Resolution {
+        final Export export;
+        final ResolvedExport resolved;
+        private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+        Resolution(ResolvedExport resolved) {
+            this.resolved = resolved;
+            this.export = new Export(resolved.name(), resolved.device(), resolved.description(),
+                    server.resolvedCounters(resolved.name()), false);
+        }
+
+        void close() {
+            if (!closed.compareAndSet(false, true)) {
+                return;
+            }
+            server.releaseResolvedCounters(resolved.name());
+            try {
+                resolved.onClose().run();
+            } catch (RuntimeException | Error e) {
+                LOG.log(Level.WARNING, () -> "onClose of resolved export '" + resolved.name() + "' (connection " + id
+                        + ") failed", e);
+            }
+        }
+    }
+
+    /** What a name lookup found: a static export or a resolution, or why there is none. */
+    private sealed interface Lookup {}
+
+    private record Found(Export export, Resolution resolution) implements Lookup {
+        Found withExport() {
+            return new Found(resolution.export, resolution);
+        }
+    }
+
+    private record Missing(int error, String message) implements Lookup {}
 
     Connection(NbdServer server, Transport transport, long id) {
         this.server = server;
@@ -51,10 +99,42 @@ final class Connection implements Runnable {
         return id;
     }
 
-    /** The export in use, or null during the handshake. */
+    /** The export attached (about to be or being served), or null before GO/EXPORT_NAME. */
     Export export() {
+        return attached;
+    }
+
+    /** Called by {@link NbdServer#attach} under its export lock. */
+    void attached(Export export) {
+        this.attached = export;
+    }
+
+    /** Whether {@link #disconnect} was called: no further request may start. */
+    boolean disconnected() {
+        return disconnected.get();
+    }
+
+    @Override
+    public java.net.SocketAddress remoteAddress() {
+        return transport.remoteAddress();
+    }
+
+    @Override
+    public java.util.Optional<java.security.Principal> tlsPeer() {
+        return transport.tlsPeer();
+    }
+
+    @Override
+    public void disconnect(String reason) {
+        if (!disconnected.compareAndSet(false, true)) {
+            return;
+        }
+        LOG.log(Level.INFO, () -> "connection " + id + " from " + transport.peer() + " disconnected: " + reason);
         Transmission t = transmission;
-        return t == null ? null : t.export();
+        if (t != null) {
+            t.stop();
+        }
+        transport.close();
     }
 
     @Override
@@ -72,11 +152,14 @@ final class Connection implements Runnable {
             LOG.log(Level.DEBUG, () -> "connection " + id + " from " + transport.peer() + ": " + e.getMessage());
         } catch (IOException e) {
             LOG.log(Level.DEBUG, () -> "connection " + id + " from " + transport.peer() + " ended: " + e);
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             LOG.log(Level.WARNING, () -> "connection " + id + " failed unexpectedly", e);
         } finally {
             phase = Phase.CLOSED;
             transport.close();
+            if (resolution != null) {
+                resolution.close();
+            }
             server.connectionEnded(this);
         }
     }
@@ -227,13 +310,27 @@ final class Connection implements Runnable {
                 return info(info);
             }
             case OptionRequest.ExportName name -> {
-                Export export = server.export(name.name());
-                if (export == null) {
-                    throw new ProtocolException("NBD_OPT_EXPORT_NAME for unknown export '" + name.name() + "'");
+                Found found = switch (lookup(name.name())) {
+                    case Found f -> f;
+                    case Missing m -> throw new ProtocolException("NBD_OPT_EXPORT_NAME for '" + name.name()
+                            + "' cannot be served: " + m.message());
+                };
+                Export export = found.export();
+                boolean ok = false;
+                try {
+                    int flags = export.transmissionFlags(structured);
+                    long size = export.device().size();
+                    if (!attach(found)) {
+                        throw new ProtocolException("NBD_OPT_EXPORT_NAME for '" + name.name() + "': export was removed");
+                    }
+                    ok = true;
+                    reply(HandshakeEncoder.exportNameReply(size, flags, noZeroes));
+                    return negotiated(export, flags, name.name());
+                } finally {
+                    if (!ok && found.resolution() != null) {
+                        found.resolution().close();
+                    }
                 }
-                int flags = Export.transmissionFlags(export.device(), structured);
-                reply(HandshakeEncoder.exportNameReply(export.device().size(), flags, noZeroes));
-                return negotiated(export, flags);
             }
             case OptionRequest.Invalid bad -> reply(HandshakeEncoder.error(code, Wire.REP_ERR_INVALID, bad.reason()));
             case OptionRequest.Unknown u -> reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNSUP,
@@ -243,10 +340,10 @@ final class Connection implements Runnable {
         return null;
     }
 
-    private Negotiated negotiated(Export export, int flags) {
+    private Negotiated negotiated(Export export, int flags, String asked) {
         ReplyEncoder.Style style = extended ? ReplyEncoder.Style.EXTENDED
                 : structured ? ReplyEncoder.Style.STRUCTURED : ReplyEncoder.Style.SIMPLE;
-        boolean base = metaBaseAllocation && export.name().equals(metaExport);
+        boolean base = metaBaseAllocation && (export.name().equals(metaExport) || asked.equals(metaExport));
         return new Negotiated(export, flags, style, base);
     }
 
@@ -283,7 +380,10 @@ final class Connection implements Runnable {
             return;
         }
         Export export = server.export(m.export());
-        if (export == null) {
+        // A name the resolver may serve is not resolved here (that would run resolver side effects
+        // for a query); base:allocation is offered for every Device, so it is accepted by name.
+        String selected = export != null ? export.name() : m.export();
+        if (export == null && server.resolver() == null) {
             reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNKNOWN, "no export named '" + m.export() + "'"));
             return;
         }
@@ -299,20 +399,97 @@ final class Connection implements Runnable {
         if (match) {
             reply(HandshakeEncoder.metaContext(code, m.set() ? Wire.BASE_ALLOCATION_ID : 0, Wire.BASE_ALLOCATION));
             if (m.set()) {
-                metaExport = export.name();
+                metaExport = selected;
                 metaBaseAllocation = true;
             }
         }
         reply(HandshakeEncoder.ack(code));
     }
 
+    /** The static export of that name, else the resolver's answer; never replies. */
+    private Lookup lookup(String name) {
+        Export export = server.export(name);
+        if (export != null) {
+            return new Found(export, null);
+        }
+        ExportResolver resolver = server.resolver();
+        if (resolver == null) {
+            return new Missing(Wire.REP_ERR_UNKNOWN, "no export named '" + name + "'");
+        }
+        try {
+            java.util.Optional<ResolvedExport> r = resolver.resolve(name, this);
+            if (r == null || r.isEmpty()) {
+                return new Missing(Wire.REP_ERR_UNKNOWN, "no export named '" + name + "'");
+            }
+            return new Found(null, new Resolution(r.get())).withExport();
+        } catch (ExportRefusedException e) {
+            LOG.log(Level.DEBUG, () -> "connection " + id + " from " + transport.peer() + " refused export '" + name
+                    + "': " + e.getMessage());
+            return new Missing(Wire.REP_ERR_POLICY, truncate(String.valueOf(e.getMessage())));
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, () -> "resolving export '" + name + "' for connection " + id + " failed", e);
+            return new Missing(Wire.REP_ERR_UNKNOWN, "export '" + name + "' could not be resolved");
+        }
+    }
+
+    /** Attaches the export for transmission; a resolution becomes the connection's (closed at its end). */
+    private boolean attach(Found found) {
+        if (!server.attach(this, found.export())) {
+            return false;
+        }
+        if (found.resolution() != null) {
+            resolution = found.resolution();
+        }
+        return true;
+    }
+
+    /** Closes a resolution that will not be served, before the final reply: a client that saw it knows onClose ran. */
+    private static void release(Found found) {
+        if (found.resolution() != null) {
+            found.resolution().close();
+        }
+    }
+
+    private static String truncate(String message) {
+        byte[] b = message.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        if (b.length <= Wire.MAX_STRING) {
+            return message;
+        }
+        // cut at a character boundary within the limit
+        java.nio.charset.CharsetDecoder d = java.nio.charset.StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.IGNORE);
+        try {
+            return d.decode(ByteBuffer.wrap(b, 0, Wire.MAX_STRING)).toString();
+        } catch (java.nio.charset.CharacterCodingException e) {
+            return message.substring(0, Wire.MAX_STRING / 4);
+        }
+    }
+
     private Negotiated info(OptionRequest.Info info) throws IOException {
         int code = info.code();
-        Export export = server.export(info.name());
-        if (export == null) {
-            reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNKNOWN, "no export named '" + info.name() + "'"));
-            return null;
+        Found found;
+        switch (lookup(info.name())) {
+            case Found f -> found = f;
+            case Missing m -> {
+                reply(HandshakeEncoder.error(code, m.error(), m.message()));
+                return null;
+            }
         }
+        boolean keep = false;
+        try {
+            Negotiated n = info(info, found);
+            keep = n != null;
+            return n;
+        } finally {
+            if (!keep && found.resolution() != null) {
+                found.resolution().close(); // INFO, or a GO that failed: the resolution must not leak
+            }
+        }
+    }
+
+    private Negotiated info(OptionRequest.Info info, Found found) throws IOException {
+        int code = info.code();
+        Export export = found.export();
         long size;
         try {
             size = export.device().size();
@@ -321,7 +498,7 @@ final class Connection implements Runnable {
                     + e.getMessage()));
             return null;
         }
-        int flags = Export.transmissionFlags(export.device(), structured);
+        int flags = export.transmissionFlags(structured);
         BlockSizes sizes = Export.blockSizes(export.device(), server.connectionByteBudget());
         List<ByteBuffer> out = new ArrayList<>();
         out.add(HandshakeEncoder.infoExport(code, size, flags));
@@ -336,11 +513,19 @@ final class Connection implements Runnable {
         if (info.go() && !sizesAsked && sizes.minimum() > 512) {
             out.add(HandshakeEncoder.error(code, Wire.REP_ERR_BLOCK_SIZE_REQD, "export '" + export.name()
                     + "' needs a minimum block size of " + sizes.minimum() + ": request NBD_INFO_BLOCK_SIZE"));
+            release(found);
             reply(out.toArray(new ByteBuffer[0]));
             return null;
         }
+        if (info.go() && !attach(found)) {
+            reply(HandshakeEncoder.error(code, Wire.REP_ERR_UNKNOWN, "export '" + export.name() + "' was removed"));
+            return null;
+        }
         out.add(HandshakeEncoder.ack(code));
+        if (!info.go()) {
+            release(found);
+        }
         reply(out.toArray(new ByteBuffer[0]));
-        return info.go() ? negotiated(export, flags) : null;
+        return info.go() ? negotiated(export, flags, info.name()) : null;
     }
 }

@@ -12,8 +12,10 @@ import dev.volumes.device.Device;
  * @param device the device served; owned by the caller, never closed by the server
  * @param description shown by {@code NBD_OPT_LIST} and {@code NBD_INFO_DESCRIPTION}
  * @param counters statistics for metrics
+ * @param shared whether every connection selecting this name sees this one Device (static
+ *     exports); false for an export an {@link ExportResolver} made for one connection
  */
-record Export(String name, Device device, String description, Counters counters) {
+record Export(String name, Device device, String description, Counters counters, boolean shared) {
 
     Export {
         if (name == null || device == null) {
@@ -39,13 +41,18 @@ record Export(String name, Device device, String description, Counters counters)
     /**
      * The transmission flags advertised for this export, derived from the device capabilities.
      * FLUSH, FUA and CACHE are always offered (every Device implements sync, FUA and prefetch,
-     * possibly as no-ops); CAN_MULTI_CONN is always offered because every connection shares the
-     * one Device, whose sync() covers writes from all callers; DF only with structured replies.
+     * possibly as no-ops); CAN_MULTI_CONN is offered for shared (static) exports because every
+     * connection shares the one Device, whose sync() covers writes from all callers, and not for
+     * resolved ones (another connection asking the same name may get a different Device, so a
+     * flush on one connection would not cover writes made on the other); DF only with structured
+     * replies.
      */
-    static int transmissionFlags(Device device, boolean structured) {
+    int transmissionFlags(boolean structured) {
         Capabilities caps = device.capabilities();
-        int flags = Wire.TFLAG_HAS_FLAGS | Wire.TFLAG_SEND_FLUSH | Wire.TFLAG_SEND_FUA
-                | Wire.TFLAG_CAN_MULTI_CONN | Wire.TFLAG_SEND_CACHE;
+        int flags = Wire.TFLAG_HAS_FLAGS | Wire.TFLAG_SEND_FLUSH | Wire.TFLAG_SEND_FUA | Wire.TFLAG_SEND_CACHE;
+        if (shared) {
+            flags |= Wire.TFLAG_CAN_MULTI_CONN;
+        }
         if (structured) {
             flags |= Wire.TFLAG_SEND_DF;
         }

@@ -88,7 +88,8 @@ public final class NbdServer implements Closeable {
      * @param protocolErrors connections closed for breaking the protocol
      * @param handshakeTimeouts connections closed because the handshake took too long
      * @param inFlightBytes payload bytes currently reserved by in-flight requests
-     * @param exports counters per export name
+     * @param exports counters per export name: static exports, and names an {@link ExportResolver}
+     *     resolved while at least one connection uses them
      * @param perConnection counters of every open connection, by connection id
      */
     public record Stats(int connections, long totalConnections, long refusedConnections, long protocolErrors,
@@ -104,8 +105,20 @@ public final class NbdServer implements Closeable {
     private final Duration sendTimeout;
     private final int connectionBytes;
     private final int serverBytes;
+    private final ExportResolver resolver;
+    /** Test hook run on each accepted channel before it is served (null in production). */
+    private final java.util.function.Consumer<SocketChannel> acceptHook;
 
+    /**
+     * Guards the pairing of {@link #exports} with connections attaching to them: an attach checks,
+     * under this lock, that its export is still registered, and removeExport unregisters and
+     * collects attached connections under it, so no connection attaches after removeExport
+     * collected.
+     */
+    private final Object exportLock = new Object();
     private final ConcurrentHashMap<String, Export> exports = new ConcurrentHashMap<>();
+    /** Counters of resolved exports by name, shared by the connections using that name now. */
+    private final ConcurrentHashMap<String, SharedCounters> resolvedCounters = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Connection> connections = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, Thread> connectionThreads = new ConcurrentHashMap<>();
     private final Semaphore bytes;
@@ -133,8 +146,10 @@ public final class NbdServer implements Closeable {
         this.sendTimeout = b.sendTimeout;
         this.connectionBytes = b.connectionBytes;
         this.serverBytes = b.serverBytes;
+        this.resolver = b.resolver;
         this.bytes = new Semaphore(serverBytes);
-        this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20));
+        this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20), b.directAllocator);
+        this.acceptHook = b.acceptHook;
     }
 
     /** A builder with defaults: TCP 127.0.0.1:10809, no TLS, 1024 connections, 30 s handshake. */
@@ -156,7 +171,10 @@ public final class NbdServer implements Closeable {
             throw new IllegalArgumentException("export name must be at most " + Wire.MAX_STRING
                     + " bytes of UTF-8 without NUL: " + name);
         }
-        exports.put(name, new Export(name, device, description, new Counters()));
+        Export export = new Export(name, device, description, new Counters(), true);
+        synchronized (exportLock) {
+            exports.put(name, export);
+        }
     }
 
     /**
@@ -167,16 +185,21 @@ public final class NbdServer implements Closeable {
      * @return whether an export of that name existed
      */
     public boolean removeExport(String name) {
-        Export removed = exports.remove(name);
-        if (removed == null) {
-            return false;
-        }
+        Export removed;
         List<Connection> affected = new ArrayList<>();
-        for (Connection c : connections.values()) {
-            if (c.export() == removed) {
-                c.shutdown();
-                affected.add(c);
+        synchronized (exportLock) {
+            removed = exports.remove(name);
+            if (removed == null) {
+                return false;
             }
+            for (Connection c : connections.values()) {
+                if (c.export() == removed) {
+                    affected.add(c);
+                }
+            }
+        }
+        for (Connection c : affected) {
+            c.shutdown();
         }
         awaitDrained(affected);
         try {
@@ -255,6 +278,7 @@ public final class NbdServer implements Closeable {
     /** A snapshot of the counters; cheap, safe to call from any thread at any time. */
     public Stats stats() {
         Map<String, ExportStats> e = new TreeMap<>();
+        resolvedCounters.forEach((name, shared) -> e.put(name, shared.counters.snapshot(name)));
         exports.forEach((name, export) -> e.put(name, export.counters().snapshot(name)));
         List<ConnectionStats> perConnection = new ArrayList<>();
         for (Connection c : connections.values()) {
@@ -347,6 +371,47 @@ public final class NbdServer implements Closeable {
         return connectionBytes;
     }
 
+    /** Mutable holder: counters of one resolved name and how many resolutions use them. */
+    private static final class SharedCounters {
+        final Counters counters = new Counters();
+        int users;
+    }
+
+    /** Counters for a resolved export named {@code name}; pair with {@link #releaseResolvedCounters}. */
+    Counters resolvedCounters(String name) {
+        return resolvedCounters.compute(name, (k, v) -> {
+            SharedCounters c = v == null ? new SharedCounters() : v;
+            c.users++;
+            return c;
+        }).counters;
+    }
+
+    /** A resolution of {@code name} ended; its counters are dropped when no connection uses the name. */
+    void releaseResolvedCounters(String name) {
+        resolvedCounters.computeIfPresent(name, (k, v) -> --v.users == 0 ? null : v);
+    }
+
+    /** The resolver for names that are not static exports, or null. */
+    ExportResolver resolver() {
+        return resolver;
+    }
+
+    /**
+     * Makes {@code export} the connection's export if it is still registered (static) and the
+     * server is not closing; atomic with respect to {@link #removeExport}. Resolved exports
+     * ({@code !shared}) always attach unless the server is closing.
+     *
+     * @return false if the export was removed (or the server is closing) since it was looked up
+     */
+    boolean attach(Connection connection, Export export) {
+        synchronized (exportLock) {
+            if (closing || (export.shared() && exports.get(export.name()) != export)) {
+                return false;
+            }
+            connection.attached(export);
+            return true;
+        }
+    }
     /** The export for {@code name}; "" selects the export named "" or else the only export. */
     Export export(String name) {
         Export e = exports.get(name);
@@ -375,45 +440,97 @@ public final class NbdServer implements Closeable {
         connectionThreads.remove(c.id());
     }
 
+    /**
+     * One listener's accept loop. A failure while accepting or setting up one connection (an
+     * IOException such as EMFILE, a RuntimeException, an OutOfMemoryError) is logged at ERROR,
+     * that connection is closed, and the loop keeps accepting after a short pause (so a
+     * persistent failure does not spin). Only the listener being closed ends the loop; if that
+     * happens while the server is not closing, it is logged at ERROR as the server no longer
+     * accepting on that address.
+     */
     private void accept(ServerSocketChannel listener) {
         while (!closing) {
-            SocketChannel channel;
+            SocketChannel channel = null;
             try {
                 channel = listener.accept();
-            } catch (IOException e) {
-                if (!closing) {
-                    LOG.log(Level.WARNING, () -> "accept failed; listener stops: " + e);
+                serve(channel);
+            } catch (Throwable e) {
+                if (closing) {
+                    return;
                 }
-                return;
-            }
-            try {
-                if (channel.getLocalAddress() instanceof InetSocketAddress) {
-                    channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                closeQuietly(channel);
+                if (!listener.isOpen()) {
+                    LOG.log(Level.ERROR, () -> "listener " + listenerName(listener)
+                            + " closed unexpectedly; the server no longer accepts connections there", e);
+                    return;
                 }
-            } catch (IOException ignored) {
-                // best effort
-            }
-            if (closing || connections.size() >= maxConnections) {
-                refused.increment();
+                LOG.log(Level.ERROR, () -> "accepting a connection on " + listenerName(listener)
+                        + " failed; still accepting", e);
+                if (e instanceof Error err && !(e instanceof OutOfMemoryError) && !(e instanceof StackOverflowError)
+                        && err instanceof VirtualMachineError) {
+                    return; // InternalError, UnknownError: the JVM is not trustworthy any more
+                }
                 try {
-                    channel.close();
-                } catch (IOException ignored) {
-                    // refused anyway
+                    Thread.sleep(100);
+                } catch (InterruptedException ie) {
+                    return;
                 }
-                continue;
             }
-            long id = ids.incrementAndGet();
-            total.increment();
-            Connection c = new Connection(this, new ChannelTransport(channel), id);
-            connections.put(id, c);
-            Thread t = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(c);
-            connectionThreads.put(id, t);
-            t.start();
+        }
+    }
+
+    private static String listenerName(ServerSocketChannel listener) {
+        try {
+            return String.valueOf(listener.getLocalAddress());
+        } catch (IOException e) {
+            return "?";
+        }
+    }
+
+    private static void closeQuietly(SocketChannel channel) {
+        if (channel != null) {
             try {
-                timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
-            } catch (java.util.concurrent.RejectedExecutionException e) {
-                c.shutdown(); // the server is closing
+                channel.close();
+            } catch (IOException ignored) {
+                // failing anyway
             }
+        }
+    }
+
+    /** Registers and starts a connection for an accepted channel (or refuses it). */
+    private void serve(SocketChannel channel) {
+        if (acceptHook != null) {
+            acceptHook.accept(channel);
+        }
+        try {
+            if (channel.getLocalAddress() instanceof InetSocketAddress) {
+                channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            }
+        } catch (IOException ignored) {
+            // best effort
+        }
+        if (closing || connections.size() >= maxConnections) {
+            refused.increment();
+            closeQuietly(channel);
+            return;
+        }
+        long id = ids.incrementAndGet();
+        total.increment();
+        Connection c = new Connection(this, new ChannelTransport(channel), id);
+        Thread t = Thread.ofVirtual().name("nbd-conn-" + id).unstarted(c);
+        connections.put(id, c);
+        connectionThreads.put(id, t);
+        try {
+            t.start();
+        } catch (Throwable e) {
+            connections.remove(id);
+            connectionThreads.remove(id);
+            throw e;
+        }
+        try {
+            timer.schedule(c::handshakeExpired, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            c.shutdown(); // the server is closing
         }
     }
 
@@ -485,6 +602,9 @@ public final class NbdServer implements Closeable {
         private Duration sendTimeout = Duration.ofSeconds(120);
         private int connectionBytes = 64 << 20;
         private int serverBytes = 512 << 20;
+        private ExportResolver resolver;
+        private java.util.function.IntFunction<java.nio.ByteBuffer> directAllocator = java.nio.ByteBuffer::allocateDirect;
+        private java.util.function.Consumer<SocketChannel> acceptHook;
 
         private Builder() {}
 
@@ -561,6 +681,27 @@ public final class NbdServer implements Closeable {
             }
             this.connectionBytes = perConnection;
             this.serverBytes = perServer;
+            return this;
+        }
+
+        /**
+         * Resolves names that are not static exports, per connection (see {@link ExportResolver});
+         * {@code null} (the default) means such names are unknown.
+         */
+        public Builder exportResolver(ExportResolver resolver) {
+            this.resolver = resolver;
+            return this;
+        }
+
+        /** Tests only: how payload buffers are allocated (to inject direct-memory exhaustion). */
+        Builder directAllocator(java.util.function.IntFunction<java.nio.ByteBuffer> allocator) {
+            this.directAllocator = allocator;
+            return this;
+        }
+
+        /** Tests only: runs on every accepted channel inside the accept loop (to inject failures). */
+        Builder acceptHook(java.util.function.Consumer<SocketChannel> hook) {
+            this.acceptHook = hook;
             return this;
         }
 

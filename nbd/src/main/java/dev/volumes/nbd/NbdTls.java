@@ -164,7 +164,7 @@ public final class NbdTls {
         return kmf;
     }
 
-    private static List<Certificate> certificates(Path pem) throws IOException {
+    static List<Certificate> certificates(Path pem) throws IOException {
         try (InputStream in = Files.newInputStream(pem)) {
             Collection<? extends Certificate> found = CertificateFactory.getInstance("X.509").generateCertificates(in);
             return new ArrayList<>(found);
@@ -173,7 +173,7 @@ public final class NbdTls {
         }
     }
 
-    private static PrivateKey privateKey(Path pem) throws IOException {
+    static PrivateKey privateKey(Path pem) throws IOException {
         String text = Files.readString(pem, StandardCharsets.US_ASCII);
         Matcher m = PEM.matcher(text);
         while (m.find()) {

@@ -17,8 +17,10 @@ final class TlsTransport implements Transport {
     private final InputStream in;
     private final OutputStream out;
     private final String peer;
+    private final java.net.SocketAddress remote;
 
-    TlsTransport(SSLSocket socket, SocketChannel raw, String peer) throws IOException {
+    TlsTransport(SSLSocket socket, SocketChannel raw, String peer, java.net.SocketAddress remote) throws IOException {
+        this.remote = remote;
         this.socket = socket;
         this.raw = raw;
         this.in = socket.getInputStream();
@@ -101,6 +103,20 @@ final class TlsTransport implements Transport {
     @Override
     public boolean secure() {
         return true;
+    }
+
+    @Override
+    public java.net.SocketAddress remoteAddress() {
+        return remote;
+    }
+
+    @Override
+    public java.util.Optional<java.security.Principal> tlsPeer() {
+        try {
+            return java.util.Optional.of(socket.getSession().getPeerPrincipal());
+        } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+            return java.util.Optional.empty();
+        }
     }
 
     @Override

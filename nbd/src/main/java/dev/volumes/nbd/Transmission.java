@@ -108,7 +108,7 @@ final class Transmission {
             clean = awaitReaders();
         } finally {
             drain();
-            if (clean) {
+            if (clean && !connection.disconnected()) {
                 try {
                     device.sync();
                 } catch (IOException e) {
@@ -129,14 +129,21 @@ final class Transmission {
         Runnable work;
         try {
             work = nextWork();
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // also Errors: the connection thread waits on readersDone
             readersDone.completeExceptionally(e);
+            if (e instanceof Error err && !(e instanceof OutOfMemoryError)) {
+                throw err;
+            }
             return;
         }
         if (work == null) {
             return; // nextWork completed readersDone
         }
-        Thread.ofVirtual().name("nbd-conn-" + connection.id() + "-reader").start(this::lead);
+        try {
+            Thread.ofVirtual().name("nbd-conn-" + connection.id() + "-reader").start(this::lead);
+        } catch (Throwable e) { // no next reader: run this request (it releases its memory), then end
+            readersDone.completeExceptionally(e);
+        }
         work.run();
     }
 
@@ -150,6 +157,8 @@ final class Transmission {
             switch (e.getCause()) {
                 case IOException io -> throw io;
                 case RuntimeException re -> throw re;
+                case OutOfMemoryError oom -> throw new IOException("out of memory serving the connection: " + oom, oom);
+                case Error err -> throw err;
                 default -> throw new IOException(e.getCause());
             }
         }
@@ -161,7 +170,7 @@ final class Transmission {
      * clean end (DISC or end of stream) or false if the connection broke.
      */
     private Runnable nextWork() throws IOException {
-        while (!broken) {
+        while (!broken && !connection.disconnected()) {
             RequestDecoder.Request r;
             try {
                 r = nextRequest();
@@ -230,24 +239,36 @@ final class Transmission {
             send(replies.error(r.cookie(), r.offset(), rejection.errno, rejection.message));
             return null;
         }
-        int reserve = (r.type() == Wire.CMD_READ || r.type() == Wire.CMD_WRITE) ? (int) r.length() : 0;
+        // Reserve the native bytes the buffer will really hold (its size class), not just the length.
+        int reserve = (r.type() == Wire.CMD_READ || r.type() == Wire.CMD_WRITE)
+                ? BufferPool.capacity((int) r.length()) : 0;
         acquire(reserve);
         ByteBuffer payload = null;
-        if (hasPayload) {
-            payload = server.buffers().take(reserve);
-            try {
-                readFully(payload);
-            } catch (IOException e) {
+        boolean handedOff = false;
+        try {
+            if (hasPayload) {
+                payload = server.buffers().take((int) r.length());
+                readFully(payload); // client vanishing mid-payload: the write was never acknowledged
+                payload.flip();
+            }
+            Runnable work = work(r, payload, reserve);
+            handedOff = true;
+            return work;
+        } finally {
+            if (!handedOff) { // any Throwable (IOException, direct-memory OutOfMemoryError ...)
                 server.buffers().give(payload);
                 release(reserve);
-                throw e; // client vanished mid-payload: the write was never acknowledged
             }
-            payload.flip();
         }
-        ByteBuffer data = payload;
+    }
+
+    /** The request's execution; it owns {@code data} and {@code reserve} and releases both exactly once. */
+    private Runnable work(RequestDecoder.Request r, ByteBuffer data, int reserve) {
         return () -> {
             try {
-                execute(r, data);
+                if (!connection.disconnected()) { // disconnect(): requests not yet started never run
+                    execute(r, data);
+                }
             } finally {
                 server.buffers().give(data);
                 release(reserve);
@@ -436,11 +457,11 @@ final class Transmission {
                 case Wire.CMD_BLOCK_STATUS -> blockStatus(r);
                 default -> throw new IllegalStateException("unvalidated command " + r.type());
             }
-        } catch (IOException | RuntimeException e) {
-            int errno = Errors.errno(e);
+        } catch (IOException | RuntimeException | OutOfMemoryError e) {
+            int errno = e instanceof OutOfMemoryError ? Wire.ENOMEM : Errors.errno(e);
             c.error(errno);
             connErrors.increment();
-            if (errno == Wire.EIO) {
+            if (errno == Wire.EIO || errno == Wire.ENOMEM) {
                 LOG.log(Level.WARNING, () -> "export '" + export.name() + "' command " + r.type() + " at " + offset
                         + " failed: " + e, e);
             }

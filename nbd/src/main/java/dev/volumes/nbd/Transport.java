@@ -32,6 +32,14 @@ interface Transport extends Closeable {
     /** Whether this transport is encrypted. */
     boolean secure();
 
+    /** The client's socket address (TCP or Unix domain); null if the socket could not say. */
+    java.net.SocketAddress remoteAddress();
+
+    /** The principal of the client's verified TLS certificate; empty without TLS or client certificate. */
+    default java.util.Optional<java.security.Principal> tlsPeer() {
+        return java.util.Optional.empty();
+    }
+
     /** A short description of the peer for messages. */
     String peer();
 

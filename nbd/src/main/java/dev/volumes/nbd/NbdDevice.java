@@ -1,0 +1,484 @@
+package dev.volumes.nbd;
+
+import dev.volumes.device.BlockSizes;
+import dev.volumes.device.Bounds;
+import dev.volumes.device.Capabilities;
+import dev.volumes.device.Device;
+import dev.volumes.device.DeviceClosedException;
+import dev.volumes.device.Extent;
+import dev.volumes.device.NoSpaceException;
+import dev.volumes.device.OutOfRangeException;
+import dev.volumes.device.ReadOnlyDeviceException;
+import dev.volumes.device.UnsupportedDeviceOperationException;
+import dev.volumes.device.WriteFlag;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * A {@link Device} whose bytes live on an NBD server; obtained from {@link NbdClient}.
+ *
+ * <p>Every operation blocks until the server answered (or the request failed); operations from
+ * many threads are multiplexed on the connection(s) by cookie. Reads and writes longer than the
+ * server's maximum payload are split and pipelined; requests not aligned to the server's minimum
+ * block size are widened (reads) or done as read-modify-write (writes, serialised against other
+ * writes so concurrent disjoint writers never clobber each other).
+ *
+ * <p><b>Errors</b>: the server's errno maps to ENOSPC → {@link NoSpaceException}, EPERM →
+ * {@link ReadOnlyDeviceException}, EINVAL/EOVERFLOW → {@link OutOfRangeException}, ESHUTDOWN →
+ * {@link DeviceClosedException}, ENOTSUP → {@link UnsupportedDeviceOperationException}, anything
+ * else → {@link IOException} naming server, export, operation, offset and length.
+ *
+ * <p><b>Timeouts and reconnect</b> (docs/nbd.md, "Client"): a request without a reply within the
+ * request timeout fails with an {@link IOException} and its connection is closed (the server may
+ * be stuck); requests that had no reply when a connection dropped are sent again on a new
+ * connection, which is re-established with exponential backoff until the reconnect deadline;
+ * after it the device is failed and every call throws an error naming the server and what was
+ * pending. A write is reported successful only when the server acknowledged it.
+ *
+ * <p><b>Durability across a drop</b>: if a connection drops while writes it acknowledged are not
+ * yet covered by a completed flush, the server may have lost them (it may have restarted) and
+ * the client cannot tell; the device then fails stop for writes: {@link #sync()} and every later
+ * modifying call throw an {@link IOException} saying so, until the device is reopened. Reads keep
+ * working. Drops with nothing unflushed (FUA writes, synced data, reads) are invisible.
+ *
+ * <p>Thread-safe. {@link #close()} waits for in-flight requests, sends {@code NBD_CMD_DISC} and
+ * closes the connections; it does not imply {@link #sync()}.
+ */
+public final class NbdDevice implements Device {
+
+    private static final long SPLIT = (1L << 32) - (1L << 20); // zero/trim/status chunk: < 4 GiB
+
+    private final NbdClient.Config config;
+    private final String name;
+    private final String server;
+    private final long size;
+    private final int flags;
+    private final int metaContextId;
+    private final BlockSizes blockSizes;
+    private final int minBlock;
+    private final int maxPayload;
+    private final Capabilities capabilities;
+    private final Slots slots;
+    private final AtomicLong ackSeq = new AtomicLong();
+    private final AtomicLong flushedSeq = new AtomicLong();
+    private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
+    private final ReentrantReadWriteLock rmw = new ReentrantReadWriteLock();
+    private volatile IOException durabilityLost;
+    private volatile boolean closed;
+
+    NbdDevice(NbdClient.Config config, ClientHandshake.Session first) throws IOException {
+        this.config = config;
+        this.server = config.target().describe();
+        this.name = config.describe();
+        this.size = first.size();
+        this.flags = first.flags();
+        this.metaContextId = first.metaContextId();
+        int min = Math.max(1, Math.min(first.minBlock(), 65536));
+        if (Integer.bitCount(min) != 1) {
+            min = 1;
+        }
+        int max = (int) Math.min(first.maxBlock() & 0xffffffffL, 32L << 20);
+        max = Math.max(min, max - max % min);
+        int pref = Math.max(min, Math.min(Integer.highestOneBit(Math.max(1, first.preferredBlock())), max));
+        if (max < pref) {
+            pref = min;
+        }
+        this.minBlock = min;
+        this.maxPayload = max;
+        this.blockSizes = new BlockSizes(min, pref, max);
+        this.capabilities = ClientMapping.capabilities(flags, metaContextId >= 0);
+        this.slots = new Slots(this, config, first);
+    }
+
+    boolean has(int flag) {
+        return (flags & flag) != 0;
+    }
+
+    String server() {
+        return server;
+    }
+
+    long exportSize() {
+        return size;
+    }
+
+    /** How many connections are open (1 unless the server advertised CAN_MULTI_CONN). */
+    int connectionCount() {
+        return slots.count();
+    }
+
+    /** Connections re-established after drops since open (diagnostics). */
+    long reconnects() {
+        return slots.reconnects();
+    }
+
+    /** Requests sent again after their connection dropped (diagnostics). */
+    long resentRequests() {
+        return slots.resent();
+    }
+
+    /** The negotiated session of connection 0 (for tests and diagnostics). */
+    ClientHandshake.Session session() {
+        return slots.sessionOfFirst();
+    }
+
+    // ------------------------------------------------------------------ listener hooks (reader thread)
+
+    void modifiedUnflushed(ClientWire c) {
+        c.lastUnflushedSeq = ackSeq.incrementAndGet();
+    }
+
+    void dropped(ClientWire c, IOException cause) {
+        if (closed || !has(Wire.TFLAG_SEND_FLUSH) || c.lastUnflushedSeq <= flushedSeq.get()) {
+            return;
+        }
+        synchronized (this) {
+            if (durabilityLost == null) {
+                durabilityLost = new IOException("nbd server " + server + " export '" + config.target().exportName()
+                        + "': the connection dropped (" + cause.getMessage() + ") while writes it had acknowledged"
+                        + " were not yet flushed; the server may have lost them (if it restarted), so durability is"
+                        + " unknown: writes and sync fail until the device is reopened", cause);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ Device
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public long size() throws IOException {
+        checkOpen("size");
+        return size;
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return capabilities;
+    }
+
+    @Override
+    public BlockSizes blockSizes() {
+        return blockSizes;
+    }
+
+    @Override
+    public void read(ByteBuffer dst, long offset) throws IOException {
+        Bounds.checkBuffer(dst, "read");
+        int length = dst.remaining();
+        Bounds.checkRange(this, "read", offset, length, size);
+        enter("read");
+        try {
+            long start = alignDown(offset);
+            long end = alignUp(offset + length);
+            if (start == offset && end == offset + length) {
+                transfer(Wire.CMD_READ, 0, offset, dst.slice(), false);
+            } else {
+                ByteBuffer wide = ByteBuffer.allocate((int) (end - start));
+                transfer(Wire.CMD_READ, 0, start, wide, false);
+                dst.slice().put(wide.slice((int) (offset - start), length));
+            }
+            dst.position(dst.limit());
+        } finally {
+            leave();
+        }
+    }
+
+    @Override
+    public void write(ByteBuffer src, long offset) throws IOException {
+        write(src, offset, WriteFlag.NONE);
+    }
+
+    @Override
+    public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+        Bounds.checkBuffer(src, "write");
+        int length = src.remaining();
+        Bounds.checkRange(this, "write", offset, length, size);
+        checkWritable("write of " + length + " bytes at offset " + offset);
+        boolean fua = flag == WriteFlag.FUA;
+        boolean nativeFua = fua && has(Wire.TFLAG_SEND_FUA);
+        enter("write");
+        try {
+            writeAligned(src.slice(), offset, nativeFua ? Wire.CMD_FLAG_FUA : 0);
+            src.position(src.limit());
+        } finally {
+            leave();
+        }
+        if (fua && !nativeFua) {
+            sync();
+        }
+    }
+
+    private void writeAligned(ByteBuffer src, long offset, int cmdFlags) throws IOException {
+        int length = src.remaining();
+        if (minBlock == 1 || (offset % minBlock == 0 && length % minBlock == 0)) {
+            if (minBlock == 1) {
+                transfer(Wire.CMD_WRITE, cmdFlags, offset, src, true);
+                return;
+            }
+            rmw.readLock().lock();
+            try {
+                transfer(Wire.CMD_WRITE, cmdFlags, offset, src, true);
+            } finally {
+                rmw.readLock().unlock();
+            }
+            return;
+        }
+        long start = alignDown(offset);
+        long end = alignUp(offset + length);
+        rmw.writeLock().lock();
+        try {
+            ByteBuffer wide = ByteBuffer.allocate((int) (end - start));
+            transfer(Wire.CMD_READ, 0, start, wide.duplicate(), false);
+            wide.put((int) (offset - start), src, src.position(), length);
+            transfer(Wire.CMD_WRITE, cmdFlags, start, wide, true);
+        } finally {
+            rmw.writeLock().unlock();
+        }
+    }
+
+    @Override
+    public void sync() throws IOException {
+        enter("sync");
+        try {
+            checkDurability("sync");
+            if (!has(Wire.TFLAG_SEND_FLUSH)) {
+                return; // the server has no write cache to flush
+            }
+            long covered = ackSeq.get();
+            Request r = new Request("flush", Wire.CMD_FLUSH, 0, 0, 0, null, null);
+            check(r, slots.execute(r));
+            flushedSeq.accumulateAndGet(covered, Math::max);
+            checkDurability("sync");
+        } finally {
+            leave();
+        }
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
+        Bounds.checkRange(this, "write-zeroes", offset, length, size);
+        checkWritable("write-zeroes of " + length + " bytes at offset " + offset);
+        if (length == 0) {
+            enter("write-zeroes");
+            leave();
+            return;
+        }
+        if (!has(Wire.TFLAG_SEND_WRITE_ZEROES)) {
+            Device.super.writeZeroes(offset, length, mayUnmap);
+            return;
+        }
+        enter("write-zeroes");
+        try {
+            int f = mayUnmap ? 0 : Wire.CMD_FLAG_NO_HOLE;
+            long start = alignUp(offset);
+            long end = alignDown(offset + length);
+            if (start >= end) {
+                writeAligned(ByteBuffer.allocate((int) length), offset, 0); // small and unaligned
+            } else {
+                if (start > offset) {
+                    writeAligned(ByteBuffer.allocate((int) (start - offset)), offset, 0);
+                }
+                if (end < offset + length) {
+                    writeAligned(ByteBuffer.allocate((int) (offset + length - end)), end, 0);
+                }
+                ranged("write-zeroes", Wire.CMD_WRITE_ZEROES, f, start, end);
+            }
+        } finally {
+            leave();
+        }
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        Bounds.checkRange(this, "discard", offset, length, size);
+        checkWritable("discard of " + length + " bytes at offset " + offset);
+        enter("discard");
+        try {
+            if (has(Wire.TFLAG_SEND_TRIM)) {
+                ranged("discard", Wire.CMD_TRIM, 0, alignUp(offset), Math.max(alignUp(offset), alignDown(offset + length)));
+            }
+        } finally {
+            leave();
+        }
+    }
+
+    @Override
+    public void prefetch(long offset, long length) throws IOException {
+        Bounds.checkRange(this, "prefetch", offset, length, size);
+        enter("prefetch");
+        try {
+            if (has(Wire.TFLAG_SEND_CACHE)) {
+                ranged("prefetch", Wire.CMD_CACHE, 0, alignDown(offset), alignUp(offset + length));
+            }
+        } finally {
+            leave();
+        }
+    }
+
+    @Override
+    public List<Extent> extents(long offset, long length) throws IOException {
+        Bounds.checkRange(this, "extents", offset, length, size);
+        enter("extents");
+        try {
+            if (length == 0) {
+                return List.of();
+            }
+            if (metaContextId < 0) {
+                return List.of(new Extent(offset, length, Extent.Type.DATA));
+            }
+            List<Extent> out = new ArrayList<>();
+            long pos = offset;
+            long end = offset + length;
+            while (pos < end) {
+                long ask = Math.min(end - pos, SPLIT);
+                Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null);
+                ClientWire.Reply reply = slots.execute(r);
+                check(r, reply);
+                long before = pos;
+                if (reply.descriptors() != null) {
+                    for (long[] d : reply.descriptors()) {
+                        long n = Math.min(d[0], end - pos);
+                        if (n <= 0) {
+                            break;
+                        }
+                        Extent.append(out, pos, n, ClientMapping.extentType(d[1]));
+                        pos += n;
+                    }
+                }
+                if (pos == before) {
+                    throw new IOException(describe(r) + ": nbd server " + server + " answered block status without"
+                            + " a descriptor for base:allocation");
+                }
+            }
+            return out;
+        } finally {
+            leave();
+        }
+    }
+
+    /** NBD resize ({@code NBD_CMD_RESIZE}) is not implemented: always refused. */
+    @Override
+    public void resize(long newSize) throws IOException {
+        checkWritable("resize to " + newSize + " bytes");
+        throw new UnsupportedDeviceOperationException(name, "resize", "the NBD client does not implement NBD_CMD_RESIZE");
+    }
+
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        slots.beginClose();
+        boolean drained = false;
+        try {
+            drained = lifecycle.writeLock().tryLock(config.requestTimeout().toMillis() + 1000, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        try {
+            slots.closeAll(drained);
+        } finally {
+            if (drained) {
+                lifecycle.writeLock().unlock();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    /** One NBD request, for execution and messages. */
+    record Request(String what, int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst) {}
+
+    private void transfer(int type, int cmdFlags, long offset, ByteBuffer buf, boolean write) throws IOException {
+        int length = buf.remaining();
+        String what = write ? "write" : "read";
+        if (length == 0) {
+            return;
+        }
+        List<Request> parts = new ArrayList<>();
+        for (int done = 0; done < length; done += maxPayload) {
+            int n = Math.min(maxPayload, length - done);
+            ByteBuffer part = buf.slice(buf.position() + done, n);
+            parts.add(new Request(what, type, cmdFlags, offset + done, n, write ? part : null, write ? null : part));
+        }
+        List<ClientWire.Reply> replies = slots.executeAll(parts);
+        for (int i = 0; i < parts.size(); i++) {
+            check(parts.get(i), replies.get(i));
+        }
+    }
+
+    private void ranged(String what, int type, int cmdFlags, long start, long end) throws IOException {
+        List<Request> parts = new ArrayList<>();
+        for (long pos = start; pos < end; pos += SPLIT) {
+            parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null));
+        }
+        List<ClientWire.Reply> replies = slots.executeAll(parts);
+        for (int i = 0; i < parts.size(); i++) {
+            check(parts.get(i), replies.get(i));
+        }
+    }
+
+    String describe(Request r) {
+        return "nbd server " + server + " export '" + config.target().exportName() + "': " + r.what() + " of "
+                + r.length() + " bytes at offset " + r.offset();
+    }
+
+    private void check(Request r, ClientWire.Reply reply) throws IOException {
+        if (reply.errno() != 0) {
+            throw ClientMapping.exception(name, describe(r), r.what(), r.offset(), r.length(), reply, size);
+        }
+    }
+
+    private void checkOpen(String op) throws DeviceClosedException {
+        if (closed) {
+            throw new DeviceClosedException(name, op);
+        }
+    }
+
+    private void enter(String op) throws IOException {
+        checkOpen(op);
+        lifecycle.readLock().lock();
+        if (closed) {
+            lifecycle.readLock().unlock();
+            throw new DeviceClosedException(name, op);
+        }
+    }
+
+    private void leave() {
+        lifecycle.readLock().unlock();
+    }
+
+    private void checkWritable(String what) throws IOException {
+        checkOpen(what);
+        if (capabilities.readOnly()) {
+            throw new ReadOnlyDeviceException(name, what);
+        }
+        checkDurability(what);
+    }
+
+    private void checkDurability(String what) throws IOException {
+        IOException lost = durabilityLost;
+        if (lost != null) {
+            throw new IOException(what + " refused: " + lost.getMessage(), lost);
+        }
+    }
+
+    private long alignDown(long v) {
+        return v - v % minBlock;
+    }
+
+    private long alignUp(long v) {
+        long r = v % minBlock;
+        return r == 0 ? v : Math.min(size, v + (minBlock - r));
+    }
+}

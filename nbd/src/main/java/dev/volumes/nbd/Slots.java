@@ -1,0 +1,333 @@
+package dev.volumes.nbd;
+
+import dev.volumes.device.DeviceClosedException;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The connections of one {@link NbdDevice} and the request retry loop.
+ *
+ * <p>Design: a fixed number of slots (1, or the configured count when the server advertised
+ * CAN_MULTI_CONN), each holding its current {@link ClientWire}. Requests go to the slots
+ * round robin. A request whose connection died before its final reply
+ * ({@link ClientWire.ConnectionLostException}) is sent again; the caller that finds a slot
+ * dead reconnects it under the slot's lock (others wait on the lock), with exponential backoff
+ * (50 ms doubling to 2 s) until {@code reconnectDeadline} after the first failure. A handshake
+ * refusal, a changed export size or a passed deadline fails the whole client ({@code failure}):
+ * every later request throws at once. No lock is held while waiting for a reply; the slot lock is
+ * held across the reconnect handshake only.
+ */
+final class Slots implements ClientWire.Listener {
+
+    private static final long BACKOFF_START_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    private static final long BACKOFF_MAX_NANOS = TimeUnit.SECONDS.toNanos(2);
+
+    private static final class Slot {
+        final ReentrantLock lock = new ReentrantLock();
+        volatile ClientWire connection;
+        long downSinceNanos;
+    }
+
+    private final NbdDevice device;
+    private final NbdClient.Config config;
+    private final Slot[] slots;
+    private final AtomicInteger next = new AtomicInteger();
+    private final AtomicInteger waiting = new AtomicInteger();
+    private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong resent = new java.util.concurrent.atomic.AtomicLong();
+    private volatile IOException failure;
+    private volatile boolean closing; // no more reconnects
+    private volatile boolean stopped; // watchdog ends
+
+    Slots(NbdDevice device, NbdClient.Config config, ClientHandshake.Session first) throws IOException {
+        this.device = device;
+        this.config = config;
+        int n = (first.flags() & Wire.TFLAG_CAN_MULTI_CONN) != 0 ? config.connections() : 1;
+        this.slots = new Slot[n];
+        for (int i = 0; i < n; i++) {
+            slots[i] = new Slot();
+        }
+        slots[0].connection = new ClientWire(first, config.target().describe(), this);
+        long period = Math.clamp(config.requestTimeout().toMillis() / 4, 10, 1000);
+        Thread.ofVirtual().name("nbd-client-watchdog " + config.target().describe()).start(() -> watch(period));
+        try {
+            for (int i = 1; i < n; i++) {
+                slots[i].connection = new ClientWire(handshake(), config.target().describe(), this);
+            }
+        } catch (IOException | RuntimeException e) {
+            closeAll(false);
+            throw e;
+        }
+    }
+
+    /** Connections re-established after a drop. */
+    long reconnects() {
+        return reconnects.get();
+    }
+
+    /** Requests sent again because their connection died before the reply. */
+    long resent() {
+        return resent.get();
+    }
+
+    int count() {
+        return slots.length;
+    }
+
+    ClientHandshake.Session sessionOfFirst() {
+        return slots[0].connection.session();
+    }
+
+    @Override
+    public void modifiedUnflushed(ClientWire connection) {
+        device.modifiedUnflushed(connection);
+    }
+
+    @Override
+    public void dropped(ClientWire connection, IOException cause) {
+        device.dropped(connection, cause);
+    }
+
+    /** Runs one request to its final reply, across reconnects. */
+    ClientWire.Reply execute(NbdDevice.Request r) throws IOException {
+        while (true) {
+            ClientWire c = connection(pick(), r);
+            ClientWire.Pending p;
+            try {
+                p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst());
+            } catch (ClientWire.ConnectionLostException e) {
+                continue;
+            }
+            ClientWire.Reply reply = await(c, p, r);
+            if (reply != null) {
+                return reply;
+            }
+            resent.incrementAndGet();
+        }
+    }
+
+    /**
+     * Sends every request before waiting for any (pipelining), then collects the replies; lost
+     * ones are re-executed. Waits for all of them even after a failure, so no reply can still be
+     * copied into a caller's buffer after this returns; throws the first failure.
+     */
+    List<ClientWire.Reply> executeAll(List<NbdDevice.Request> requests) throws IOException {
+        if (requests.size() == 1) {
+            return List.of(execute(requests.getFirst()));
+        }
+        List<ClientWire> conns = new ArrayList<>();
+        List<ClientWire.Pending> sent = new ArrayList<>();
+        IOException first = null;
+        for (NbdDevice.Request r : requests) {
+            ClientWire c = null;
+            ClientWire.Pending p = null;
+            if (first == null) {
+                try {
+                    c = connection(pick(), r);
+                    p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst());
+                } catch (ClientWire.ConnectionLostException e) {
+                    p = null;
+                } catch (IOException e) {
+                    first = e;
+                }
+            }
+            conns.add(c);
+            sent.add(p);
+        }
+        List<ClientWire.Reply> out = new ArrayList<>();
+        for (int i = 0; i < requests.size(); i++) {
+            NbdDevice.Request r = requests.get(i);
+            try {
+                ClientWire.Reply reply = sent.get(i) == null ? null : await(conns.get(i), sent.get(i), r);
+                if (reply == null && first == null) {
+                    resent.incrementAndGet();
+                    reply = execute(r);
+                }
+                out.add(reply);
+            } catch (IOException e) {
+                if (first == null) {
+                    first = e;
+                }
+                out.add(null);
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
+        return out;
+    }
+
+    private Slot pick() {
+        return slots.length == 1 ? slots[0] : slots[Math.floorMod(next.getAndIncrement(), slots.length)];
+    }
+
+    /** The final reply, or null if the connection died first (the request may be retried). */
+    private ClientWire.Reply await(ClientWire c, ClientWire.Pending p, NbdDevice.Request r)
+            throws IOException {
+        try {
+            return p.future.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof ClientWire.ConnectionLostException) {
+                return null;
+            }
+            if (!(e.getCause() instanceof ClientWire.RequestTimeoutException)) {
+                throw new IOException(device.describe(r) + ": " + e.getCause(), e.getCause());
+            }
+            IOException t = new IOException(device.describe(r) + ": no reply within " + config.requestTimeout()
+                    + "; the connection was closed (the request may still complete on the server)");
+            c.abort(t); // returns once the reader no longer touches the caller's buffer
+            throw t;
+        } catch (InterruptedException e) {
+            InterruptedIOException t = new InterruptedIOException(device.describe(r) + ": interrupted while waiting"
+                    + " for the reply; the connection was closed");
+            c.abort(t);
+            Thread.currentThread().interrupt();
+            throw t;
+        } catch (java.util.concurrent.CancellationException e) {
+            throw new IOException(device.describe(r) + ": cancelled", e);
+        }
+    }
+
+    private ClientWire connection(Slot slot, NbdDevice.Request r) throws IOException {
+        IOException f = failure;
+        if (f != null) {
+            throw new IOException(device.describe(r) + " not sent: " + f.getMessage(), f);
+        }
+        ClientWire c = slot.connection;
+        if (c != null && c.alive()) {
+            return c;
+        }
+        waiting.incrementAndGet();
+        slot.lock.lock();
+        try {
+            return reconnect(slot, r);
+        } finally {
+            slot.lock.unlock();
+            waiting.decrementAndGet();
+        }
+    }
+
+    private ClientWire reconnect(Slot slot, NbdDevice.Request r) throws IOException {
+        long backoff = BACKOFF_START_NANOS;
+        IOException last = null;
+        while (true) {
+            IOException f = failure;
+            if (f != null) {
+                throw new IOException(device.describe(r) + " not sent: " + f.getMessage(), f);
+            }
+            ClientWire c = slot.connection;
+            if (c != null && c.alive()) {
+                slot.downSinceNanos = 0;
+                return c;
+            }
+            if (closing) {
+                throw new DeviceClosedException(device.name(), r.what());
+            }
+            long now = System.nanoTime();
+            if (slot.downSinceNanos == 0) {
+                slot.downSinceNanos = now;
+            }
+            long deadline = slot.downSinceNanos + config.reconnectDeadline().toNanos();
+            if (now - deadline >= 0 && (last != null || config.reconnectDeadline().isZero())) {
+                throw fail(new IOException("nbd server " + device.server() + " export '"
+                        + config.target().exportName() + "' unreachable for "
+                        + TimeUnit.NANOSECONDS.toMillis(now - slot.downSinceNanos) + " ms (reconnect deadline "
+                        + config.reconnectDeadline() + "); not acknowledged and failed: " + r.what() + " of "
+                        + r.length() + " bytes at offset " + r.offset() + " and " + (waiting.get() - 1)
+                        + " other request(s) waiting for the connection"
+                        + (last == null ? "" : "; last error: " + last.getMessage()), last));
+            }
+            try {
+                long left = Math.max(TimeUnit.MILLISECONDS.toNanos(100), deadline - System.nanoTime());
+                ClientHandshake.Session s = ClientHandshake.connect(config.target(),
+                        java.time.Duration.ofNanos(Math.min(config.handshakeTimeout().toNanos(), left)));
+                if (s.size() != device.exportSize()) {
+                    s.transport().close();
+                    throw fail(new IOException("nbd server " + device.server() + " export '"
+                            + config.target().exportName() + "' changed size across a reconnect: " + device.exportSize()
+                            + " -> " + s.size() + " bytes; refusing to continue"));
+                }
+                ClientWire fresh = new ClientWire(s, config.target().describe(), this);
+                slot.connection = fresh;
+                slot.downSinceNanos = 0;
+                reconnects.incrementAndGet();
+                return fresh;
+            } catch (NbdRefusedException e) {
+                throw fail(e);
+            } catch (IOException e) {
+                if (failure != null) {
+                    throw e;
+                }
+                last = e;
+            }
+            long sleep = Math.min(backoff, Math.max(0, deadline - System.nanoTime()));
+            try {
+                TimeUnit.NANOSECONDS.sleep(Math.max(sleep, TimeUnit.MILLISECONDS.toNanos(1)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException(device.describe(r) + ": interrupted while reconnecting");
+            }
+            backoff = Math.min(backoff * 2, BACKOFF_MAX_NANOS);
+        }
+    }
+
+    private IOException fail(IOException cause) {
+        synchronized (this) {
+            if (failure == null) {
+                failure = cause;
+            }
+        }
+        return cause;
+    }
+
+    private ClientHandshake.Session handshake() throws IOException {
+        return ClientHandshake.connect(config.target(), config.handshakeTimeout());
+    }
+
+    /** Expires requests older than the request timeout, until the client closes. */
+    private void watch(long periodMillis) {
+        long timeout = config.requestTimeout().toNanos();
+        while (!stopped) {
+            try {
+                Thread.sleep(periodMillis);
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = System.nanoTime();
+            for (Slot s : slots) {
+                ClientWire c = s.connection;
+                if (c != null) {
+                    c.expire(now, timeout);
+                }
+            }
+        }
+    }
+
+    /** Stops reconnecting: requests waiting for a connection fail with DeviceClosedException. */
+    void beginClose() {
+        closing = true;
+    }
+
+    /** Disconnects every connection (DISC if {@code graceful}, else just closes). */
+    void closeAll(boolean graceful) {
+        closing = true;
+        stopped = true;
+        for (Slot s : slots) {
+            ClientWire c = s.connection;
+            if (c == null) {
+                continue;
+            }
+            if (graceful) {
+                c.disconnect();
+            } else {
+                c.abort(new IOException("client closed"));
+            }
+        }
+    }
+}

@@ -1,0 +1,250 @@
+package dev.volumes.nbd;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.volumes.device.Device;
+import dev.volumes.device.ForwardingDevice;
+import dev.volumes.device.MemoryDevice;
+import dev.volumes.testkit.Seeds;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * Review findings: budget leaks on Errors, buffer accounting, removeExport racing a handshake,
+ * and accept-loop failures. Each test failed before its fix.
+ */
+@Timeout(60) // a hang guard: before the fixes several of these hung instead of failing
+class RobustnessTest {
+
+    private static NbdServer.Builder local() {
+        return NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    private static void await(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        for (int i = 0; i < 1000 && !condition.getAsBoolean(); i++) {
+            Thread.sleep(10);
+        }
+        assertThat(condition.getAsBoolean()).isTrue();
+    }
+
+    // ----------------------------------------------------------------- (a) Errors and the budget
+
+    @Test
+    void directMemoryExhaustionWhileTakingAWritePayloadReleasesTheBudget() throws Exception {
+        AtomicBoolean fail = new AtomicBoolean(true);
+        try (NbdServer server = local().directAllocator(n -> {
+            if (n >= 65536 && fail.getAndSet(false)) {
+                throw new OutOfMemoryError("Direct buffer memory (injected)");
+            }
+            return ByteBuffer.allocateDirect(n);
+        }).build()) {
+            server.addExport("d", MemoryDevice.create(1 << 20), null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                c.request(0, Wire.CMD_WRITE, 1, 0, 65536, new byte[65536]);
+                assertThat(c.closedByServer()).isTrue(); // the payload cannot be read: the connection ends
+            }
+            await(() -> server.stats().connections() == 0);
+            assertThat(server.stats().inFlightBytes()).isZero();
+            try (RawClient c = new RawClient(server.address())) { // the server still serves
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                c.request(0, Wire.CMD_WRITE, 2, 0, 65536, new byte[65536]);
+                assertThat(c.simple()).containsExactly(0, 2);
+            }
+        }
+    }
+
+    @Test
+    void directMemoryExhaustionForAReadBufferAnswersEnomemAndKeepsServing() throws Exception {
+        AtomicBoolean fail = new AtomicBoolean(true);
+        try (NbdServer server = local().directAllocator(n -> {
+            if (n >= 65536 && fail.getAndSet(false)) {
+                throw new OutOfMemoryError("Direct buffer memory (injected)");
+            }
+            return ByteBuffer.allocateDirect(n);
+        }).build()) {
+            server.addExport("d", MemoryDevice.create(1 << 20), null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                c.request(0, Wire.CMD_READ, 1, 0, 65536, null);
+                assertThat(c.simple()).containsExactly(Wire.ENOMEM, 1);
+                c.request(0, Wire.CMD_READ, 2, 0, 65536, null);
+                assertThat(c.simple()).containsExactly(0, 2);
+                c.read(65536);
+                await(() -> server.stats().inFlightBytes() == 0);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------- (b) buffer accounting
+
+    @Test
+    void bufferCapacityIsWithinAQuarterOfTheSizeAndTakeHoldsExactlyThat() {
+        String test = "RobustnessTest.bufferCapacityIsWithinAQuarterOfTheSizeAndTakeHoldsExactlyThat";
+        Random random = Seeds.random(test);
+        BufferPool pool = new BufferPool(1 << 20);
+        for (int i = 0; i < Seeds.scaled(2000); i++) {
+            int size = 1 + random.nextInt(random.nextBoolean() ? 1 << 16 : 40 << 20);
+            int cap = BufferPool.capacity(size);
+            assertThat(cap).as(Seeds.reproduceWith(test) + " size " + size).isGreaterThanOrEqualTo(size)
+                    .isLessThanOrEqualTo(Math.max(4096, size + size / 4));
+            if (size <= 1 << 20) {
+                ByteBuffer b = pool.take(size);
+                assertThat(b.capacity()).isEqualTo(cap);
+                assertThat(b.limit()).isEqualTo(size);
+                pool.give(b);
+                assertThat(pool.take(size)).as("recycled").isSameAs(b);
+            }
+        }
+        assertThat(BufferPool.capacity(4097)).isEqualTo(5120);
+        assertThat(BufferPool.capacity(1 << 20)).isEqualTo(1 << 20);
+        assertThat(BufferPool.capacity((1 << 20) + 1)).isEqualTo(1310720);
+        assertThat(BufferPool.capacity(32 << 20)).isEqualTo(32 << 20);
+    }
+
+    @Test
+    void theInFlightBudgetAccountsTheNativeBytesReallyHeld() throws Exception {
+        List<Integer> allocated = new CopyOnWriteArrayList<>();
+        LifecycleTest.GatedDevice device = new LifecycleTest.GatedDevice(MemoryDevice.create(1 << 20));
+        try (NbdServer server = local().directAllocator(n -> {
+            allocated.add(n);
+            return ByteBuffer.allocateDirect(n);
+        }).build()) {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                int length = 65536 + 4096; // a power-of-two pool would hold 128 KiB for it
+                c.request(0, Wire.CMD_WRITE, 1, 0, length, new byte[length]);
+                await(() -> device.entered.get() == 1);
+                assertThat(allocated).hasSize(1);
+                assertThat(server.stats().inFlightBytes()).isEqualTo(allocated.getFirst().longValue());
+                assertThat(allocated.getFirst()).isLessThanOrEqualTo(length + length / 4);
+                device.open.countDown();
+                assertThat(c.simple()).containsExactly(0, 1);
+            } finally {
+                device.open.countDown();
+            }
+        }
+    }
+
+    // ------------------------------------------------------ (c) removeExport vs a handshake
+
+    /** size() blocks once armed, so a handshake can be held between looking the export up and attaching. */
+    static final class SizeGate extends ForwardingDevice {
+        final AtomicBoolean armed = new AtomicBoolean();
+        final CountDownLatch entered = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+
+        SizeGate(Device d) {
+            super(d);
+        }
+
+        @Override
+        public long size() throws IOException {
+            if (armed.getAndSet(false)) {
+                entered.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+            }
+            return super.size();
+        }
+    }
+
+    @Test
+    void aHandshakeThatLookedUpAnExportBeforeRemoveExportCannotAttachAfterIt() throws Exception {
+        SizeGate device = new SizeGate(MemoryDevice.create(1 << 20));
+        try (NbdServer server = local().build()) {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                device.armed.set(true);
+                c.option(Wire.OPT_GO, RawClient.infoData("d", Wire.INFO_BLOCK_SIZE));
+                assertThat(device.entered.await(10, TimeUnit.SECONDS)).isTrue(); // looked up, not attached
+                assertThat(server.removeExport("d")).isTrue();
+                device.release.countDown(); // the owner may now close the device: nobody may attach
+                RawClient.OptionReply r;
+                do {
+                    r = c.reply();
+                } while (r.type() == Wire.REP_INFO);
+                assertThat(r.type()).isEqualTo(Wire.REP_ERR_UNKNOWN);
+                assertThat(server.stats().perConnection()).allSatisfy(s -> assertThat(s.export()).isNull());
+            }
+        }
+    }
+
+    @Test
+    void exportNameCannotAttachToAnExportRemovedDuringItsLookup() throws Exception {
+        SizeGate device = new SizeGate(MemoryDevice.create(1 << 20));
+        try (NbdServer server = local().build()) {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                device.armed.set(true);
+                c.option(Wire.OPT_EXPORT_NAME, "d".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                assertThat(device.entered.await(10, TimeUnit.SECONDS)).isTrue();
+                assertThat(server.removeExport("d")).isTrue();
+                device.release.countDown();
+                assertThat(c.closedByServer()).isTrue();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------- (d) the accept loop
+
+    @Test
+    void aRuntimeExceptionOrErrorInTheAcceptLoopDoesNotStopTheServer() throws Exception {
+        AtomicInteger accepted = new AtomicInteger();
+        try (NbdServer server = local().acceptHook(ch -> {
+            int n = accepted.incrementAndGet();
+            if (n == 1) {
+                throw new IllegalStateException("injected accept failure");
+            }
+            if (n == 2) {
+                throw new OutOfMemoryError("injected: unable to create native thread");
+            }
+        }).build()) {
+            server.addExport("d", MemoryDevice.create(4096), null);
+            server.start();
+            for (int i = 0; i < 2; i++) {
+                try (RawClient c = new RawClient(server.address())) {
+                    assertThat(c.closedByServer()).isTrue(); // the failed connection is closed, not leaked
+                }
+            }
+            try (RawClient c = new RawClient(server.address())) {
+                CompletableFuture<Integer> flags = CompletableFuture.supplyAsync(() -> {
+                    try {
+                        c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                        return c.go("d");
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                assertThat(flags.get(20, TimeUnit.SECONDS)).isNotNegative();
+            }
+            assertThat(accepted.get()).isEqualTo(3);
+        }
+    }
+}

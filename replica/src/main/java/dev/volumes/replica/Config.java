@@ -1,0 +1,24 @@
+package dev.volumes.replica;
+
+import dev.volumes.device.Device;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Consumer;
+
+/** Everything {@link Replication.Builder} collected, validated. */
+record Config(String name, List<Spec> replicas, ReplicationMode mode, long term, String writer,
+        Duration writeTimeout, StateOpener stateOpener, long regionSize, int chunkSize, long rebuildBytesPerSecond,
+        Consumer<RebuildProgress> progress, String preferred, boolean skipInitialSync) {
+
+    /** Opens (creating if needed) the state device for a set of {@code dataSize} bytes. */
+    interface StateOpener {
+        Device open(long dataSize, long regionSize) throws java.io.IOException;
+    }
+
+    /** One configured replica: exactly one of device and connector is set. */
+    record Spec(String id, Device device, ReplicaConnector connector) {}
+
+    Config {
+        replicas = List.copyOf(replicas);
+    }
+}

@@ -1,0 +1,62 @@
+package dev.volumes.replica;
+
+import dev.volumes.device.Device;
+import dev.volumes.nbd.NbdClient;
+import dev.volumes.nbd.NbdRefusedException;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Claims a {@link ReplicaServer} export over NBD: the term travels in the export name
+ * ({@code vol;term=7;writer=nodeA}), and a fencing refusal ({@code NBD_REP_ERR_POLICY} whose text
+ * starts with "fenced:") comes back as a {@link FencedException}.
+ */
+record NbdConnector(String host, int port, String export, Duration requestTimeout, Duration reconnectDeadline)
+        implements ReplicaConnector {
+
+    private static final Pattern TERMS = Pattern.compile("promised term (\\d+), refusing term (\\d+)");
+
+    NbdConnector {
+        if (host == null || host.isEmpty() || port < 1 || port > 65535 || export == null || export.isEmpty()
+                || export.contains(";")) {
+            throw new IllegalArgumentException("nbd replica needs host, port 1..65535 and an export without ';': "
+                    + host + ":" + port + "/" + export);
+        }
+    }
+
+    @Override
+    public Device connect(long term, String writer) throws IOException {
+        String name = new ExportName(export, term, writer).format();
+        try {
+            return NbdClient.builder().host(host).port(port).exportName(name).requestTimeout(requestTimeout)
+                    .reconnectDeadline(reconnectDeadline).open();
+        } catch (NbdRefusedException e) {
+            FencedException f = asFenced(e, describe());
+            throw f != null ? f : e;
+        }
+    }
+
+    @Override
+    public String describe() {
+        return "nbd://" + host + ":" + port + "/" + export;
+    }
+
+    /** The fencing refusal inside {@code t}'s cause chain, as a {@link FencedException}; null if none. */
+    static FencedException asFenced(Throwable t, String where) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof FencedException f) {
+                return f;
+            }
+            if (c instanceof NbdRefusedException r && r.serverMessage() != null
+                    && r.serverMessage().startsWith("fenced:")) {
+                Matcher m = TERMS.matcher(r.serverMessage());
+                long promised = m.find() ? Long.parseLong(m.group(1)) : 0;
+                long refused = m.find(0) ? Long.parseLong(m.group(2)) : 0;
+                return new FencedException(where, refused, promised, "server said: " + r.serverMessage());
+            }
+        }
+        return null;
+    }
+}

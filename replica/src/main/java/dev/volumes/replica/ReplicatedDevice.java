@@ -1,0 +1,70 @@
+package dev.volumes.replica;
+
+import dev.volumes.device.Device;
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * A {@link Device} that mirrors every write synchronously onto a set of replicas; built by
+ * {@link Replication#builder()}.
+ *
+ * <h2>Promises</h2>
+ * <ul>
+ *   <li><b>Writes</b> (write, write-zeroes, discard) go to every in-sync (and rebuilding) replica
+ *       concurrently and return once all of them acknowledged and at least the mode's requirement
+ *       ({@link ReplicationMode}) of in-sync replicas hold the write. A replica that fails or
+ *       does not answer within the write timeout is marked {@link ReplicaState#OUT_OF_SYNC} with
+ *       the reason, durably, before the write returns. If too few remain the write throws an
+ *       {@link IOException} naming every replica and why it is out; the bytes may then be on some
+ *       replicas (a failed write is not rolled back, as on a disk, whose content is unspecified
+ *       after a failed write).</li>
+ *   <li><b>Durability</b>: {@link #sync()} and FUA writes fan out with the same rule, so a
+ *       returned sync means the requirement's count of replicas made the data durable.</li>
+ *   <li><b>Ordering</b>: overlapping writes reach every replica in the same order; disjoint
+ *       writes proceed in parallel (no global write lock).</li>
+ *   <li><b>Reads</b> come from the preferred replica while it is in sync, failing over to the
+ *       other in-sync replicas in configuration order; a stale replica is never read.</li>
+ *   <li><b>Fencing</b>: once any replica reports a newer term every later operation throws
+ *       {@link FencedException}.</li>
+ *   <li>{@link #size()} is the replicas' size minus the 4 KiB header area each carries.</li>
+ * </ul>
+ * Thread-safe; blocking.
+ */
+public interface ReplicatedDevice extends Device {
+
+    /** The writer's term this device claimed the replicas with. */
+    long term();
+
+    /** The set's current generation (bumped at open and whenever a replica drops out). */
+    long generation();
+
+    /** A snapshot of every replica's state, in configuration order. */
+    List<ReplicaStatus> status();
+
+    /** How many regions are recorded dirty (may differ between some replicas). */
+    int dirtyRegions();
+
+    /**
+     * Brings an out-of-sync replica back: reattaches it (a new session through its connector, if
+     * it has one), copies the regions recorded dirty since it left (delta) or everything (full:
+     * when it has no usable history), beside live writes, throttled, then syncs it and marks it
+     * in sync. Blocks until done.
+     *
+     * @throws IllegalArgumentException for an unknown id
+     * @throws IllegalStateException if the replica is in sync or already being rebuilt
+     * @throws IOException if the copy failed; the replica stays out of sync with the reason
+     */
+    RebuildReport rebuild(String replicaId) throws IOException;
+
+    /**
+     * Replaces an out-of-sync replica's device by a new, local one (for example after the old
+     * disk died). The replica then needs a full {@link #rebuild}.
+     *
+     * @throws IllegalStateException if the replica is not out of sync
+     * @throws IOException if the new device's size does not match
+     */
+    void replace(String replicaId, Device device) throws IOException;
+
+    /** Replaces an out-of-sync replica by one reached through {@code connector}; see {@link #replace(String, Device)}. */
+    void replace(String replicaId, ReplicaConnector connector) throws IOException;
+}

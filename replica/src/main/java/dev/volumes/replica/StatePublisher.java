@@ -1,0 +1,183 @@
+package dev.volumes.replica;
+
+import dev.volumes.device.Device;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The engine's durable-state path: the set's generation, commits of the state file, and
+ * publication of header + dirty bitmap to the in-sync replicas.
+ *
+ * <h2>Locking</h2>
+ * Every method that writes replica headers runs under the engine's membership lock, so header
+ * writes never reorder (an older generation can never land after a newer one). State-file commits
+ * are serialized by {@link #commitLock}; the lock order is membership, then commitLock. A dirty
+ * bit persist that finds its version already published returns at once (group commit).
+ * A failed state-file commit sets {@link #failStop}: the engine refuses writes until reopened.
+ */
+final class StatePublisher {
+
+    private final Engine engine;
+    private final Object commitLock = new Object();
+    /** Dirty-map version whose bits are on every in-sync replica's header; guarded by membership. */
+    private long publishedDirtyVersion;
+    private volatile long generation;
+    volatile IOException failStop;
+    /**
+     * True from the moment a replica is marked out of sync until the bumped generation is on
+     * every replica still in sync (stays true if that publication failed). Written under
+     * membership; read lock-free by {@link #awaitDropOuts}.
+     */
+    private volatile boolean dropOutPending;
+
+    StatePublisher(Engine engine, long generation) {
+        this.engine = engine;
+        this.generation = generation;
+    }
+
+    long generation() {
+        return generation;
+    }
+
+    /**
+     * Marks failed members out of sync, durably, and moves the members still in sync to a new
+     * generation (state file first, then their headers), before returning.
+     */
+    void dropOut(List<FanOut.Failure> failures) throws IOException {
+        List<FanOut.Failure> pending = new ArrayList<>(failures);
+        engine.membership.lock();
+        try {
+            while (!pending.isEmpty()) {
+                boolean changed = false;
+                for (FanOut.Failure f : pending) {
+                    Member m = f.member();
+                    if (m.state != ReplicaState.OUT_OF_SYNC) {
+                        if (m.state == ReplicaState.IN_SYNC) {
+                            dropOutPending = true; // before the state: see awaitDropOuts
+                        }
+                        m.state = ReplicaState.OUT_OF_SYNC;
+                        m.reason = "dropped at generation " + generation + ": " + FanOut.describe(f.error());
+                        changed = true;
+                        ReplicaConnector c = m.connector;
+                        Device d = m.device;
+                        if (c != null && d != null) {
+                            engine.executor.submit(() -> Engine.closeQuietly(d));
+                        }
+                    }
+                }
+                if (!changed) {
+                    break;
+                }
+                generation++;
+                pending = publishState();
+            }
+            if (pending.isEmpty()) {
+                dropOutPending = false;
+            }
+        } finally {
+            engine.membership.unlock();
+        }
+    }
+
+    /**
+     * Commits the state file, then writes header and bitmap to every in-sync member. Caller
+     * holds the membership lock.
+     *
+     * @return the members whose header write failed (to be dropped out)
+     */
+    private List<FanOut.Failure> publishState() throws IOException {
+        DirtyMap.Snapshot snap = commitState();
+        List<Member> inSync = engine.members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
+        ReplicaHeader header = header(snap);
+        List<FanOut.Failure> failed = engine.io.run(inSync, header::write);
+        engine.checkFencedBy(failed, "header update");
+        for (Member m : inSync) {
+            if (failed.stream().noneMatch(f -> f.member() == m)) {
+                m.headerGeneration = header.generation();
+            }
+        }
+        publishedDirtyVersion = Math.max(publishedDirtyVersion, snap.version());
+        return failed;
+    }
+
+    /**
+     * Waits until no drop-out is between marking a replica out of sync and publishing the bumped
+     * generation to the replicas still in sync. A write whose targets already excluded the dropped
+     * replica must not be acknowledged before that: after a crash the dropped replica would still
+     * carry the newest generation and be taken as in sync without the acknowledged write.
+     *
+     * @throws IOException if a drop-out could not be published (the write must not be acknowledged)
+     */
+    void awaitDropOuts() throws IOException {
+        if (!dropOutPending) {
+            return;
+        }
+        engine.membership.lock();
+        try {
+            if (dropOutPending && failStop == null) {
+                // an earlier publication failed part-way: publish again (a fenced one throws)
+                List<FanOut.Failure> failed = publishState();
+                if (failed.isEmpty()) {
+                    dropOutPending = false;
+                } else {
+                    dropOut(failed);
+                }
+            }
+            if (dropOutPending) {
+                throw new IOException(engine.name + ": a replica dropped out but the new generation could not be"
+                        + " published to the replicas still in sync: " + engine.describeStates(), failStop);
+            }
+        } finally {
+            engine.membership.unlock();
+        }
+    }
+
+    ReplicaHeader header(DirtyMap.Snapshot snap) {
+        return new ReplicaHeader(engine.config.term(), generation, engine.dataSize, engine.dirty.regionSize(),
+                snap.bitmap());
+    }
+
+    /** Commits the state file: term, generation, members, dirty bitmap; returns what it wrote. */
+    DirtyMap.Snapshot commitState() throws IOException {
+        synchronized (commitLock) {
+            DirtyMap.Snapshot snap = engine.dirty.snapshot();
+            List<StateRecord.MemberRecord> recs = new ArrayList<>();
+            for (Member m : engine.members) {
+                recs.add(new StateRecord.MemberRecord(m.id, m.state == ReplicaState.IN_SYNC, m.headerGeneration,
+                        m.needsFull, m.reason));
+            }
+            try {
+                engine.store.commit(new StateRecord(0, engine.config.term(), generation, engine.dirty.regionSize(),
+                        engine.dataSize, recs,
+                        snap.bitmap()));
+            } catch (IOException e) {
+                failStop = e;
+                throw new IOException(engine.name + ": committing the replication state failed; writes are refused"
+                        + " until reopened", e);
+            }
+            return snap;
+        }
+    }
+
+    /**
+     * Makes newly set dirty bits durable in the state file and on every in-sync replica before
+     * the write that set them is sent (group commit: one publish covers every bit set so far).
+     */
+    void persistDirty(long ticket) throws IOException {
+        engine.membership.lock();
+        try {
+            if (publishedDirtyVersion >= ticket) {
+                return;
+            }
+            List<FanOut.Failure> failed = publishState();
+            if (!failed.isEmpty()) {
+                dropOut(failed);
+            } else {
+                dropOutPending = false; // the current generation is on every in-sync replica
+            }
+        } finally {
+            engine.membership.unlock();
+        }
+    }
+}

@@ -1,0 +1,286 @@
+package dev.volumes.replica;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.volumes.device.Device;
+import dev.volumes.device.MemoryDevice;
+import dev.volumes.pool.Pool;
+import dev.volumes.pool.PoolOptions;
+import dev.volumes.testkit.FaultInjector;
+import dev.volumes.testkit.FaultInjector.Op;
+import dev.volumes.testkit.Seeds;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The "must show" scenarios with real sockets: three pool volumes, each behind its own
+ * {@link ReplicaServer} on loopback (one through a cuttable proxy), a writer engine reaching all
+ * of them over NBD. After every scenario the in-sync replicas are byte-identical and hold every
+ * acknowledged write (model check).
+ */
+class ReplicaNbdIT {
+
+    private static final long DATA = 4 << 20;
+    private static final int BLOCK = 4096;
+    private static final int THREADS = 4;
+
+    @TempDir
+    Path dir;
+
+    private final List<Pool> pools = new ArrayList<>();
+    private final List<Device> volumes = new ArrayList<>();
+    private final List<FaultInjector> faults = new ArrayList<>();
+    private final ReplicaServer[] servers = new ReplicaServer[3];
+    private final int[] ports = new int[3];
+    private CuttableProxy proxy;
+    private final byte[] model = new byte[(int) DATA];
+
+    private void startReplicas() throws IOException {
+        for (int i = 0; i < 3; i++) {
+            Pool pool = Pool.create(MemoryDevice.create("pool" + i, 64 << 20), PoolOptions.defaults());
+            pool.createVolume("vol", DATA + ReplicaHeader.AREA);
+            Device v = pool.openVolume("vol");
+            pools.add(pool);
+            volumes.add(v);
+            faults.add(FaultInjector.wrap(new Fixture.Unclosable(v)));
+            startServer(i, 0);
+        }
+        proxy = new CuttableProxy(servers[2].address());
+    }
+
+    private void startServer(int i, int port) throws IOException {
+        servers[i] = ReplicaServer.builder().listen(new InetSocketAddress("127.0.0.1", port))
+                .export("vol", faults.get(i)).stateDir(dir.resolve("server" + i)).start();
+        ports[i] = servers[i].address().getPort();
+    }
+
+    @AfterEach
+    void stop() throws IOException {
+        if (proxy != null) {
+            proxy.close();
+        }
+        for (ReplicaServer s : servers) {
+            if (s != null) {
+                s.close();
+            }
+        }
+        for (Device v : volumes) {
+            v.close();
+        }
+        for (Pool p : pools) {
+            p.close();
+        }
+    }
+
+    private Replication.Builder writer(long term, Duration writeTimeout) {
+        Duration reconnect = Duration.ofMillis(300);
+        return Replication.builder().name("vol").term(term).writer("node" + term)
+                .stateDir(dir.resolve("writer-state")).writeTimeout(writeTimeout).regionSize(64 << 10)
+                .replica("r0", ReplicaConnector.nbd("127.0.0.1", ports[0], "vol", Duration.ofSeconds(30), reconnect))
+                .replica("r1", ReplicaConnector.nbd("127.0.0.1", ports[1], "vol", Duration.ofSeconds(30), reconnect))
+                .replica("r2", ReplicaConnector.nbd("127.0.0.1", proxy.port(), "vol", Duration.ofSeconds(30),
+                        reconnect));
+    }
+
+    /** Writers on stripes of 4 KiB blocks until {@code stop}; every acknowledged write goes to the model. */
+    private List<Future<?>> workload(ExecutorService ex, ReplicatedDevice dev, AtomicBoolean stop, long seed) {
+        List<Future<?>> fs = new ArrayList<>();
+        for (int t = 0; t < THREADS; t++) {
+            int stripe = t;
+            Random rnd = new Random(seed + t);
+            fs.add(ex.submit(() -> {
+                int blocks = (int) (DATA / BLOCK);
+                while (!stop.get()) {
+                    int block = rnd.nextInt(blocks / THREADS) * THREADS + stripe;
+                    byte[] data = Fixture.pattern(BLOCK, rnd.nextLong());
+                    dev.write(ByteBuffer.wrap(data), (long) block * BLOCK);
+                    synchronized (model) {
+                        System.arraycopy(data, 0, model, block * BLOCK, BLOCK);
+                    }
+                }
+                return null;
+            }));
+        }
+        return fs;
+    }
+
+    private void finish(List<Future<?>> fs, AtomicBoolean stop) throws Exception {
+        stop.set(true);
+        for (Future<?> f : fs) {
+            f.get(60, TimeUnit.SECONDS);
+        }
+    }
+
+    private void assertConsistent(ReplicatedDevice dev) throws IOException {
+        int inSync = 0;
+        for (ReplicaStatus s : dev.status()) {
+            if (s.state() == ReplicaState.IN_SYNC) {
+                inSync++;
+                byte[] bytes = Fixture.readAll(volumes.get(Integer.parseInt(s.id().substring(1))), DATA);
+                if (!Arrays.equals(bytes, model)) {
+                    throw new AssertionError("in-sync replica " + s.id() + " differs from the model at byte "
+                            + Arrays.mismatch(bytes, model) + "; status " + dev.status());
+                }
+            }
+        }
+        assertThat(inSync).isGreaterThanOrEqualTo(2);
+        assertThat(Fixture.readAll(dev, DATA)).isEqualTo(model);
+    }
+
+    private void rebuildAllOut(ReplicatedDevice dev) throws IOException {
+        for (ReplicaStatus s : dev.status()) {
+            if (s.state() == ReplicaState.OUT_OF_SYNC) {
+                dev.rebuild(s.id());
+            }
+        }
+        assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+    }
+
+    @Test
+    void killAndRestartAReplicaServerMidWorkloadThenRebuildBesideLiveWrites() throws Exception {
+        startReplicas();
+        AtomicBoolean stop = new AtomicBoolean();
+        try (ReplicatedDevice dev = writer(1, Duration.ofSeconds(5)).skipInitialSync().open();
+                ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#kill"));
+            Thread.sleep(300);
+            int port = ports[1];
+            servers[1].close();
+            Thread.sleep(1000);
+            startServer(1, port);
+            Thread.sleep(300);
+            assertThat(dev.status().get(1).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            // the rebuild runs while the writers keep going
+            RebuildReport r = dev.rebuild("r1");
+            assertThat(r.delta()).isTrue();
+            Thread.sleep(200);
+            finish(fs, stop);
+            assertConsistent(dev);
+            rebuildAllOut(dev);
+            assertConsistent(dev);
+            byte[] r0 = Fixture.readAll(volumes.get(0), DATA);
+            assertThat(Fixture.readAll(volumes.get(1), DATA)).isEqualTo(r0);
+            assertThat(Fixture.readAll(volumes.get(2), DATA)).isEqualTo(r0);
+        } finally {
+            stop.set(true);
+        }
+    }
+
+    @Test
+    void aStalledReplicaTimesOutGoesOutOfSyncAndTheEngineDoesNotHang() throws Exception {
+        startReplicas();
+        AtomicBoolean stop = new AtomicBoolean();
+        try (ReplicatedDevice dev = writer(1, Duration.ofMillis(1500)).skipInitialSync().open();
+                ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#stall"));
+            Thread.sleep(200);
+            faults.get(0).on(Op.WRITE).delay(Duration.ofSeconds(5));
+            Thread.sleep(3000);
+            finish(fs, stop);
+            ReplicaStatus r0 = dev.status().get(0);
+            assertThat(r0.state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            assertThat(r0.reason()).contains("no answer within 1500 ms");
+            assertConsistent(dev);
+            faults.get(0).clearRules();
+            Thread.sleep(5500); // the delayed writes drain from the replica
+            dev.rebuild("r0");
+            assertConsistent(dev);
+        } finally {
+            stop.set(true);
+        }
+    }
+
+    @Test
+    void cutConnectionsMidWorkload() throws Exception {
+        startReplicas();
+        AtomicBoolean stop = new AtomicBoolean();
+        try (ReplicatedDevice dev = writer(1, Duration.ofSeconds(5)).skipInitialSync().open();
+                ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#cut"));
+            for (int i = 0; i < 5; i++) {
+                Thread.sleep(150);
+                proxy.cutAll();
+            }
+            Thread.sleep(200);
+            finish(fs, stop);
+            assertConsistent(dev);
+            rebuildAllOut(dev);
+            assertConsistent(dev);
+        } finally {
+            stop.set(true);
+        }
+    }
+
+    @Test
+    void restartTheEngineWithAStaleReplicaPresent() throws Exception {
+        startReplicas();
+        AtomicBoolean stop = new AtomicBoolean();
+        try (ReplicatedDevice dev = writer(1, Duration.ofSeconds(5)).skipInitialSync().open();
+                ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#restart"));
+            Thread.sleep(200);
+            faults.get(0).on(Op.WRITE).times(1).fail(FaultInjector.Fault.EIO);
+            Thread.sleep(300);
+            finish(fs, stop);
+            assertThat(dev.status().get(0).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+        } finally {
+            stop.set(true);
+        }
+        // the preferred replica r0 is stale now; a restarted engine must never read it
+        try (ReplicatedDevice dev = writer(1, Duration.ofSeconds(5)).open()) {
+            assertThat(dev.status().get(0).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            assertConsistent(dev);
+            assertThat(dev.rebuild("r0").delta()).isTrue();
+            assertConsistent(dev);
+        }
+    }
+
+    @Test
+    void oldWriterIsRefusedOverNbdOnceANewTermIsClaimed() throws Exception {
+        startReplicas();
+        try (ReplicatedDevice a = writer(1, Duration.ofSeconds(5)).skipInitialSync().open()) {
+            byte[] data = Fixture.pattern(BLOCK, 1);
+            a.write(ByteBuffer.wrap(data), 0);
+            System.arraycopy(data, 0, model, 0, BLOCK);
+            try (ReplicatedDevice b = Replication.builder().name("vol").term(2).writer("node2")
+                    .stateDir(dir.resolve("writer2-state")).regionSize(64 << 10)
+                    .replica("r0", ReplicaConnector.nbd("127.0.0.1", ports[0], "vol"))
+                    .replica("r1", ReplicaConnector.nbd("127.0.0.1", ports[1], "vol"))
+                    .replica("r2", ReplicaConnector.nbd("127.0.0.1", ports[2], "vol")).open()) {
+                byte[][] before = new byte[3][];
+                for (int i = 0; i < 3; i++) {
+                    before[i] = Fixture.readAll(volumes.get(i), DATA + ReplicaHeader.AREA);
+                }
+                for (int i = 0; i < 10; i++) {
+                    long at = (i + 1) * (long) BLOCK;
+                    assertThatThrownBy(() -> a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 9)), at))
+                            .isInstanceOf(IOException.class);
+                }
+                assertThatThrownBy(() -> a.write(ByteBuffer.allocate(BLOCK), 0))
+                        .isInstanceOf(FencedException.class).hasMessageContaining("promised term 2");
+                for (int i = 0; i < 3; i++) {
+                    assertThat(Fixture.readAll(volumes.get(i), DATA + ReplicaHeader.AREA))
+                            .as("replica r%d after the old writer's refused writes", i).isEqualTo(before[i]);
+                }
+                assertThat(servers[0].promisedTerm("vol")).isEqualTo(2);
+                assertConsistent(b);
+            }
+        }
+    }
+}

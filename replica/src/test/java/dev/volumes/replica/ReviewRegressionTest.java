@@ -1,0 +1,244 @@
+package dev.volumes.replica;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.volumes.device.Device;
+import dev.volumes.device.ForwardingDevice;
+import dev.volumes.device.WriteFlag;
+import dev.volumes.testkit.FaultInjector.Fault;
+import dev.volumes.testkit.FaultInjector.Op;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.LongPredicate;
+import org.junit.jupiter.api.Test;
+
+/** Regression tests for races found in review: each stalls one replica call at the racy moment. */
+class ReviewRegressionTest {
+
+    private static final long SIZE = 1 << 20;
+    private static final long R = Fixture.REGION;
+
+    /**
+     * A device whose writes at matching offsets (or syncs) block, once armed, until released; then
+     * they fail or proceed. close() does not close the wrapped device.
+     */
+    static final class Gate extends ForwardingDevice {
+        private volatile LongPredicate writes;
+        private volatile boolean syncs;
+        private volatile boolean fail;
+        final CountDownLatch entered = new CountDownLatch(1);
+        final CountDownLatch release = new CountDownLatch(1);
+
+        Gate(Device d) {
+            super(d);
+        }
+
+        Gate armWrites(LongPredicate at, boolean failAfter) {
+            this.fail = failAfter;
+            this.writes = at;
+            return this;
+        }
+
+        Gate armSync() {
+            this.syncs = true;
+            return this;
+        }
+
+        private void pass(String what) throws IOException {
+            entered.countDown();
+            try {
+                if (!release.await(30, TimeUnit.SECONDS)) {
+                    throw new IOException("gate never released");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted at the gate");
+            }
+            if (fail) {
+                throw new IOException("gated " + what + " failed");
+            }
+        }
+
+        @Override
+        public void write(ByteBuffer src, long offset) throws IOException {
+            write(src, offset, WriteFlag.NONE);
+        }
+
+        @Override
+        public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+            LongPredicate p = writes;
+            if (p != null && p.test(offset)) {
+                writes = null;
+                pass("write at " + offset);
+            }
+            super.write(src, offset, flag);
+        }
+
+        @Override
+        public void sync() throws IOException {
+            if (syncs) {
+                syncs = false;
+                pass("sync");
+            }
+            super.sync();
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    private static Replication.Builder builder(Fixture f, Device r0) {
+        return Replication.builder().name("set").term(1).writer("w1")
+                .stateDevice(new Fixture.Unclosable(f.state)).regionSize(R).rebuildChunk(16 << 10)
+                .writeTimeout(Duration.ofSeconds(20))
+                .replica("r0", r0).replica("r1", f.faults.get(1)).replica("r2", f.faults.get(2))
+                .skipInitialSync();
+    }
+
+    /**
+     * A write that finds a replica already marked out of sync (by a concurrent failing write whose
+     * generation bump is still being published) must not be acknowledged before that bump is on
+     * the in-sync replicas: otherwise a restart sees the dropped replica at the same generation,
+     * in sync, and can read (or resync from) it without the acknowledged write.
+     */
+    @Test
+    void writeIsNotAcknowledgedBeforeAConcurrentDropOutIsPublished() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate g0 = new Gate(f.faults.get(0));
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).open()) {
+            f.write(dev, 0, 4096, 1);
+            f.write(dev, R, 4096, 2); // both regions' bits set and published
+            long gen = dev.generation();
+            f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+            g0.armWrites(at -> at >= SIZE, false); // r0's next header write stalls
+            Future<?> failing = ex.submit(() -> {
+                f.write(dev, 0, 4096, 3);
+                return null;
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            Future<?> other = ex.submit(() -> {
+                f.write(dev, R, 4096, 4);
+                return null;
+            });
+            boolean ackedEarly;
+            try {
+                other.get(1, TimeUnit.SECONDS);
+                ackedEarly = true;
+            } catch (TimeoutException e) {
+                ackedEarly = false;
+            }
+            long r0GenAtAck = ReplicaHeader.read(f.disks.get(0), "r0").generation();
+            g0.release.countDown();
+            failing.get(10, TimeUnit.SECONDS);
+            other.get(10, TimeUnit.SECONDS);
+            assertThat(ackedEarly)
+                    .as("write acknowledged while r0's header still had generation %d (the drop-out of r2 was"
+                            + " not yet durable)", r0GenAtAck)
+                    .isFalse();
+            assertThat(ReplicaHeader.read(f.disks.get(0), "r0").generation()).isEqualTo(gen + 1);
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    /**
+     * The rebuild source drops out (a live write to the chunk failed on it) while the rebuild
+     * waits for the chunk's range: copying from it would give the target stale bytes and then
+     * mark the target in sync.
+     */
+    @Test
+    void rebuildDoesNotCopyFromASourceThatDroppedOutWhileItWaitedForTheChunk() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate g0 = new Gate(f.faults.get(0));
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).mode(ReplicationMode.minInSync(1)).open()) {
+            f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+            long last = R - 4096; // in the last 16 KiB chunk of region 0
+            f.write(dev, last, 4096, 1);
+            assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            g0.armWrites(at -> at < SIZE, true); // r0's next data write stalls, then fails
+            Future<?> live = ex.submit(() -> {
+                f.write(dev, last, 4096, 2);
+                return null;
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            Future<RebuildReport> rebuild = ex.submit(() -> dev.rebuild("r2"));
+            Engine engine = (Engine) dev;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (!(engine.ranges.size() == 2 && dev.status().get(2).rebuildDoneBytes() == R - (16 << 10))
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertThat(engine.ranges.size()).as("rebuild waits for the last chunk").isEqualTo(2);
+            assertThat(dev.status().get(2).rebuildDoneBytes()).isEqualTo(R - (16 << 10));
+            g0.release.countDown();
+            live.get(10, TimeUnit.SECONDS); // acknowledged by r1
+            try {
+                rebuild.get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                assertThat(e.getCause()).hasMessageContaining("dropped out");
+            }
+            assertThat(dev.status().get(0).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            f.assertInSyncReplicasMatchModel(dev);
+            if (dev.status().get(2).state() != ReplicaState.IN_SYNC) {
+                dev.rebuild("r2");
+            }
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    /**
+     * A write still in flight when a sync began is not covered by that sync: its region's
+     * activity-log bit must survive it (a replica that loses its unsynced data later would
+     * otherwise be missing the region from the delta rebuild).
+     */
+    @Test
+    void syncDoesNotRetireARegionWhoseWriteEndedDuringIt() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate syncGate = new Gate(f.faults.get(0));
+        Gate g0 = new Gate(syncGate);
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).open()) {
+            f.write(dev, 0, 4096, 1);
+            dev.sync();
+            dev.sync();
+            assertThat(dev.dirtyRegions()).isZero();
+            f.write(dev, 3 * R, 4096, 2); // sets and publishes region 3's bit
+            g0.armWrites(at -> at == 3 * R, false);
+            Future<?> slow = ex.submit(() -> {
+                f.write(dev, 3 * R, 4096, 3);
+                return null;
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            dev.sync(); // the slow write is in flight through all of this sync
+            syncGate.armSync();
+            Future<?> second = ex.submit(() -> {
+                dev.sync();
+                return null;
+            });
+            assertThat(syncGate.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            g0.release.countDown(); // the write ends while the second sync runs: not covered by it
+            slow.get(10, TimeUnit.SECONDS);
+            syncGate.release.countDown();
+            second.get(10, TimeUnit.SECONDS);
+            assertThat(((Engine) dev).dirty.dirtyRegions().get(3))
+                    .as("region 3's write was never covered by a completed sync")
+                    .isTrue();
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+}
