@@ -36,6 +36,6 @@ final class CommonOptions {
     PoolService service() throws IOException {
         DataDir dir = dir();
         PoolService remote = ControlClient.connect(dir.controlSocket()).orElse(null);
-        return remote != null ? remote : LocalPoolService.open(dir.pool());
+        return remote != null ? remote : LocalPoolService.open(dir);
     }
 }

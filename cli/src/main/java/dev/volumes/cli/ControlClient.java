@@ -47,14 +47,26 @@ final class ControlClient implements PoolService {
     }
 
     private JsonNode call(Request request) throws IOException {
+        return call(request, ProgressListener.NONE);
+    }
+
+    private JsonNode call(Request request, ProgressListener progress) throws IOException {
         out.write(ControlProtocol.JSON.writeValueAsBytes(request));
         out.write('\n');
         out.flush();
-        String line = in.readLine();
-        if (line == null) {
-            throw new IOException("the daemon at " + path + " closed the control connection without answering");
+        JsonNode response;
+        while (true) {
+            String line = in.readLine();
+            if (line == null) {
+                throw new IOException("the daemon at " + path + " closed the control connection without answering");
+            }
+            response = ControlProtocol.JSON.readTree(line);
+            JsonNode p = response.get("progress");
+            if (p == null) {
+                break;
+            }
+            progress.update(p.path("done").asLong(), p.path("total").asLong(-1));
         }
-        JsonNode response = ControlProtocol.JSON.readTree(line);
         if (!response.path("ok").asBoolean(false)) {
             ExitCode exit;
             try {
@@ -105,6 +117,71 @@ final class ControlClient implements PoolService {
     @Override
     public CheckView check() throws IOException {
         return call(new Request("pool.check", null, null, null), CheckView.class);
+    }
+
+    @Override
+    public VolumeView delete(String name, boolean snapshotOnly) throws IOException {
+        return call(new Request(snapshotOnly ? "snapshot.delete" : "volume.delete", name, null, null), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView resize(String name, long size) throws IOException {
+        return call(new Request("volume.resize", name, null, size), VolumeView.class);
+    }
+
+    @Override
+    public PoolView grow(Long backingSize) throws IOException {
+        return call(new Request("pool.grow", null, null, backingSize), PoolView.class);
+    }
+
+    @Override
+    public LifecycleViews.Repair repair() throws IOException {
+        return call(new Request("pool.repair", null, null, null), LifecycleViews.Repair.class);
+    }
+
+    @Override
+    public LifecycleViews.Diff diff(String older, String newer) throws IOException {
+        return call(new Request("diff", newer, older, null), LifecycleViews.Diff.class);
+    }
+
+    @Override
+    public VolumeView exportRaw(String name, Path file, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("volume.export", name, null, null,
+                file.toAbsolutePath().toString(), null), progress), VolumeView.class);
+    }
+
+    @Override
+    public VolumeView importRaw(Path file, String name, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("volume.import", name, null, null,
+                file.toAbsolutePath().toString(), null), progress), VolumeView.class);
+    }
+
+    @Override
+    public OciView freeze(String name, String image, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("oci.freeze", name, null, null, image, null), progress),
+                OciView.class);
+    }
+
+    @Override
+    public VolumeView pull(String image, String name, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("oci.pull", name, null, null, image, null), progress),
+                VolumeView.class);
+    }
+
+    @Override
+    public VolumeView attach(String image, String name) throws IOException {
+        return call(new Request("oci.attach", name, null, null, image, null), VolumeView.class);
+    }
+
+    @Override
+    public OciView commit(String name, String image, ProgressListener progress) throws IOException {
+        return ControlProtocol.JSON.treeToValue(call(new Request("oci.commit", name, null, null, image, null), progress),
+                OciView.class);
+    }
+
+    @Override
+    public VolumeView detach(String name, boolean discard) throws IOException {
+        return call(new Request("oci.detach", name, null, null, null, discard), VolumeView.class);
     }
 
     @Override

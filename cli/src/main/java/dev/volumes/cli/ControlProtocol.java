@@ -16,7 +16,12 @@ import com.fasterxml.jackson.databind.json.JsonMapper;
  *
  * Operations: {@code pool.info}, {@code volume.list}, {@code volume.info} (name),
  * {@code volume.create} (name, size), {@code snapshot.create} (source, name), {@code clone}
- * (source, name), {@code pool.check}.
+ * (source, name), {@code pool.check}, {@code pool.repair}, {@code pool.grow} (size, optional),
+ * {@code volume.delete} (name), {@code snapshot.delete} (name), {@code volume.resize} (name, size),
+ * {@code diff} (source = older, name = newer), {@code volume.export} (name, target = absolute file),
+ * {@code volume.import} (target = absolute file, name), {@code oci.freeze} (name, target), {@code oci.pull} (target, name), {@code oci.attach}
+ * (target, name), {@code oci.commit} (name, target), {@code oci.detach} (name, discard). Long
+ * operations send {@link ProgressLine}s before their response.
  */
 final class ControlProtocol {
 
@@ -28,7 +33,22 @@ final class ControlProtocol {
     private ControlProtocol() {}
 
     /** One request. Unused fields are null. */
-    record Request(String op, String name, String source, Long size) {}
+    record Request(String op, String name, String source, Long size, String target, Boolean discard) {
+
+        Request(String op, String name, String source, Long size) {
+            this(op, name, source, size, null, null);
+        }
+    }
+
+    /**
+     * A progress line sent before the response of a long operation ({@code oci.freeze},
+     * {@code oci.commit}, ...): {@code {"progress":{"done":N,"total":M}}}; clients that do not
+     * show progress skip it.
+     */
+    record ProgressLine(Progress progress) {}
+
+    /** Units done of total (total negative: unknown). */
+    record Progress(long done, long total) {}
 
     /** One response: {@code result} on success, {@code exit} and {@code message} on failure. */
     record Response(boolean ok, Object result, String exit, String message) {

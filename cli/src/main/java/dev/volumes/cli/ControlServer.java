@@ -74,10 +74,12 @@ final class ControlServer implements Closeable {
                 OutputStream out = Channels.newOutputStream(client)) {
             String line;
             while ((line = readBoundedLine(in)) != null) {
-                Response response = handle(line);
-                out.write(ControlProtocol.JSON.writeValueAsBytes(response));
-                out.write('\n');
-                out.flush();
+                Response response = handle(line, new ProgressSender(out));
+                synchronized (out) {
+                    out.write(ControlProtocol.JSON.writeValueAsBytes(response));
+                    out.write('\n');
+                    out.flush();
+                }
             }
         } catch (IOException e) {
             LOG.log(System.Logger.Level.DEBUG, "control client closed: " + e.getMessage());
@@ -101,10 +103,39 @@ final class ControlServer implements Closeable {
         return line.isEmpty() ? null : line.toString();
     }
 
-    private Response handle(String line) {
+    /** Sends progress lines on a client's connection, at most one per 200 ms plus the last. */
+    private static final class ProgressSender implements ProgressListener {
+        private final OutputStream out;
+        private long last = System.nanoTime();
+
+        ProgressSender(OutputStream out) {
+            this.out = out;
+        }
+
+        @Override
+        public void update(long done, long total) {
+            long now = System.nanoTime();
+            if (now - last < 200_000_000L && done != total) {
+                return;
+            }
+            last = now;
+            try {
+                synchronized (out) {
+                    out.write(ControlProtocol.JSON.writeValueAsBytes(
+                            new ControlProtocol.ProgressLine(new ControlProtocol.Progress(done, total))));
+                    out.write('\n');
+                    out.flush();
+                }
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "progress line not delivered: " + e.getMessage());
+            }
+        }
+    }
+
+    private Response handle(String line, ProgressListener progress) {
         try {
             Request request = ControlProtocol.JSON.readValue(line, Request.class);
-            return Response.success(dispatch(request));
+            return Response.success(dispatch(request, progress));
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             return Response.failure(ExitCode.USAGE, "malformed control request: " + e.getOriginalMessage());
         } catch (Exception e) {
@@ -112,7 +143,7 @@ final class ControlServer implements Closeable {
         }
     }
 
-    private Object dispatch(Request r) throws IOException {
+    private Object dispatch(Request r, ProgressListener progress) throws IOException {
         String op = r.op() == null ? "" : r.op();
         return switch (op) {
             case "pool.info" -> service.poolInfo();
@@ -122,8 +153,29 @@ final class ControlServer implements Closeable {
             case "snapshot.create" -> service.snapshot(required(r.source(), "source"), required(r.name(), "name"));
             case "clone" -> service.cloneVolume(required(r.source(), "source"), required(r.name(), "name"));
             case "pool.check" -> service.check();
+            case "volume.delete" -> service.delete(required(r.name(), "name"), false);
+            case "snapshot.delete" -> service.delete(required(r.name(), "name"), true);
+            case "volume.resize" -> service.resize(required(r.name(), "name"), required(r.size(), "size"));
+            case "pool.grow" -> service.grow(r.size());
+            case "pool.repair" -> service.repair();
+            case "diff" -> service.diff(required(r.source(), "source"), required(r.name(), "name"));
+            case "volume.export" -> service.exportRaw(required(r.name(), "name"), absolute(r.target()), progress);
+            case "volume.import" -> service.importRaw(absolute(r.target()), required(r.name(), "name"), progress);
+            case "oci.freeze" -> service.freeze(required(r.name(), "name"), required(r.target(), "target"), progress);
+            case "oci.pull" -> service.pull(required(r.target(), "target"), required(r.name(), "name"), progress);
+            case "oci.attach" -> service.attach(required(r.target(), "target"), required(r.name(), "name"));
+            case "oci.commit" -> service.commit(required(r.name(), "name"), required(r.target(), "target"), progress);
+            case "oci.detach" -> service.detach(required(r.name(), "name"), Boolean.TRUE.equals(r.discard()));
             default -> throw new CliException(ExitCode.USAGE, "unknown control operation '" + op + "'");
         };
+    }
+
+    private static java.nio.file.Path absolute(String file) {
+        java.nio.file.Path path = java.nio.file.Path.of(required(file, "target"));
+        if (!path.isAbsolute()) {
+            throw new CliException(ExitCode.USAGE, "control request 'target' must be an absolute path: " + file);
+        }
+        return path;
     }
 
     private static <T> T required(T value, String field) {

@@ -19,9 +19,14 @@ import java.nio.file.Path;
  */
 final class Daemon implements Closeable {
 
-    /** What {@code serve} was asked for. {@code unixSocket} and {@code metrics} may be null. */
+    /** What {@code serve} was asked for. {@code unixSocket}, {@code metrics} and {@code tls} may be null. */
     record Options(InetSocketAddress listen, Path unixSocket, InetSocketAddress metrics, long poolSize,
-            long volumeSize) {}
+            long volumeSize, dev.volumes.nbd.NbdTls tls) {
+
+        Options(InetSocketAddress listen, Path unixSocket, InetSocketAddress metrics, long poolSize, long volumeSize) {
+            this(listen, unixSocket, metrics, poolSize, volumeSize, null);
+        }
+    }
 
     static final String DEFAULT_VOLUME = "disk";
 
@@ -30,6 +35,7 @@ final class Daemon implements Closeable {
     private final ControlServer control;
     private final DaemonMetrics metrics;
     private final int metricsPort;
+    private dev.volumes.nbd.NbdTls tls;
 
     private Daemon(NbdServer server, ServingPoolService service, ControlServer control, DaemonMetrics metrics,
             int metricsPort) {
@@ -51,7 +57,7 @@ final class Daemon implements Closeable {
             throw new CliException(ExitCode.IN_USE, "a volumes daemon is already serving " + dir.root()
                     + " (its control socket " + dir.controlSocket() + " answers); stop it first");
         });
-        Pool pool = Files.exists(dir.pool()) ? Pool.open(dir.pool()) : createDefault(dir, options, out);
+        Pool pool = LocalPoolService.exists(dir) ? LocalPoolService.openPool(dir) : createDefault(dir, options, out);
         DaemonMetrics metrics = new DaemonMetrics();
         NbdServer server = null;
         ServingPoolService service = null;
@@ -60,14 +66,20 @@ final class Daemon implements Closeable {
             if (options.unixSocket() != null) {
                 builder.unixSocket(options.unixSocket());
             }
+            if (options.tls() != null) {
+                builder.tls(options.tls());
+            }
             server = builder.build();
-            service = new ServingPoolService(dir.pool(), pool, server, metrics);
+            service = new ServingPoolService(LocalPoolService.where(dir), pool, server, metrics,
+                    dir.root().resolve("overlays"));
             service.exportAll();
             server.start();
             registerGauges(metrics, pool, server);
             int metricsPort = options.metrics() == null ? -1 : metrics.serve(options.metrics());
             ControlServer control = ControlServer.start(dir.controlSocket(), service);
-            return new Daemon(server, service, control, metrics, metricsPort);
+            Daemon daemon = new Daemon(server, service, control, metrics, metricsPort);
+            daemon.tls = options.tls();
+            return daemon;
         } catch (IOException | RuntimeException e) {
             closeQuietly(server, e);
             closeQuietly(service != null ? service : pool, e);
@@ -122,14 +134,29 @@ final class Daemon implements Closeable {
     void printWelcome(DataDir dir, PrintStream out) throws IOException {
         InetSocketAddress a = server.address();
         String host = a.getAddress().getHostAddress();
-        String base = "nbd://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
-        out.printf("volumes: serving pool %s on %s%n", dir.pool(), base);
+        String hostPort = (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        String base = "nbd://" + hostPort;
+        out.printf("volumes: serving pool %s on %s%s%n", service.path(), base, tls == null ? ""
+                : tls.required() ? " (TLS 1.3 required" + (tls.requiresClientCertificates() ? ", client certificates checked)" : ")")
+                : " (TLS 1.3 offered, plaintext allowed)");
         for (VolumeView v : service.list()) {
             out.printf("  export %-20s %-9s %10s%s%n", v.name(), v.kind(), Sizes.format(v.size()),
                     v.kind().equals("snapshot") ? "  (read-only)" : "");
         }
         String first = service.list().isEmpty() ? DEFAULT_VOLUME : service.list().getFirst().name();
         out.println("connect with:");
+        if (tls != null) {
+            out.printf("  nbdinfo 'nbds://%s/%s?tls-certificates=CERTDIR'   # CERTDIR holds ca-cert.pem%s%n", hostPort, first,
+                    tls.requiresClientCertificates() ? ", client-cert.pem, client-key.pem" : "");
+            out.printf("  qemu-img info --object tls-creds-x509,id=tls0,dir=CERTDIR,endpoint=client "
+                    + "--image-opts driver=nbd,host=%s,port=%d,export=%s,tls-creds=tls0%n", host, a.getPort(), first);
+        }
+        if (tls != null && tls.required()) {
+            out.printf("  %s --data-dir %s snapshot create %s snap1   # live snapshot, from another terminal%n",
+                    System.getenv().getOrDefault("VOLUMES_COMMAND", "volumes"), dir.root(), first);
+            printTail(dir, host, out);
+            return;
+        }
         out.printf("  nbdinfo %s/%s%n", base, first);
         out.printf("  qemu-img info -f raw %s/%s%n", base, first);
         out.printf("  mkdir -p /tmp/%1$s && nbdfuse /tmp/%1$s %2$s/%1$s &   # then: mkfs.ext4 /tmp/%1$s/nbd; mount -o loop /tmp/%1$s/nbd /mnt%n",
@@ -137,6 +164,10 @@ final class Daemon implements Closeable {
         String command = System.getenv().getOrDefault("VOLUMES_COMMAND", "volumes");
         out.printf("  %s --data-dir %s snapshot create %s snap1   # live snapshot, from another terminal%n",
                 command, dir.root(), first);
+        printTail(dir, host, out);
+    }
+
+    private void printTail(DataDir dir, String host, PrintStream out) {
         if (metricsPort > 0) {
             out.printf("metrics: http://%s:%d/metrics%n", host.contains(":") ? "[" + host + "]" : host, metricsPort);
         }

@@ -19,6 +19,8 @@ final class Failures {
             case VolumeNotFoundException e -> ExitCode.NOT_FOUND;
             case VolumeExistsException e -> ExitCode.EXISTS;
             case NoSuchFileException e -> ExitCode.NOT_FOUND;
+            case dev.volumes.oci.RegistryException e when e.isNotFound() -> ExitCode.NOT_FOUND;
+            case dev.volumes.s3.S3NoSuchBucketException e -> ExitCode.NOT_FOUND;
             case FileAlreadyExistsException e -> ExitCode.EXISTS;
             case NoSpaceException e -> ExitCode.NO_SPACE;
             case DeviceInUseException e -> ExitCode.IN_USE;

@@ -37,7 +37,7 @@ final class Printer {
         rows.add(new String[] {"NAME", "KIND", "SIZE", "ALLOCATED", "ORIGIN", "CREATED"});
         for (VolumeView v : volumes) {
             rows.add(new String[] {v.name(), v.kind(), Sizes.format(v.size()), Sizes.format(v.allocatedBytes()),
-                    v.origin() == null ? "-" : v.origin(), v.created()});
+                    v.originText(), v.created()});
         }
         table(rows);
     }
@@ -52,10 +52,15 @@ final class Printer {
         rows.add(new String[] {"kind", v.kind()});
         rows.add(new String[] {"size", Sizes.format(v.size()) + " (" + v.size() + " bytes)"});
         rows.add(new String[] {"allocated", Sizes.format(v.allocatedBytes()) + " (" + v.allocatedBytes() + " bytes)"});
-        rows.add(new String[] {"origin", v.origin() == null ? "-" : v.origin()});
+        rows.add(new String[] {"origin", v.originText()});
         rows.add(new String[] {"created", v.created()});
         if (v.export() != null) {
             rows.add(new String[] {"export", v.export()});
+        }
+        if (v.usage() != null) {
+            rows.add(new String[] {"mapped", Sizes.format(v.usage().mappedBytes())});
+            rows.add(new String[] {"exclusive", Sizes.format(v.usage().exclusiveBytes()) + " (freed by deleting it)"});
+            rows.add(new String[] {"shared", Sizes.format(v.usage().sharedBytes()) + " (with snapshots and clones)"});
         }
         table(rows);
     }
@@ -77,6 +82,23 @@ final class Printer {
         rows.add(new String[] {"reserved", Sizes.format(p.reservedBytes())});
         rows.add(new String[] {"generation", Long.toString(p.generation())});
         rows.add(new String[] {"volumes", Integer.toString(p.volumes())});
+        table(rows);
+    }
+
+    void oci(OciView v) {
+        if (json) {
+            json(v);
+            return;
+        }
+        List<String[]> rows = new ArrayList<>();
+        rows.add(new String[] {"image", v.image()});
+        rows.add(new String[] {"digest", v.digest()});
+        rows.add(new String[] {"source", v.source()});
+        rows.add(new String[] {"size", Sizes.format(v.size()) + " (" + v.size() + " bytes)"});
+        rows.add(new String[] {"chunks", v.dataChunks() + " data, " + v.holeChunks() + " holes, "
+                + Sizes.format(v.chunkSize()) + " each"});
+        rows.add(new String[] {"uploaded", v.blobsUploaded() + " blobs, " + Sizes.format(v.bytesUploaded())
+                + " (" + v.blobsSkipped() + " already there)"});
         table(rows);
     }
 

@@ -6,9 +6,9 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-/** {@code volumes snapshot create|list}. */
-@Command(name = "snapshot", description = "Take and list immutable snapshots.", mixinStandardHelpOptions = true,
-        subcommands = {SnapshotCommand.Create.class, SnapshotCommand.ListSnapshots.class})
+/** {@code volumes snapshot create|list|delete}. */
+@Command(name = "snapshot", description = "Take, list and delete immutable snapshots.", mixinStandardHelpOptions = true,
+        subcommands = {SnapshotCommand.Create.class, SnapshotCommand.ListSnapshots.class, SnapshotCommand.Delete.class})
 final class SnapshotCommand {
 
     @Command(name = "create", mixinStandardHelpOptions = true,
@@ -43,6 +43,27 @@ final class SnapshotCommand {
                         .filter(v -> volume == null || volume.equals(v.origin()))
                         .toList();
                 common.printer().volumes(snapshots);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "delete", mixinStandardHelpOptions = true,
+            description = "Delete snapshot NAME (refuses volumes and clones). Clones made from it keep working.")
+    static final class Delete implements Callable<Integer> {
+        @Mixin CommonOptions common;
+        @Parameters(index = "0", paramLabel = "NAME") String name;
+
+        @Override
+        public Integer call() throws Exception {
+            try (PoolService service = common.service()) {
+                VolumeView deleted = service.delete(name, true);
+                Printer printer = common.printer();
+                if (printer.json()) {
+                    printer.json(deleted);
+                } else {
+                    System.out.printf("deleted snapshot %s (of %s)%n", deleted.name(), deleted.origin());
+                }
             }
             return 0;
         }

@@ -5,9 +5,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
-/** {@code volumes volume create|list|info}. */
-@Command(name = "volume", description = "Create, list and inspect volumes.", mixinStandardHelpOptions = true,
-        subcommands = {VolumeCommand.Create.class, VolumeCommand.ListVolumes.class, VolumeCommand.Info.class})
+/** {@code volumes volume create|list|info|resize|delete|export|import}. */
+@Command(name = "volume", description = "Create, list, inspect, resize, delete, export and import volumes.", mixinStandardHelpOptions = true,
+        subcommands = {VolumeCommand.Create.class, VolumeCommand.ListVolumes.class, VolumeCommand.Info.class,
+            VolumeCommand.Resize.class, VolumeCommand.Delete.class, ExportCommand.class, ImportCommand.class})
 final class VolumeCommand {
 
     @Command(name = "create", description = "Create a thin volume (reads as zeros, takes no space until written).",
@@ -49,6 +50,46 @@ final class VolumeCommand {
         public Integer call() throws Exception {
             try (PoolService service = common.service()) {
                 common.printer().volume(service.info(name));
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "resize", mixinStandardHelpOptions = true,
+            description = {"Resize a volume or clone online. Growing reads zeros; shrinking drops the tail.",
+                "On a running daemon, new NBD connections see the new size at once."})
+    static final class Resize implements Callable<Integer> {
+        @Mixin CommonOptions common;
+        @Parameters(index = "0", paramLabel = "NAME") String name;
+        @Parameters(index = "1", paramLabel = "SIZE", description = "New logical size, e.g. 20G.") String size;
+
+        @Override
+        public Integer call() throws Exception {
+            long bytes = Sizes.parse(size);
+            try (PoolService service = common.service()) {
+                common.printer().volume(service.resize(name, bytes));
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "delete", mixinStandardHelpOptions = true,
+            description = {"Delete a volume, snapshot or clone. Snapshots and clones of it keep working.",
+                "On a running daemon its export is removed first (connections drain and close)."})
+    static final class Delete implements Callable<Integer> {
+        @Mixin CommonOptions common;
+        @Parameters(index = "0", paramLabel = "NAME") String name;
+
+        @Override
+        public Integer call() throws Exception {
+            try (PoolService service = common.service()) {
+                VolumeView deleted = service.delete(name, false);
+                Printer printer = common.printer();
+                if (printer.json()) {
+                    printer.json(deleted);
+                } else {
+                    System.out.printf("deleted %s %s (%s)%n", deleted.kind(), deleted.name(), Sizes.format(deleted.size()));
+                }
             }
             return 0;
         }

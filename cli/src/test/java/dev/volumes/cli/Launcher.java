@@ -35,6 +35,12 @@ final class Launcher {
 
     /** Runs {@code volumes --data-dir DIR ARGS...} from the jar and waits (at most 2 minutes). */
     static Result run(Path dataDir, String... args) throws IOException, InterruptedException {
+        return run(java.util.Map.of(), dataDir, args);
+    }
+
+    /** As {@link #run(Path, String...)} with extra environment variables. */
+    static Result run(java.util.Map<String, String> env, Path dataDir, String... args)
+            throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(JAVA, "--enable-native-access=ALL-UNNAMED", "-jar",
                 JAR.toString()));
         if (dataDir != null) {
@@ -45,8 +51,10 @@ final class Launcher {
         Path out = Files.createTempFile("volumes", ".out");
         Path err = Files.createTempFile("volumes", ".err");
         try {
-            Process p = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            builder.environment().putAll(env);
+            Process p = builder.start();
             if (!p.waitFor(2, TimeUnit.MINUTES)) {
                 p.destroyForcibly().waitFor();
                 throw new AssertionError("timed out: " + command);
@@ -87,12 +95,20 @@ final class Launcher {
 
         /** Starts {@code bin/volumes --data-dir DIR serve --listen 127.0.0.1:0 --metrics 127.0.0.1:0 EXTRA...}. */
         static Daemon start(Path dataDir, String... extra) throws IOException, InterruptedException {
+            return start(java.util.Map.of(), dataDir, extra);
+        }
+
+        /** As {@link #start(Path, String...)} with extra environment variables. */
+        static Daemon start(java.util.Map<String, String> env, Path dataDir, String... extra)
+                throws IOException, InterruptedException {
             List<String> command = new ArrayList<>(List.of(BIN.toString(), "--data-dir", dataDir.toString(), "serve",
                     "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"));
             command.addAll(List.of(extra));
             Path log = Files.createTempFile("volumes-serve", ".log");
-            Daemon d = new Daemon(new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start(), log);
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            builder.environment().putAll(env);
+            Daemon d = new Daemon(builder.start(), log);
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(3);
             while (System.nanoTime() < deadline) {
                 String text = d.output();
