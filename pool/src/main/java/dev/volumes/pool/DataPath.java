@@ -40,6 +40,10 @@ final class DataPath {
         int length = dst.remaining();
         long firstLb = offset / bs;
         int count = (int) ((offset + length - 1) / bs - firstLb + 1);
+        if (count == 1) {
+            readWithinBlock(v, dst, offset, firstLb);
+            return;
+        }
         long[] entries = new long[count];
         v.rw.readLock().lock();
         try {
@@ -82,6 +86,38 @@ final class DataPath {
                 i = j;
             }
             dst.position(dst.limit());
+        } finally {
+            v.rw.readLock().unlock();
+        }
+    }
+
+    /**
+     * The common small read (within one block): one lookup, no entry array, and the device
+     * reads straight into {@code dst} (no slice). Same locking as the general path.
+     */
+    private void readWithinBlock(Volume v, ByteBuffer dst, long offset, long lb) throws IOException {
+        int length = dst.remaining();
+        v.rw.readLock().lock();
+        try {
+            checkRange(v, "read", offset, length);
+            long entry;
+            e.meta.readLock().lock();
+            try {
+                entry = e.lookup(v, lb);
+            } finally {
+                e.meta.readLock().unlock();
+            }
+            if (entry == 0 || (entry & MetaBlock.ENTRY_ZEROED) != 0) {
+                int base = dst.position();
+                for (int k = 0; k < length; k += ZEROS.length) {
+                    dst.put(base + k, ZEROS, 0, Math.min(length - k, ZEROS.length));
+                }
+                dst.position(dst.limit());
+                return;
+            }
+            int base = dst.position();
+            e.device.read(dst, (entry & MetaBlock.ENTRY_BLOCK) * (long) e.blockSize + offset % e.blockSize);
+            dst.position(base + length);
         } finally {
             v.rw.readLock().unlock();
         }

@@ -66,7 +66,7 @@ final class Engine {
     final ReentrantLock commitLock = new ReentrantLock(true); // fair: a busy syncer must not starve others
 
     // guarded by meta
-    final Map<Long, Node> nodes = new HashMap<>();
+    final NodeTable nodes = new NodeTable();
     final List<Node> dirty = new ArrayList<>();
     final Map<String, Volume> volumes = new LinkedHashMap<>();
     final Map<Long, Set<Volume>> drains = new HashMap<>();

@@ -125,7 +125,7 @@ class PoolCorruptionTest {
         long[] gens = new long[2];
         MemoryDevice original = twoGenerations(gens);
         Pool probe = Pool.open(original);
-        List<Long> metadata = new ArrayList<>(probe.engine().nodes.keySet());
+        List<Long> metadata = new ArrayList<>(probe.engine().nodes.blocks());
         metadata.addAll(probe.engine().catalog);
         byte[] image = read(original, 0, (int) original.size());
         int opened = 0;
