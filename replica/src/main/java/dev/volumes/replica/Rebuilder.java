@@ -235,7 +235,13 @@ final class Rebuilder {
                         + target.reason);
             }
             ReplicaHeader header = engine.state.header(engine.dirty.snapshot());
-            run(target, "header write", header::write);
+            try {
+                run(target, "header write", header::write);
+            } catch (IOException e) {
+                // it may still land with the current generation: move the in-sync replicas past it
+                engine.state.dropOut(List.of(new FanOut.Failure(target, e)));
+                throw e;
+            }
             target.headerGeneration = engine.generation();
             target.needsFull = false;
             target.state = ReplicaState.IN_SYNC;

@@ -184,6 +184,7 @@ final class Startup {
             }
             // 6. new generation on every in-sync replica, then the state file
             ReplicaHeader header = engine.state.header(dirty.snapshot());
+            List<FanOut.Failure> headerFailures = new ArrayList<>();
             for (Member m : members) {
                 if (m.state == ReplicaState.IN_SYNC) {
                     try {
@@ -193,10 +194,17 @@ final class Startup {
                         }, "header write on " + m.id);
                         m.headerGeneration = generation;
                     } catch (IOException e) {
-                        m.state = ReplicaState.OUT_OF_SYNC;
-                        m.needsFull = !stateCurrent;
-                        m.reason = "header write at open failed: " + e.getMessage();
+                        headerFailures.add(new FanOut.Failure(m, e));
                     }
+                }
+            }
+            if (!headerFailures.isEmpty()) {
+                // a failed (timed-out) header write may still land with the new generation: drop
+                // those replicas the usual way, which moves the others to a newer generation
+                engine.state.dropOut(headerFailures);
+                for (FanOut.Failure hf : headerFailures) {
+                    hf.member().needsFull = !stateCurrent;
+                    hf.member().reason = "header write at open failed: " + hf.error().getMessage();
                 }
             }
             engine.state.commitState();

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.Device;
 import dev.volumes.device.ForwardingDevice;
+import dev.volumes.device.MemoryDevice;
 import dev.volumes.device.WriteFlag;
 import dev.volumes.testkit.FaultInjector.Fault;
 import dev.volumes.testkit.FaultInjector.Op;
@@ -240,5 +241,95 @@ class ReviewRegressionTest {
         } finally {
             ex.shutdownNow();
         }
+    }
+
+    /** A device whose next write at a matching offset lands and then reports failure (a late timeout). */
+    static final class LandThenFail extends ForwardingDevice {
+        private volatile LongPredicate at;
+
+        LandThenFail(Device d) {
+            super(d);
+        }
+
+        LandThenFail arm(LongPredicate p) {
+            this.at = p;
+            return this;
+        }
+
+        @Override
+        public void write(ByteBuffer src, long offset) throws IOException {
+            write(src, offset, WriteFlag.NONE);
+        }
+
+        @Override
+        public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+            LongPredicate p = at;
+            super.write(src, offset, flag);
+            if (p != null && p.test(offset)) {
+                at = null;
+                throw new IOException("write at " + offset + " landed but reported failure");
+            }
+        }
+
+        @Override
+        public void close() {}
+    }
+
+    private static Replication.Builder writer(Fixture f, long term, Device state, Device r2) {
+        return Replication.builder().name("set").term(term).writer("w" + term)
+                .stateDevice(new Fixture.Unclosable(state)).regionSize(R).rebuildChunk(16 << 10)
+                .writeTimeout(Duration.ofSeconds(5))
+                .replica("r0", f.faults.get(0)).replica("r1", f.faults.get(1)).replica("r2", r2);
+    }
+
+    /** A new writer on another node (no state of its own) that prefers r2: r2 must not be in sync. */
+    private static void assertNewWriterDoesNotTrustR2(Fixture f) throws IOException {
+        MemoryDevice otherState = MemoryDevice.create("state-elsewhere", StateStore.deviceSize(SIZE, R));
+        try (ReplicatedDevice next = writer(f, 9, otherState, f.faults.get(2)).preferred("r2").open()) {
+            assertThat(next.status().get(2).state()).as("r2 missed an acknowledged write").isNotEqualTo(
+                    ReplicaState.IN_SYNC);
+            f.assertInSyncReplicasMatchModel(next);
+        }
+    }
+
+    /**
+     * At open, a replica whose header write (new generation) failed is left out of sync, but the
+     * write may have landed: unless the generation moves on for the others, the replica carries
+     * the newest generation while missing every later write.
+     */
+    @Test
+    void openHeaderWriteThatFailedButLandedDoesNotLeaveAStaleReplicaAtTheNewestGeneration() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
+            f.write(dev, 0, 4096, 1);
+        }
+        LandThenFail r2 = new LandThenFail(f.faults.get(2)).arm(at -> at >= SIZE);
+        ReplicatedDevice second = writer(f, 2, f.state, r2).open();
+        assertThat(second.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+        f.write(second, 0, 4096, 2); // acknowledged by r0 and r1
+        ((Engine) second).abandon(); // the writer's node dies
+        assertNewWriterDoesNotTrustR2(f);
+    }
+
+    /** The same at the end of a rebuild: its header write failed (but landed) and it was aborted. */
+    @Test
+    void rebuildWhoseHeaderWriteFailedButLandedDoesNotLeaveAStaleReplicaAtTheNewestGeneration()
+            throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        LandThenFail r2 = new LandThenFail(f.faults.get(2));
+        ReplicatedDevice dev = writer(f, 1, f.state, r2).skipInitialSync().open();
+        f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+        f.write(dev, 0, 4096, 1);
+        assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+        r2.arm(at -> at >= SIZE);
+        try {
+            dev.rebuild("r2");
+        } catch (IOException e) {
+            assertThat(e).hasMessageContaining("header write");
+        }
+        assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+        f.write(dev, 0, 4096, 2); // acknowledged by r0 and r1
+        ((Engine) dev).abandon();
+        assertNewWriterDoesNotTrustR2(f);
     }
 }
