@@ -332,4 +332,54 @@ class ReviewRegressionTest {
         ((Engine) dev).abandon();
         assertNewWriterDoesNotTrustR2(f);
     }
+
+    /**
+     * Interrupting a writer must not release its range while its requests still run on some
+     * replicas: an overlapping write admitted then could land before it on one replica and after
+     * it on the others, leaving in-sync replicas silently different.
+     */
+    @Test
+    void interruptedWriterKeepsItsRangeUntilItsRequestsEnd() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate g0 = new Gate(f.faults.get(0));
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).open()) {
+            f.write(dev, 0, 4096, 1);
+            g0.armWrites(at -> at == 0, false);
+            Thread first = Thread.ofVirtual().start(() -> {
+                try {
+                    dev.write(ByteBuffer.wrap(Fixture.pattern(4096, 2)), 0);
+                } catch (IOException e) {
+                    // interrupted: not acknowledged, content unspecified
+                }
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            first.interrupt();
+            Future<?> second = ex.submit(() -> {
+                f.write(dev, 0, 4096, 3);
+                return null;
+            });
+            try {
+                second.get(1, TimeUnit.SECONDS);
+            } catch (TimeoutException e) {
+                // waits for the first write's range (the fix)
+            }
+            g0.release.countDown();
+            first.join(10_000);
+            second.get(10, TimeUnit.SECONDS);
+            Member m0 = ((Engine) dev).members.get(0);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (m0.inflight.get() > 0 && System.nanoTime() < deadline) {
+                Thread.sleep(1); // the first write's request on r0 lands now, whatever the engine did
+            }
+            byte[] r0 = Fixture.readAll(f.disks.get(0), 4096);
+            for (int i = 1; i < 3; i++) {
+                assertThat(java.util.Arrays.equals(Fixture.readAll(f.disks.get(i), 4096), r0))
+                        .as("r%d holds the same bytes as r0", i).isTrue();
+            }
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
 }
