@@ -288,6 +288,11 @@ final class Engine implements ReplicatedDevice {
             throw new IOException(name + ": replacement for " + m.id + " has " + device.size() + " bytes, needs "
                     + (dataSize + ReplicaHeader.AREA));
         }
+        if (device != null) {
+            // a used volume may carry a header with a high generation: it must never be taken as
+            // the freshest copy (after a crash before its full rebuild finished)
+            ReplicaHeader.wipe(device);
+        }
         membership.lock();
         try {
             if (m.state != ReplicaState.OUT_OF_SYNC || m.rebuilding.get()) {

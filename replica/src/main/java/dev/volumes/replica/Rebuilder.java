@@ -49,6 +49,10 @@ final class Rebuilder {
                         + "; only an out-of-sync replica can be rebuilt");
             }
             reattach(target);
+            if (target.needsFull) {
+                // its old header (a replacement's earlier life) must not outlive a partial copy
+                run(target, "header wipe", ReplicaHeader::wipe);
+            }
             boolean delta;
             BitSet regions;
             engine.membership.lock();

@@ -382,4 +382,29 @@ class ReviewRegressionTest {
             ex.shutdownNow();
         }
     }
+
+    /**
+     * A replacement volume that was used before (here: a header with generation 1000) must not be
+     * taken as the freshest copy if the writer dies before its full rebuild.
+     */
+    @Test
+    void usedReplacementIsNeverTakenAsTheFreshestCopy() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        MemoryDevice used = MemoryDevice.create("used", SIZE + ReplicaHeader.AREA);
+        new ReplicaHeader(1, 1000, SIZE, R, new byte[(int) (SIZE / R + 7) / 8]).write(used);
+        ReplicatedDevice dev = writer(f, 1, f.state, f.faults.get(2)).mode(ReplicationMode.minInSync(1))
+                .skipInitialSync().open();
+        f.write(dev, 0, 4096, 1);
+        f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+        f.write(dev, 4096, 4096, 2);
+        dev.replace("r2", new Fixture.Unclosable(used));
+        ((Engine) dev).abandon(); // dies before the rebuild
+        MemoryDevice otherState = MemoryDevice.create("state-elsewhere", StateStore.deviceSize(SIZE, R));
+        try (ReplicatedDevice next = writer(f, 9, otherState, new Fixture.Unclosable(used))
+                .mode(ReplicationMode.minInSync(1)).open()) {
+            assertThat(next.status()).extracting(ReplicaStatus::state)
+                    .containsExactly(ReplicaState.IN_SYNC, ReplicaState.IN_SYNC, ReplicaState.OUT_OF_SYNC);
+            assertThat(Fixture.readAll(next, SIZE)).isEqualTo(f.model);
+        }
+    }
 }
