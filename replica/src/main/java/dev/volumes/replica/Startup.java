@@ -109,7 +109,21 @@ final class Startup {
                 throw new FencedException("state file " + stateDevice.name(), config.term(), rec.term(),
                         "this writer's own state already recorded term " + rec.term());
             }
-            boolean brandNew = gmax == 0 && (rec == null || rec.generation() == 0);
+            boolean noHistory = gmax == 0 && (rec == null || rec.generation() == 0);
+            int headersRead = 0;
+            for (ReplicaHeader h : headers) {
+                if (h != null) {
+                    headersRead++;
+                }
+            }
+            if (noHistory && headersRead < members.size()) {
+                // the replicas with history may be exactly the unreachable ones: a blank
+                // replacement must not be taken for a new set and served as an empty volume
+                throw new IOException(config.name() + ": open: no reachable replica has history and only "
+                        + headersRead + " of " + members.size() + " replica headers are reachable: cannot tell a"
+                        + " new set from one whose replicas are unreachable: " + reasons(members));
+            }
+            boolean brandNew = noHistory;
             boolean stateCurrent = rec != null && rec.generation() >= gmax && rec.members().size() == members.size();
             DirtyMap dirty = new DirtyMap(dataSize, regionSize, stateCurrent ? rec.bitmap() : null);
             // the activity log on the freshest replicas covers what the last writer had in flight

@@ -1,6 +1,7 @@
 package dev.volumes.replica;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.volumes.device.Device;
 import dev.volumes.device.ForwardingDevice;
@@ -406,5 +407,26 @@ class ReviewRegressionTest {
                     .containsExactly(ReplicaState.IN_SYNC, ReplicaState.IN_SYNC, ReplicaState.OUT_OF_SYNC);
             assertThat(Fixture.readAll(next, SIZE)).isEqualTo(f.model);
         }
+    }
+
+    /**
+     * A writer without state that reaches only a blank replica (a fresh replacement) while the
+     * replicas with history are unreachable must not take the set for a brand-new one and serve
+     * an empty volume.
+     */
+    @Test
+    void blankReplicaAloneIsNotABrandNewSetWhileOthersAreUnreachable() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync().open()) {
+            f.write(dev, 0, 4096, 1);
+        }
+        ReplicaHeader.wipe(f.disks.get(2)); // r2 was replaced by a blank volume
+        f.faults.get(0).on(Op.SIZE, Op.READ).fail(Fault.EIO);
+        f.faults.get(1).on(Op.SIZE, Op.READ).fail(Fault.EIO);
+        MemoryDevice otherState = MemoryDevice.create("state-elsewhere", StateStore.deviceSize(SIZE, R));
+        assertThatThrownBy(() -> writer(f, 2, otherState, f.faults.get(2)).mode(ReplicationMode.minInSync(1)).open()
+                .close())
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("reachable");
     }
 }
