@@ -28,7 +28,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <ul>
  *   <li><b>Write path</b> (write, write-zeroes, discard): take the range in {@link RangeLocks}
  *       (only overlapping requests wait), set the range's dirty bits and make them durable if any
- *       was new ({@link DirtyMap}: the activity log), snapshot the targets (in-sync and rebuilding
+ *       is not yet, also one a concurrent write set and is still publishing ({@link DirtyMap}:
+ *       the activity log), snapshot the targets (in-sync and rebuilding
  *       members), run the request on all of them concurrently on virtual threads, wait for each
  *       until the write timeout. Failures and timeouts are dropped out ({@link StatePublisher#dropOut}) before
  *       the ack rule is applied: every target still in sync must have acknowledged and at least

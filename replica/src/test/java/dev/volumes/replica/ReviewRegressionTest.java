@@ -429,4 +429,47 @@ class ReviewRegressionTest {
                 .isInstanceOf(IOException.class)
                 .hasMessageContaining("reachable");
     }
+
+    /**
+     * A write whose region's bit another write has just set, but not yet made durable, must not
+     * reach the replicas before the bit is durable: if the writer dies then, the replicas may
+     * differ in that region with no record of it.
+     */
+    @Test
+    void writeWaitsForItsRegionsBitEvenWhenAnotherWriteSetIt() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        Gate g0 = new Gate(f.faults.get(0));
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = builder(f, g0).open()) {
+            assertThat(dev.dirtyRegions()).isZero();
+            g0.armWrites(at -> at >= SIZE, false); // r0's next header write (the publication) stalls
+            Future<?> setter = ex.submit(() -> {
+                f.write(dev, 2 * R, 4096, 1);
+                return null;
+            });
+            assertThat(g0.entered.await(10, TimeUnit.SECONDS)).isTrue();
+            Future<?> other = ex.submit(() -> {
+                f.write(dev, 2 * R + 8192, 4096, 2);
+                return null;
+            });
+            try {
+                other.get(1, TimeUnit.SECONDS);
+            } catch (TimeoutException e) {
+                // waits for the publication (the fix)
+            }
+            ByteBuffer onR0 = ByteBuffer.allocate(4096);
+            f.disks.get(0).read(onR0, 2 * R + 8192);
+            boolean landed = java.util.Arrays.equals(onR0.array(), Fixture.pattern(4096, 2));
+            ReplicaHeader h0 = ReplicaHeader.read(f.disks.get(0), "r0");
+            boolean bitDurable = h0.bitmap() != null && h0.bitmap().length > 0 && (h0.bitmap()[0] & 4) != 0;
+            g0.release.countDown();
+            setter.get(10, TimeUnit.SECONDS);
+            other.get(10, TimeUnit.SECONDS);
+            assertThat(landed && !bitDurable).as("write landed on r0 while its region's bit was not durable there")
+                    .isFalse();
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
 }
