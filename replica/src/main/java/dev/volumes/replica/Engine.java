@@ -164,10 +164,11 @@ final class Engine implements ReplicatedDevice {
         for (Member m : readOrder()) {
             Device d = m.device;
             if (m.state == ReplicaState.IN_SYNC && d != null) {
-                try {
-                    return d.extents(offset, length);
-                } catch (IOException e) {
-                    // try the next one
+                // bounded by the write timeout like every replica request (a hung one tries the next)
+                java.util.concurrent.atomic.AtomicReference<List<Extent>> map =
+                        new java.util.concurrent.atomic.AtomicReference<>();
+                if (io.run(List.of(m), dev -> map.set(dev.extents(offset, length))).isEmpty()) {
+                    return map.get();
                 }
             }
         }

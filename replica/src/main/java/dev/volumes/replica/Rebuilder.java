@@ -135,13 +135,12 @@ final class Rebuilder {
             if (source.state != ReplicaState.IN_SYNC) {
                 throw new IOException("source " + source.id + " dropped out during the rebuild: " + source.reason);
             }
-            Device src = source.device;
-            List<Extent> extents;
-            try {
-                extents = src.extents(at, n);
-            } catch (IOException e) {
-                extents = List.of(new Extent(at, n, Extent.Type.DATA));
-            }
+            // through the fan-out, bounded by the write timeout: a hung source must not hold the range
+            java.util.concurrent.atomic.AtomicReference<List<Extent>> map =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            List<FanOut.Failure> failed = engine.io.run(List.of(source), d -> map.set(d.extents(at, n)));
+            List<Extent> extents = failed.isEmpty() && map.get() != null ? map.get()
+                    : List.of(new Extent(at, n, Extent.Type.DATA));
             for (Extent e : extents) {
                 int len = (int) e.length();
                 int off = (int) (e.offset() - at);

@@ -472,4 +472,37 @@ class ReviewRegressionTest {
             ex.shutdownNow();
         }
     }
+
+    /**
+     * A rebuild source whose allocation map never answers must not hold the chunk's range forever:
+     * the rebuild fails or goes on, and live writes to that chunk are not wedged behind it.
+     */
+    @Test
+    void hungSourceExtentsDoNotWedgeTheRebuildOrWritesToItsChunk() throws Exception {
+        Fixture f = new Fixture(3, SIZE);
+        ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
+        try (ReplicatedDevice dev = f.builder(1).writeTimeout(Duration.ofMillis(300)).skipInitialSync().open()) {
+            f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 1);
+            f.faults.get(0).on(Op.EXTENTS).hang();
+            Future<RebuildReport> rebuild = ex.submit(() -> dev.rebuild("r2"));
+            assertThat(f.faults.get(0).awaitHung(1, Duration.ofSeconds(10))).isTrue();
+            Future<?> live = ex.submit(() -> {
+                f.write(dev, 0, 4096, 2);
+                return null;
+            });
+            live.get(10, TimeUnit.SECONDS);
+            try {
+                rebuild.get(10, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                // a failed rebuild is fine; a hung one is not
+            }
+            f.faults.get(0).clearRules();
+            f.faults.get(0).releaseHangs();
+            f.assertInSyncReplicasMatchModel(dev);
+        } finally {
+            f.faults.get(0).releaseHangs();
+            ex.shutdownNow();
+        }
+    }
 }
