@@ -14,7 +14,7 @@ import java.util.BitSet;
  * latest sync began (a write still in flight when a sync starts is not covered by it).
  *
  * <p>Thread-safe: one monitor guards bits, in-flight counts and start sequence numbers; nothing
- * blocks while holding it. Memory: one bit, one int and two longs per region.
+ * blocks while holding it. Memory: one bit, one int and three longs per region.
  */
 final class DirtyMap {
 
@@ -24,6 +24,8 @@ final class DirtyMap {
     private final int[] inflight;
     private final long[] lastStart;
     private final long[] lastEnd;
+    /** The version at which each region's bit was last set (0: loaded, already durable). */
+    private final long[] setAt;
     private long sequence;
     private long version;
 
@@ -33,6 +35,7 @@ final class DirtyMap {
         this.inflight = new int[regions];
         this.lastStart = new long[regions];
         this.lastEnd = new long[regions];
+        this.setAt = new long[regions];
         if (persisted != null) {
             bits.or(BitSet.valueOf(persisted));
             bits.clear(regions, Math.max(regions, bits.length()));
@@ -50,26 +53,33 @@ final class DirtyMap {
     /**
      * Registers a write of {@code [offset, offset + length)} in flight and sets its bits.
      *
-     * @return the version the persisted bitmap must reach before the write may touch a replica,
-     *     or 0 if every bit was already set (nothing to persist)
+     * @return the version the persisted bitmap must reach before the write may touch a replica:
+     *     the newest version at which one of its bits was set, also when another write set it and
+     *     may still be publishing it (0 if its bits were loaded from disk)
      */
     synchronized long begin(long offset, long length) {
         boolean newly = false;
         int first = (int) (offset / regionSize);
         int last = (int) ((offset + Math.max(1, length) - 1) / regionSize);
         for (int r = first; r <= last; r++) {
-            inflight[r]++;
-            lastStart[r] = ++sequence;
             if (!bits.get(r)) {
-                bits.set(r);
                 newly = true;
             }
         }
         if (newly) {
             version++;
-            return version;
         }
-        return 0;
+        long need = 0;
+        for (int r = first; r <= last; r++) {
+            inflight[r]++;
+            lastStart[r] = ++sequence;
+            if (!bits.get(r)) {
+                bits.set(r);
+                setAt[r] = version;
+            }
+            need = Math.max(need, setAt[r]);
+        }
+        return need;
     }
 
     /** Ends a write registered by {@link #begin}. */

@@ -28,7 +28,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * <ul>
  *   <li><b>Write path</b> (write, write-zeroes, discard): take the range in {@link RangeLocks}
  *       (only overlapping requests wait), set the range's dirty bits and make them durable if any
- *       was new ({@link DirtyMap}: the activity log), snapshot the targets (in-sync and rebuilding
+ *       is not yet, also one a concurrent write set and is still publishing ({@link DirtyMap}:
+ *       the activity log), snapshot the targets (in-sync and rebuilding
  *       members), run the request on all of them concurrently on virtual threads, wait for each
  *       until the write timeout. Failures and timeouts are dropped out ({@link StatePublisher#dropOut}) before
  *       the ack rule is applied: every target still in sync must have acknowledged and at least
@@ -163,10 +164,11 @@ final class Engine implements ReplicatedDevice {
         for (Member m : readOrder()) {
             Device d = m.device;
             if (m.state == ReplicaState.IN_SYNC && d != null) {
-                try {
-                    return d.extents(offset, length);
-                } catch (IOException e) {
-                    // try the next one
+                // bounded by the write timeout like every replica request (a hung one tries the next)
+                java.util.concurrent.atomic.AtomicReference<List<Extent>> map =
+                        new java.util.concurrent.atomic.AtomicReference<>();
+                if (io.run(List.of(m), dev -> map.set(dev.extents(offset, length))).isEmpty()) {
+                    return map.get();
                 }
             }
         }
@@ -287,6 +289,11 @@ final class Engine implements ReplicatedDevice {
         if (device != null && device.size() - ReplicaHeader.AREA != dataSize) {
             throw new IOException(name + ": replacement for " + m.id + " has " + device.size() + " bytes, needs "
                     + (dataSize + ReplicaHeader.AREA));
+        }
+        if (device != null) {
+            // a used volume may carry a header with a high generation: it must never be taken as
+            // the freshest copy (after a crash before its full rebuild finished)
+            ReplicaHeader.wipe(device);
         }
         membership.lock();
         try {

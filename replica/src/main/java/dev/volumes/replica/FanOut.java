@@ -3,7 +3,6 @@ package dev.volumes.replica;
 import dev.volumes.device.Device;
 import dev.volumes.device.DeviceClosedException;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -17,7 +16,9 @@ import java.util.concurrent.TimeoutException;
  * Runs one request on several replicas at once, each on its own virtual thread, and waits for
  * each until a deadline. A request that misses the deadline is reported as failed but keeps
  * running (a device call cannot be taken back); it stays counted in {@link Member#inflight} until
- * it returns. Thread-safe.
+ * it returns. An interrupt does not cut the wait short: the caller holds the request's range, and
+ * releasing it while the request still runs on some replicas would let an overlapping request
+ * reach them in a different order; the interrupt status is restored on return. Thread-safe.
  */
 final class FanOut {
 
@@ -69,19 +70,26 @@ final class FanOut {
         }
         long deadline = System.nanoTime() + timeout.toNanos();
         List<Failure> failed = new ArrayList<>();
+        boolean interrupted = false;
         for (int i = 0; i < targets.size(); i++) {
             Member m = targets.get(i);
-            try {
-                futures.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (ExecutionException e) {
-                failed.add(new Failure(m, e.getCause()));
-            } catch (TimeoutException e) {
-                failed.add(new Failure(m, new IOException("no answer within " + timeout.toMillis()
-                        + " ms", e)));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new InterruptedIOException(name + ": interrupted waiting for replicas");
+            while (true) {
+                try {
+                    futures.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } catch (ExecutionException e) {
+                    failed.add(new Failure(m, e.getCause()));
+                } catch (TimeoutException e) {
+                    failed.add(new Failure(m, new IOException("no answer within " + timeout.toMillis()
+                            + " ms", e)));
+                } catch (InterruptedException e) {
+                    interrupted = true; // keep waiting, see the class comment
+                    continue;
+                }
+                break;
             }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
         return failed;
     }

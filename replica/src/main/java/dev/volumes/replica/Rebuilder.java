@@ -49,6 +49,10 @@ final class Rebuilder {
                         + "; only an out-of-sync replica can be rebuilt");
             }
             reattach(target);
+            if (target.needsFull) {
+                // its old header (a replacement's earlier life) must not outlive a partial copy
+                run(target, "header wipe", ReplicaHeader::wipe);
+            }
             boolean delta;
             BitSet regions;
             engine.membership.lock();
@@ -131,13 +135,12 @@ final class Rebuilder {
             if (source.state != ReplicaState.IN_SYNC) {
                 throw new IOException("source " + source.id + " dropped out during the rebuild: " + source.reason);
             }
-            Device src = source.device;
-            List<Extent> extents;
-            try {
-                extents = src.extents(at, n);
-            } catch (IOException e) {
-                extents = List.of(new Extent(at, n, Extent.Type.DATA));
-            }
+            // through the fan-out, bounded by the write timeout: a hung source must not hold the range
+            java.util.concurrent.atomic.AtomicReference<List<Extent>> map =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            List<FanOut.Failure> failed = engine.io.run(List.of(source), d -> map.set(d.extents(at, n)));
+            List<Extent> extents = failed.isEmpty() && map.get() != null ? map.get()
+                    : List.of(new Extent(at, n, Extent.Type.DATA));
             for (Extent e : extents) {
                 int len = (int) e.length();
                 int off = (int) (e.offset() - at);
@@ -235,7 +238,13 @@ final class Rebuilder {
                         + target.reason);
             }
             ReplicaHeader header = engine.state.header(engine.dirty.snapshot());
-            run(target, "header write", header::write);
+            try {
+                run(target, "header write", header::write);
+            } catch (IOException e) {
+                // it may still land with the current generation: move the in-sync replicas past it
+                engine.state.dropOut(List.of(new FanOut.Failure(target, e)));
+                throw e;
+            }
             target.headerGeneration = engine.generation();
             target.needsFull = false;
             target.state = ReplicaState.IN_SYNC;

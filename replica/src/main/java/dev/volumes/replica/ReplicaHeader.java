@@ -143,6 +143,14 @@ record ReplicaHeader(long term, long generation, long dataSize, long regionSize,
         return new ReplicaHeader(h.term, h.generation, h.dataSize, h.regionSize, bitmap);
     }
 
+    /**
+     * Makes {@code device} a blank replica (zero header sector, generation 0) with FUA: whatever
+     * history it carried from earlier use can no longer make it look fresh.
+     */
+    static void wipe(Device device) throws IOException {
+        device.write(ByteBuffer.allocate(BITMAP_OFFSET), device.size() - AREA, WriteFlag.FUA);
+    }
+
     /** Writes header and bitmap with FUA: durable on return. */
     void write(Device device) throws IOException {
         device.write(ByteBuffer.wrap(encode()), device.size() - AREA, WriteFlag.FUA);

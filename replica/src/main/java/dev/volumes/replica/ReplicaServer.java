@@ -210,8 +210,17 @@ public final class ReplicaServer implements Closeable {
                     if (termDevice == null) {
                         Files.createDirectories(stateDir);
                         Path file = stateDir.resolve(e.getKey() + ".term");
-                        termDevice = Files.exists(file) ? FileDevice.open(file)
-                                : FileDevice.create(file, TermStore.DEVICE_SIZE);
+                        if (Files.exists(file)) {
+                            termDevice = FileDevice.open(file);
+                        } else {
+                            termDevice = FileDevice.create(file, TermStore.DEVICE_SIZE);
+                            try {
+                                Replication.syncDirectory(stateDir); // a promise must not vanish with its file
+                            } catch (IOException ex) {
+                                termDevice.close();
+                                throw ex;
+                            }
+                        }
                     }
                     fences.put(e.getKey(), new TermFence(e.getKey(), e.getValue(), TermStore.open(termDevice),
                             claimTimeout));

@@ -229,7 +229,17 @@ public final class Replication {
                 Path old = stateDir.resolve("replication.state.old");
                 Files.move(file, old, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
             }
-            return Files.exists(file) ? FileDevice.open(file) : FileDevice.create(file, want);
+            if (Files.exists(file)) {
+                return FileDevice.open(file);
+            }
+            Device created = FileDevice.create(file, want);
+            try {
+                syncDirectory(stateDir); // the state (and the rename above) must survive power loss
+            } catch (IOException e) {
+                created.close();
+                throw e;
+            }
+            return created;
         }
 
         private static String checkId(String id) {
@@ -238,6 +248,14 @@ public final class Replication {
                         + " characters without ';': " + id);
             }
             return id;
+        }
+    }
+
+    /** fsyncs directory {@code dir} so that files just created or renamed in it survive power loss. */
+    static void syncDirectory(Path dir) throws IOException {
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(dir,
+                java.nio.file.StandardOpenOption.READ)) {
+            ch.force(true);
         }
     }
 }

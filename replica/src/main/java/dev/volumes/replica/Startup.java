@@ -109,7 +109,21 @@ final class Startup {
                 throw new FencedException("state file " + stateDevice.name(), config.term(), rec.term(),
                         "this writer's own state already recorded term " + rec.term());
             }
-            boolean brandNew = gmax == 0 && (rec == null || rec.generation() == 0);
+            boolean noHistory = gmax == 0 && (rec == null || rec.generation() == 0);
+            int headersRead = 0;
+            for (ReplicaHeader h : headers) {
+                if (h != null) {
+                    headersRead++;
+                }
+            }
+            if (noHistory && headersRead < members.size()) {
+                // the replicas with history may be exactly the unreachable ones: a blank
+                // replacement must not be taken for a new set and served as an empty volume
+                throw new IOException(config.name() + ": open: no reachable replica has history and only "
+                        + headersRead + " of " + members.size() + " replica headers are reachable: cannot tell a"
+                        + " new set from one whose replicas are unreachable: " + reasons(members));
+            }
+            boolean brandNew = noHistory;
             boolean stateCurrent = rec != null && rec.generation() >= gmax && rec.members().size() == members.size();
             DirtyMap dirty = new DirtyMap(dataSize, regionSize, stateCurrent ? rec.bitmap() : null);
             // the activity log on the freshest replicas covers what the last writer had in flight
@@ -184,6 +198,7 @@ final class Startup {
             }
             // 6. new generation on every in-sync replica, then the state file
             ReplicaHeader header = engine.state.header(dirty.snapshot());
+            List<FanOut.Failure> headerFailures = new ArrayList<>();
             for (Member m : members) {
                 if (m.state == ReplicaState.IN_SYNC) {
                     try {
@@ -193,10 +208,17 @@ final class Startup {
                         }, "header write on " + m.id);
                         m.headerGeneration = generation;
                     } catch (IOException e) {
-                        m.state = ReplicaState.OUT_OF_SYNC;
-                        m.needsFull = !stateCurrent;
-                        m.reason = "header write at open failed: " + e.getMessage();
+                        headerFailures.add(new FanOut.Failure(m, e));
                     }
+                }
+            }
+            if (!headerFailures.isEmpty()) {
+                // a failed (timed-out) header write may still land with the new generation: drop
+                // those replicas the usual way, which moves the others to a newer generation
+                engine.state.dropOut(headerFailures);
+                for (FanOut.Failure hf : headerFailures) {
+                    hf.member().needsFull = !stateCurrent;
+                    hf.member().reason = "header write at open failed: " + hf.error().getMessage();
                 }
             }
             engine.state.commitState();

@@ -20,8 +20,8 @@ final class StatePublisher {
 
     private final Engine engine;
     private final Object commitLock = new Object();
-    /** Dirty-map version whose bits are on every in-sync replica's header; guarded by membership. */
-    private long publishedDirtyVersion;
+    /** Dirty-map version whose bits are on every in-sync replica's header; written under membership. */
+    private volatile long publishedDirtyVersion;
     private volatile long generation;
     volatile IOException failStop;
     /**
@@ -165,6 +165,9 @@ final class StatePublisher {
      * the write that set them is sent (group commit: one publish covers every bit set so far).
      */
     void persistDirty(long ticket) throws IOException {
+        if (publishedDirtyVersion >= ticket) {
+            return; // already on every in-sync replica (the common case: no lock)
+        }
         engine.membership.lock();
         try {
             if (publishedDirtyVersion >= ticket) {
