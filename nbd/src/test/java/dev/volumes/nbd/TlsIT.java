@@ -1,10 +1,11 @@
 package dev.volumes.nbd;
 
-import dev.volumes.testkit.PeerRun;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
+import dev.volumes.testkit.PeerRun;
 import dev.volumes.testkit.Peers;
+import dev.volumes.testkit.TestCertificates;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;

@@ -1,30 +1,39 @@
-package dev.volumes.cli;
+package dev.volumes.testkit;
 
-import dev.volumes.testkit.PeerRun;
-import dev.volumes.testkit.Peers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
  * Generates a throw-away CA, a server certificate for 127.0.0.1/localhost and a client
  * certificate with openssl, laid out the way libnbd and qemu expect a client directory
- * (ca-cert.pem, client-cert.pem, client-key.pem).
+ * (ca-cert.pem, client-cert.pem, client-key.pem). Shared by every module's TLS tests.
+ *
+ * @param serverDir ca-cert.pem, server-cert.pem and server-key.pem (CN localhost, SAN 127.0.0.1)
+ * @param clientDir ca-cert.pem, client-cert.pem and client-key.pem (a client certificate the CA signed)
+ * @param caOnlyDir ca-cert.pem alone (a client that verifies the server but has no certificate)
  */
-record TestCertificates(Path serverDir, Path clientDir, Path caOnlyDir) {
+public record TestCertificates(Path serverDir, Path clientDir, Path caOnlyDir) {
 
-    Path serverCert() {
+    /** The server certificate. */
+    public Path serverCert() {
         return serverDir.resolve("server-cert.pem");
     }
 
-    Path serverKey() {
+    /** The server's private key. */
+    public Path serverKey() {
         return serverDir.resolve("server-key.pem");
     }
 
-    Path caCert() {
+    /** The test CA's certificate. */
+    public Path caCert() {
         return serverDir.resolve("ca-cert.pem");
     }
 
-    static TestCertificates create(Path dir) throws Exception {
+    /**
+     * Generates everything under {@code dir} with openssl (skips, or fails under
+     * VOLUMES_REQUIRE_PEERS=1, when openssl is missing).
+     */
+    public static TestCertificates create(Path dir) throws Exception {
         Peers.require("openssl", "openssl");
         Path server = Files.createDirectories(dir.resolve("server"));
         Path client = Files.createDirectories(dir.resolve("client"));
