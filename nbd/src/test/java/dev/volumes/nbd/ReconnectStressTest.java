@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.volumes.device.MemoryDevice;
 import dev.volumes.device.WriteFlag;
+import dev.volumes.testkit.CuttingProxy;
 import dev.volumes.testkit.Seeds;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;

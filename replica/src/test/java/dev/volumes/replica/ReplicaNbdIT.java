@@ -7,8 +7,9 @@ import dev.volumes.device.Device;
 import dev.volumes.device.MemoryDevice;
 import dev.volumes.pool.Pool;
 import dev.volumes.pool.PoolOptions;
-import dev.volumes.testkit.FaultInjector;
+import dev.volumes.testkit.CuttingProxy;
 import dev.volumes.testkit.FaultInjector.Op;
+import dev.volumes.testkit.FaultInjector;
 import dev.volumes.testkit.Seeds;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -48,7 +49,7 @@ class ReplicaNbdIT {
     private final List<FaultInjector> faults = new ArrayList<>();
     private final ReplicaServer[] servers = new ReplicaServer[3];
     private final int[] ports = new int[3];
-    private CuttableProxy proxy;
+    private CuttingProxy proxy;
     private final byte[] model = new byte[(int) DATA];
 
     private void startReplicas() throws IOException {
@@ -61,7 +62,7 @@ class ReplicaNbdIT {
             faults.add(FaultInjector.wrap(new Fixture.Unclosable(v)));
             startServer(i, 0);
         }
-        proxy = new CuttableProxy(servers[2].address());
+        proxy = new CuttingProxy(servers[2].address());
     }
 
     private void startServer(int i, int port) throws IOException {

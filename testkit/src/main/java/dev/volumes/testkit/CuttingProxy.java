@@ -1,4 +1,4 @@
-package dev.volumes.replica;
+package dev.volumes.testkit;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -10,21 +10,27 @@ import java.net.Socket;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
-/** A loopback TCP proxy whose connections a test can cut at once (a network fault). */
-final class CuttableProxy implements AutoCloseable {
+/**
+ * A loopback TCP proxy in front of a server whose connections a test can cut at once, abruptly
+ * and possibly in the middle of a request or reply: a network fault without a server restart.
+ * New connections keep being accepted after a cut. Thread-safe.
+ */
+public final class CuttingProxy implements AutoCloseable {
 
     private final ServerSocket server;
     private final InetSocketAddress target;
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
 
-    CuttableProxy(InetSocketAddress target) throws IOException {
+    /** Listens on an ephemeral 127.0.0.1 port and forwards each connection to {@code target}. */
+    public CuttingProxy(InetSocketAddress target) throws IOException {
         this.target = target;
         this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         Thread.ofVirtual().start(this::acceptLoop);
     }
 
-    int port() {
+    /** The proxy's port on 127.0.0.1. */
+    public int port() {
         return server.getLocalPort();
     }
 
@@ -63,7 +69,7 @@ final class CuttableProxy implements AutoCloseable {
     }
 
     /** Cuts every connection open now (new ones are accepted). */
-    void cutAll() {
+    public void cutAll() {
         for (Socket s : sockets) {
             closeQuietly(s);
         }
