@@ -33,7 +33,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *       members), run the request on all of them concurrently on virtual threads, wait for each
  *       until the write timeout. Failures and timeouts are dropped out ({@link StatePublisher#dropOut}) before
  *       the ack rule is applied: every target still in sync must have acknowledged and at least
- *       {@code required} in-sync members must hold the write.</li>
+ *       {@code required} in-sync members must hold the write. Invariant: a generation is never
+ *       published to fewer than {@code required} members; a failure that would need it stops
+ *       writes instead ({@link #refuseMinority}), after asking the failed members whether a newer
+ *       term claimed them.</li>
  *   <li><b>Membership lock</b> ({@link #membership}) serializes state changes: drop-outs, rebuild
  *       start and finish, replace. A change commits the state file and, for drop-outs, writes the
  *       bumped generation into the headers of the members still in sync, before the write that
@@ -64,6 +67,8 @@ final class Engine implements ReplicatedDevice {
     final StatePublisher state;
     private volatile long lastSyncMark = -1;
     private volatile FencedException fenced;
+    /** Set when a failure would have left fewer than {@code required} in sync: writes refused. */
+    private volatile IOException quorumLost;
     private volatile boolean closed;
     final Rebuilder rebuilder;
 
@@ -122,7 +127,13 @@ final class Engine implements ReplicatedDevice {
             Throwable e = failed.getFirst().error();
             checkFencedBy(failed, "read of " + dst.remaining() + " bytes at " + offset);
             if (e instanceof TimeoutException || e.getCause() instanceof TimeoutException) {
-                state.dropOut(failed);
+                try {
+                    state.dropOut(failed, "read at " + offset);
+                } catch (FencedException fe) {
+                    throw fe;
+                } catch (IOException refused) {
+                    // too few would remain: the member stays in sync, the read tries the next one
+                }
             }
             errors.add(m.id + ": " + e.getMessage());
         }
@@ -179,6 +190,7 @@ final class Engine implements ReplicatedDevice {
     public void sync() throws IOException {
         checkOpen("sync");
         checkFenced("sync");
+        checkQuorum("sync");
         long mark = dirty.mark();
         List<Member> targets = writeTargets();
         List<FanOut.Failure> failed = io.run(targets, Device::sync);
@@ -267,6 +279,7 @@ final class Engine implements ReplicatedDevice {
     public RebuildReport rebuild(String replicaId) throws IOException {
         checkOpen("rebuild");
         checkFenced("rebuild");
+        checkQuorum("rebuild");
         return rebuilder.rebuild(member(replicaId));
     }
 
@@ -335,6 +348,7 @@ final class Engine implements ReplicatedDevice {
         if (failStop != null) {
             throw new IOException(name + ": " + op + " refused: the state file failed earlier (reopen)", failStop);
         }
+        checkQuorum(op);
         Bounds.checkRange(name, op, offset, length, dataSize);
         if (length == 0) {
             return;
@@ -362,7 +376,7 @@ final class Engine implements ReplicatedDevice {
     private void settle(String what, List<Member> targets, List<FanOut.Failure> failed) throws IOException {
         checkFencedBy(failed, what);
         if (!failed.isEmpty()) {
-            state.dropOut(failed);
+            state.dropOut(failed, what);
         }
         state.awaitDropOuts();
         checkFenced(what);
@@ -379,20 +393,59 @@ final class Engine implements ReplicatedDevice {
         }
     }
 
-    /** After a failed write, asks each failed connector replica whether it was fenced. */
-    private void probeFencing(List<FanOut.Failure> failed, String what) throws IOException {
-        List<FanOut.Failure> probes = new ArrayList<>();
+    /**
+     * Called (under the membership lock) when dropping {@code failed} out would leave
+     * {@code remaining < required} in sync: publishes nothing, asks the failed members whether a
+     * newer term claimed them, and otherwise stops writes until reopened. Always throws.
+     *
+     * @throws FencedException if a failed member reports a newer term
+     * @throws IOException otherwise, naming the failed members and why
+     */
+    void refuseMinority(List<FanOut.Failure> failed, String what, int remaining) throws IOException {
+        probeFencing(failed, what);
+        StringBuilder why = new StringBuilder();
+        for (FanOut.Failure f : failed) {
+            if (!why.isEmpty()) {
+                why.append("; ");
+            }
+            why.append(f.member().id).append(": ").append(FanOut.describe(f.error()));
+        }
+        IOException e = new IOException(name + ": " + what + " failed on " + why + "; dropping "
+                + (failed.size() == 1 ? "it" : "them") + " out would leave " + remaining + " in-sync replica(s), mode "
+                + config.mode() + " needs " + required + " of " + members.size() + ", so generation "
+                + state.generation() + " stays and nothing is published; writes are refused until reopened");
+        if (quorumLost == null) {
+            quorumLost = e;
+        }
+        throw e;
+    }
+
+    /**
+     * After a failure, asks each failed connector replica, concurrently and within the write
+     * timeout, whether a newer term claimed it (a claim cuts the old connection, which looks like
+     * any dropped connection).
+     *
+     * @throws FencedException if one did
+     */
+    void probeFencing(List<FanOut.Failure> failed, String what) throws IOException {
+        List<Member> asked = new ArrayList<>();
+        List<Future<Device>> probes = new ArrayList<>();
         for (FanOut.Failure f : failed) {
             ReplicaConnector c = f.member().connector;
-            if (c == null) {
-                continue;
+            if (c != null) {
+                asked.add(f.member());
+                probes.add(executor.submit(() -> c.connect(config.term(), config.writer())));
             }
-            Future<Device> probe = executor.submit(() -> c.connect(config.term(), config.writer()));
+        }
+        long deadline = System.nanoTime() + config.writeTimeout().toNanos();
+        List<FanOut.Failure> answers = new ArrayList<>();
+        for (int i = 0; i < probes.size(); i++) {
+            Future<Device> probe = probes.get(i);
             try {
-                Device d = probe.get(config.writeTimeout().toNanos(), TimeUnit.NANOSECONDS);
+                Device d = probe.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
                 executor.submit(() -> closeQuietly(d));
             } catch (ExecutionException e) {
-                probes.add(new FanOut.Failure(f.member(), e.getCause()));
+                answers.add(new FanOut.Failure(asked.get(i), e.getCause()));
             } catch (TimeoutException e) {
                 probe.cancel(true);
             } catch (InterruptedException e) {
@@ -400,7 +453,7 @@ final class Engine implements ReplicatedDevice {
                 throw new InterruptedIOException(name + ": interrupted while probing replicas");
             }
         }
-        checkFencedBy(probes, what);
+        checkFencedBy(answers, what);
     }
 
     List<Member> writeTargets() {
@@ -466,6 +519,14 @@ final class Engine implements ReplicatedDevice {
         FencedException f = fenced;
         if (f != null) {
             throw new FencedException(name + ": " + op + " refused", f);
+        }
+    }
+
+    void checkQuorum(String op) throws IOException {
+        IOException q = quorumLost;
+        if (q != null) {
+            throw new IOException(name + ": " + op + " refused: too few replicas were left in sync after an earlier"
+                    + " failure (reopen)", q);
         }
     }
 

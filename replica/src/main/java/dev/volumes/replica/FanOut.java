@@ -94,6 +94,11 @@ final class FanOut {
         return failed;
     }
 
+    /** Whether {@code e} is this class's "no answer within the timeout" failure. */
+    static boolean isTimeout(Throwable e) {
+        return e.getCause() instanceof TimeoutException;
+    }
+
     static String describe(Throwable e) {
         String msg = e.getMessage();
         return e.getClass().getSimpleName() + (msg == null ? "" : ": " + msg);

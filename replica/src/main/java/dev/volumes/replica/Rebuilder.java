@@ -242,7 +242,7 @@ final class Rebuilder {
                 run(target, "header write", header::write);
             } catch (IOException e) {
                 // it may still land with the current generation: move the in-sync replicas past it
-                engine.state.dropOut(List.of(new FanOut.Failure(target, e)));
+                engine.state.dropOut(List.of(new FanOut.Failure(target, e)), "rebuild header write on " + target.id);
                 throw e;
             }
             target.headerGeneration = engine.generation();

@@ -14,10 +14,14 @@ import java.util.List;
  *       concurrently and return once all of them acknowledged and at least the mode's requirement
  *       ({@link ReplicationMode}) of in-sync replicas hold the write. A replica that fails or
  *       does not answer within the write timeout is marked {@link ReplicaState#OUT_OF_SYNC} with
- *       the reason, durably, before the write returns. If too few remain the write throws an
- *       {@link IOException} naming every replica and why it is out; the bytes may then be on some
- *       replicas (a failed write is not rolled back, as on a disk, whose content is unspecified
- *       after a failed write).</li>
+ *       the reason, durably, before the write returns — unless fewer in-sync replicas than the
+ *       requirement would remain: then no replica is marked out and no new generation is
+ *       published anywhere; the write throws {@link FencedException} if a failed replica (asked
+ *       again) reports a newer term, else an {@link IOException} naming each failed replica and
+ *       why, and every later write, sync and rebuild throws until the set is reopened. The bytes
+ *       of a failed write may be on some replicas (it is not rolled back, as on a disk, whose
+ *       content is unspecified after a failed write); the next open makes the replicas
+ *       identical again.</li>
  *   <li><b>Durability</b>: {@link #sync()} and FUA writes fan out with the same rule, so a
  *       returned sync means the requirement's count of replicas made the data durable.</li>
  *   <li><b>Ordering</b>: overlapping writes reach every replica in the same order; disjoint
@@ -35,7 +39,10 @@ public interface ReplicatedDevice extends Device {
     /** The writer's term this device claimed the replicas with. */
     long term();
 
-    /** The set's current generation (bumped at open and whenever a replica drops out). */
+    /**
+     * The set's current generation (bumped at open and whenever a replica drops out; never
+     * published to fewer replicas than the mode requires).
+     */
     long generation();
 
     /** A snapshot of every replica's state, in configuration order. */

@@ -179,10 +179,26 @@ final class Startup {
                         + reachable + " of " + members.size() + " replicas are reachable; in " + config.mode()
                         + " mode every replica must be reachable to find the freshest: " + engine.describeStates());
             }
-            // 5. restart resync of the activity log among in-sync replicas
+            // 4b. QUORUM: the freshest generation held by too few is still authoritative (it holds
+            // every acknowledged write); catch the stale replicas up from it (docs/replication.md,
+            // "Start-up", "A freshest generation held by a minority")
+            List<Member> freshest = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
+            if (config.mode().isQuorum() && !brandNew && !freshest.isEmpty() && freshest.size() < required) {
+                for (int i = 0; i < members.size(); i++) {
+                    Member m = members.get(i);
+                    ReplicaHeader h = headers[i];
+                    if (m.state == ReplicaState.OUT_OF_SYNC && m.device != null && h != null && !m.needsFull
+                            && h.bitmapValid() && h.regionSize() > 0) {
+                        dirty.or(h.bitmap(), h.regionSize()); // its own extra regions are re-synced too
+                        m.state = ReplicaState.IN_SYNC;
+                        m.reason = "";
+                    }
+                }
+            }
+            // 5. restart resync of the activity log among in-sync replicas, from a freshest one
             List<Member> inSync = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
             if (inSync.size() > 1 && dirty.dirtyCount() > 0) {
-                Member source = engine.readOrder().stream().filter(inSync::contains).findFirst().orElseThrow();
+                Member source = engine.readOrder().stream().filter(freshest::contains).findFirst().orElseThrow();
                 BitSet regions = dirty.dirtyRegions();
                 for (Member t : inSync) {
                     if (t != source) {
@@ -195,6 +211,13 @@ final class Startup {
                         }
                     }
                 }
+            }
+            // a failing open bumps no generation anywhere: check before step 6 writes headers
+            long ready = members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).count();
+            if (!brandNew && ready < required) {
+                throw new IOException(config.name() + ": open: " + ready + " of " + members.size()
+                        + " replicas in sync, mode " + config.mode() + " needs " + required
+                        + "; no header was changed: " + engine.describeStates());
             }
             // 6. new generation on every in-sync replica, then the state file
             ReplicaHeader header = engine.state.header(dirty.snapshot());
@@ -215,7 +238,7 @@ final class Startup {
             if (!headerFailures.isEmpty()) {
                 // a failed (timed-out) header write may still land with the new generation: drop
                 // those replicas the usual way, which moves the others to a newer generation
-                engine.state.dropOut(headerFailures);
+                engine.state.dropOut(headerFailures, "header write at open");
                 for (FanOut.Failure hf : headerFailures) {
                     hf.member().needsFull = !stateCurrent;
                     hf.member().reason = "header write at open failed: " + hf.error().getMessage();

@@ -43,34 +43,53 @@ final class StatePublisher {
     /**
      * Marks failed members out of sync, durably, and moves the members still in sync to a new
      * generation (state file first, then their headers), before returning.
+     *
+     * <p>A generation is never published to fewer in-sync members than the mode requires: if
+     * dropping the failed members out would leave fewer, nothing is marked or published; the
+     * failed members are asked whether a newer term claimed them ({@link FencedException}),
+     * otherwise the engine stops accepting writes until reopened (as if the writer had crashed
+     * at this point, which start-up already handles) and an IOException says which members
+     * failed and why.
+     *
+     * @param what the request that failed, for messages
      */
-    void dropOut(List<FanOut.Failure> failures) throws IOException {
+    void dropOut(List<FanOut.Failure> failures, String what) throws IOException {
         List<FanOut.Failure> pending = new ArrayList<>(failures);
         engine.membership.lock();
         try {
             while (!pending.isEmpty()) {
-                boolean changed = false;
-                for (FanOut.Failure f : pending) {
-                    Member m = f.member();
-                    if (m.state != ReplicaState.OUT_OF_SYNC) {
-                        if (m.state == ReplicaState.IN_SYNC) {
-                            dropOutPending = true; // before the state: see awaitDropOuts
-                        }
-                        m.state = ReplicaState.OUT_OF_SYNC;
-                        m.reason = "dropped at generation " + generation + ": " + FanOut.describe(f.error());
-                        changed = true;
-                        ReplicaConnector c = m.connector;
-                        Device d = m.device;
-                        if (c != null && d != null) {
-                            engine.executor.submit(() -> Engine.closeQuietly(d));
-                        }
+                List<FanOut.Failure> fresh = pending.stream()
+                        .filter(f -> f.member().state != ReplicaState.OUT_OF_SYNC).toList();
+                if (fresh.isEmpty()) {
+                    break;
+                }
+                int remaining = 0;
+                for (Member m : engine.members) {
+                    if (m.state == ReplicaState.IN_SYNC && fresh.stream().noneMatch(f -> f.member() == m)) {
+                        remaining++;
                     }
                 }
-                if (!changed) {
-                    break;
+                if (remaining < engine.required) {
+                    engine.refuseMinority(fresh, what, remaining);
+                }
+                // a connection cut by a newer claim looks like a dropped connection: ask first
+                engine.probeFencing(fresh.stream().filter(f -> !FanOut.isTimeout(f.error())).toList(), what);
+                for (FanOut.Failure f : fresh) {
+                    Member m = f.member();
+                    if (m.state == ReplicaState.IN_SYNC) {
+                        dropOutPending = true; // before the state: see awaitDropOuts
+                    }
+                    m.state = ReplicaState.OUT_OF_SYNC;
+                    m.reason = "dropped at generation " + generation + ": " + FanOut.describe(f.error());
+                    ReplicaConnector c = m.connector;
+                    Device d = m.device;
+                    if (c != null && d != null) {
+                        engine.executor.submit(() -> Engine.closeQuietly(d));
+                    }
                 }
                 generation++;
                 pending = publishState();
+                what = "header update at generation " + generation;
             }
             if (pending.isEmpty()) {
                 dropOutPending = false;
@@ -87,8 +106,14 @@ final class StatePublisher {
      * @return the members whose header write failed (to be dropped out)
      */
     private List<FanOut.Failure> publishState() throws IOException {
-        DirtyMap.Snapshot snap = commitState();
         List<Member> inSync = engine.members.stream().filter(m -> m.state == ReplicaState.IN_SYNC).toList();
+        if (inSync.size() < engine.required) {
+            // never reached through dropOut (it refuses first); a guard for every other path
+            throw new IOException(engine.name + ": refusing to publish generation " + generation + " to "
+                    + inSync.size() + " in-sync replica(s); mode " + engine.config.mode() + " needs "
+                    + engine.required + ": " + engine.describeStates());
+        }
+        DirtyMap.Snapshot snap = commitState();
         ReplicaHeader header = header(snap);
         List<FanOut.Failure> failed = engine.io.run(inSync, header::write);
         engine.checkFencedBy(failed, "header update");
@@ -121,7 +146,7 @@ final class StatePublisher {
                 if (failed.isEmpty()) {
                     dropOutPending = false;
                 } else {
-                    dropOut(failed);
+                    dropOut(failed, "republication of a drop-out");
                 }
             }
             if (dropOutPending) {
@@ -175,7 +200,7 @@ final class StatePublisher {
             }
             List<FanOut.Failure> failed = publishState();
             if (!failed.isEmpty()) {
-                dropOut(failed);
+                dropOut(failed, "dirty-bit update");
             } else {
                 dropOutPending = false; // the current generation is on every in-sync replica
             }

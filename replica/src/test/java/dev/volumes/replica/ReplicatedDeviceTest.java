@@ -65,11 +65,27 @@ class ReplicatedDeviceTest {
         try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
             f.faults.get(1).on(Op.WRITE).fail(Fault.EIO);
             f.faults.get(2).on(Op.WRITE).fail(Fault.EIO);
+            long gen = dev.generation();
             assertThatThrownBy(() -> dev.write(ByteBuffer.allocate(512), 0))
                     .isInstanceOf(IOException.class)
                     .hasMessageContaining("needs 2 of 3")
-                    .hasMessageContaining("r1 OUT_OF_SYNC")
-                    .hasMessageContaining("r2 OUT_OF_SYNC");
+                    .hasMessageContaining("failed on r1: IOException: injected EIO")
+                    .hasMessageContaining("r2: IOException: injected EIO")
+                    .hasMessageContaining("nothing is published");
+            // a generation is never published to fewer than the mode requires: nobody moved on
+            assertThat(dev.generation()).isEqualTo(gen);
+            for (int i = 0; i < 3; i++) {
+                assertThat(ReplicaHeader.read(f.disks.get(i), "r" + i).generation()).isEqualTo(gen);
+            }
+            f.faults.get(1).clearRules();
+            f.faults.get(2).clearRules();
+            assertThatThrownBy(() -> dev.write(ByteBuffer.allocate(512), 0))
+                    .isInstanceOf(IOException.class).hasMessageContaining("reopen");
+        }
+        try (ReplicatedDevice dev = f.builder(2).open()) {
+            assertThat(dev.status()).allMatch(s -> s.state() == ReplicaState.IN_SYNC);
+            f.write(dev, 0, 512, 5);
+            f.assertInSyncReplicasMatchModel(dev);
         }
     }
 

@@ -19,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -59,15 +58,15 @@ class HandoverIT {
     /**
      * Many handovers in a row; in each the deposed writer writes flat out while its successor
      * claims r0 and r1. A write cut by those claims ("superseded by a newer claim" arrives as a
-     * dropped connection, not as a fencing refusal) makes the deposed engine drop r0 and r1 out
-     * and publish a new generation to r2, which nobody has claimed yet; the successor then finds
-     * r2 newest and r0, r1 stale — "1 of 3 replicas in sync, mode QUORUM needs 2" — and so does
-     * every later writer (each failed open bumps r2 again). Nothing acknowledged is lost, but the
-     * volume is unavailable for good. Fails within 10 handovers on this machine.
+     * dropped connection, not as a fencing refusal) used to make the deposed engine drop r0 and
+     * r1 out and publish a new generation to r2 alone, which nobody had claimed yet; the successor
+     * then found r2 newest and r0, r1 stale — "1 of 3 replicas in sync, mode QUORUM needs 2" —
+     * and so did every later writer (each failed open bumped r2 again). It failed within 10
+     * handovers. The engine now never publishes a generation to fewer replicas than the mode
+     * requires, asks the failed replicas whether a newer term claimed them, and a QUORUM open
+     * catches stale replicas up from a freshest generation held by a minority (docs/ha.md §8).
      */
     @Test
-    @Disabled("replication engine bug (docs/ha.md §8): connections cut by a newer claim are dropped out as replica"
-            + " failures and a new generation is published to a minority before fencing is checked")
     void repeatedHandoversWithTheDeposedWriterWritingNeverWedgeTheSet() throws Exception {
         for (int i = 0; i < 3; i++) {
             ReplicaServer s = ReplicaServer.builder().export("vol0", MemoryDevice.create("r" + i, VOLUME + HEADER_AREA))
