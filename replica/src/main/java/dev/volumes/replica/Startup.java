@@ -130,7 +130,11 @@ final class Startup {
                         + " new set from one whose replicas are unreachable: " + reasons(members));
             }
             boolean brandNew = noHistory;
-            boolean stateCurrent = rec != null && rec.generation() >= gmax && rec.members().size() == members.size();
+            // this writer's own state counts only if no replica header is fresher in (term,
+            // generation) order: a state file left by this node under an older term (with
+            // drop-outs that never reached the replicas) says nothing about a newer writer's set
+            boolean stateCurrent = rec != null && rec.members().size() == members.size()
+                    && !newer(gterm, gmax, rec.term(), rec.generation());
             DirtyMap dirty = new DirtyMap(dataSize, regionSize, stateCurrent ? rec.bitmap() : null);
             // the activity log on the freshest replicas covers what the last writer had in flight
             for (ReplicaHeader h : headers) {

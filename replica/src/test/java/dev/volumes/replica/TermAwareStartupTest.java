@@ -120,12 +120,73 @@ class TermAwareStartupTest {
         servers.get(replica).localConnector("vol").connect(term, writer).close();
     }
 
+    static void assertIdentical(byte[] expected, byte[] actual, String what) {
+        assertThat(Arrays.mismatch(actual, expected)).as("first byte where %s differs", what).isEqualTo(-1);
+    }
+
     private static ReplicaHeader header(MemoryDevice d) throws IOException {
         return ReplicaHeader.read(d, d.name());
     }
 
     /**
-     * A deposed writer's drop-out: the successor has claimed only r1 when A (term 1) publishes:
+     * Node A (term 1) is deposed while a write fails on r0: its fencing probe of r0 is where the
+     * successor claims r1 and r2, so A commits "r0 out, generation g+1" to its own state file and
+     * then finds its header publication refused. The successor's open (term 2) writes its
+     * generation to r0 only (its header writes to r1 and r2 fail) and gives up. Node A comes back
+     * with term 3 and the same state directory: its state (term 1, generation g+1) is older than
+     * r0's header (term 2, generation g+1) and must not be trusted. Before the fix it was taken as
+     * current (generation g+1 >= g+1): r0 "not in sync per A's state", r1 and r2 "stale", so
+     * "0 of 3 replicas in sync" and the volume could not be opened on that node.
+     */
+    @Test
+    void aNodesStateFromAnOlderTermDoesNotOverruleTheReplicasOfANewerTerm() throws Exception {
+        startServers(3);
+        List<Hooked> a = connectors();
+        byte[] acked = Fixture.pattern(BLOCK, 1);
+        long g;
+        try (ReplicatedDevice dev = node("nodeA", 1, a).skipInitialSync().open()) {
+            dev.write(ByteBuffer.wrap(acked), 0);
+            g = dev.generation();
+            faults.get(0).on(Op.WRITE).when(r -> r.offset() == 2 * BLOCK).times(1).fail(Fault.EIO);
+            a.get(0).beforeNextConnect = () -> {
+                claim(1, 2, "nodeB");
+                claim(2, 2, "nodeB");
+            };
+            assertThatThrownBy(() -> dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), 2 * BLOCK))
+                    .isInstanceOf(FencedException.class);
+            assertThat(dev.status().get(0).state()).as("A dropped r0 in its own state").isEqualTo(
+                    ReplicaState.OUT_OF_SYNC);
+            assertThat(dev.generation()).isEqualTo(g + 1);
+        }
+        for (MemoryDevice d : disks) {
+            assertThat(header(d).generation()).as("A's drop-out reached no replica").isEqualTo(g);
+        }
+        // node B (term 2): its open reaches every replica but its header writes fail on r1 and r2
+        for (int i = 1; i < 3; i++) {
+            faults.get(i).on(Op.WRITE).when(r -> r.offset() == SIZE).times(1).fail(Fault.EIO);
+        }
+        assertThatThrownBy(() -> node("nodeB", 2, connectors()).open()).isInstanceOf(IOException.class)
+                .isNotInstanceOf(FencedException.class);
+        assertThat(header(disks.get(0))).extracting(ReplicaHeader::term, ReplicaHeader::generation)
+                .containsExactly(2L, g + 1);
+        // node A again, term 3, the same state directory
+        try (ReplicatedDevice dev = node("nodeA", 3, connectors()).open()) {
+            assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            assertThat(Fixture.readAll(dev, BLOCK)).isEqualTo(acked);
+            byte[] r0 = Fixture.readAll(disks.get(0), SIZE);
+            assertIdentical(r0, Fixture.readAll(disks.get(1), SIZE), "r1");
+            assertIdentical(r0, Fixture.readAll(disks.get(2), SIZE), "r2");
+            dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 3)), 4 * BLOCK);
+        }
+        // the same node reopens under the same term with the same directory
+        try (ReplicatedDevice dev = node("nodeA", 3, connectors()).open()) {
+            assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            assertThat(Fixture.readAll(dev, 5 * BLOCK)).startsWith(acked);
+        }
+    }
+
+    /**
+     * The same deposed-writer drop-out, but the successor has claimed only r1 when A publishes:
      * r2, which the successor never reaches, gets A's generation g+1 (term 1). The successor opens
      * on r0 and r1 with its own generation g+1 (term 2) and acknowledges a write. A third writer
      * then sees generation g+1 on all three replicas. Ordered by generation alone all three were
@@ -160,12 +221,11 @@ class TermAwareStartupTest {
             assertThat(dev.status().get(2).reason()).contains("stale").contains("term 1");
             ByteBuffer got = ByteBuffer.allocate(BLOCK);
             dev.read(got, 16 * BLOCK);
-            assertThat(Arrays.mismatch(got.array(), successor)).as("first wrong byte of the successor's acknowledged write")
-                    .isEqualTo(-1);
+            assertIdentical(successor, got.array(), "the successor's acknowledged write");
             assertThat(dev.rebuild("r2").delta()).isTrue();
             byte[] r0 = Fixture.readAll(disks.get(0), SIZE);
-            assertThat(Arrays.mismatch(Fixture.readAll(disks.get(1), SIZE), r0)).as("first byte where r1 differs from r0").isEqualTo(-1);
-            assertThat(Arrays.mismatch(Fixture.readAll(disks.get(2), SIZE), r0)).as("first byte where r2 differs from r0").isEqualTo(-1);
+            assertIdentical(r0, Fixture.readAll(disks.get(1), SIZE), "r1");
+            assertIdentical(r0, Fixture.readAll(disks.get(2), SIZE), "r2");
         }
     }
 }
