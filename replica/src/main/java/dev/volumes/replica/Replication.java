@@ -84,6 +84,7 @@ public final class Replication {
         private Consumer<RebuildProgress> progress;
         private String preferred;
         private boolean skipInitialSync;
+        private Config.Pacer pacer = Config.Pacer.SYSTEM;
 
         private Builder() {}
 
@@ -188,6 +189,12 @@ public final class Replication {
             return this;
         }
 
+        /** Test hook: the rebuild throttle's clock and sleeper. */
+        Builder rebuildPacer(Config.Pacer pacer) {
+            this.pacer = Objects.requireNonNull(pacer, "pacer");
+            return this;
+        }
+
         /** Called on the rebuilding thread after each copied chunk. */
         public Builder rebuildProgress(Consumer<RebuildProgress> listener) {
             this.progress = listener;
@@ -244,7 +251,7 @@ public final class Replication {
             mode.required(replicas.size());
             Config.StateOpener opener = stateOpener != null ? stateOpener : this::openStateFile;
             Config config = new Config(name, replicas, mode, term, writer, writeTimeout, opener, regionSize, chunkSize,
-                    rebuildRate, progress, preferred != null ? preferred : replicas.getFirst().id(), skipInitialSync);
+                    rebuildRate, progress, preferred != null ? preferred : replicas.getFirst().id(), skipInitialSync, pacer);
             return new Startup(config).open();
         }
 

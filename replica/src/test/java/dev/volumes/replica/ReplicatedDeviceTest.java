@@ -293,23 +293,82 @@ class ReplicatedDeviceTest {
         assertThatThrownBy(() -> f.builder(1).skipInitialSync().open()).isInstanceOf(IOException.class);
     }
 
+    /** A fake clock that only the sleeps the throttle asks for move forward. */
+    static final class FakePacer implements Config.Pacer {
+        final java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_000_000);
+        final List<Long> sleeps = java.util.Collections.synchronizedList(new ArrayList<>());
+
+        @Override
+        public long nanoTime() {
+            return now.get();
+        }
+
+        @Override
+        public void sleep(long nanos) {
+            sleeps.add(nanos);
+            now.addAndGet(nanos);
+        }
+
+        long total() {
+            synchronized (sleeps) {
+                return sleeps.stream().mapToLong(Long::longValue).sum();
+            }
+        }
+    }
+
     @Test
     void rebuildReportsProgressAndHonoursTheThrottle() throws IOException {
         Fixture f = new Fixture(2, SIZE);
         List<RebuildProgress> seen = new ArrayList<>();
+        FakePacer pacer = new FakePacer();
+        long rate = 64L << 20;
         try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync()
-                .rebuildProgress(seen::add).rebuildRate(64L << 20).open()) {
+                .rebuildProgress(seen::add).rebuildRate(rate).rebuildPacer(pacer).open()) {
             f.write(dev, 0, 65536, 20);
             f.faults.get(1).on(Op.WRITE).fail(Fault.EIO);
             f.write(dev, 0, 4096, 21);
             f.faults.get(1).clearRules();
             dev.replace("r1", f.faults.get(1));
+            assertThat(pacer.sleeps).isEmpty();
             RebuildReport r = dev.rebuild("r1");
             assertThat(seen).isNotEmpty();
             assertThat(seen).extracting(RebuildProgress::doneBytes).isSorted();
             assertThat(seen.getLast().doneBytes()).isEqualTo(seen.getLast().totalBytes()).isEqualTo(SIZE);
             assertThat(dev.status().get(1).rebuildDoneBytes()).isEqualTo(SIZE);
             assertThat(r.delta()).isFalse();
+            // the copy of SIZE bytes asked for at least SIZE / rate seconds of sleep (the fake
+            // clock moves only by the sleeps, so the whole time is theirs): 1 MiB at 64 MiB/s
+            assertThat(pacer.total()).as("nanoseconds of sleep requested").isGreaterThanOrEqualTo(
+                    SIZE * 1_000_000_000L / rate).isEqualTo(15_625_000L);
+            // one sleep per 16 KiB chunk: the copy is spread out, not one sleep at the end
+            assertThat(pacer.sleeps).hasSize((int) (SIZE / (16 << 10)));
+            f.assertInSyncReplicasMatchModel(dev);
+        }
+    }
+
+    @Test
+    void theThrottleCountsTheTimeTheCopyItselfTook() throws IOException {
+        Fixture f = new Fixture(2, SIZE);
+        FakePacer pacer = new FakePacer();
+        long rate = 16L << 20;
+        // every chunk read from the source "takes" 0.5 ms of the fake clock
+        f.faults.get(0).on(Op.READ).when(r -> {
+            pacer.now.addAndGet(500_000);
+            return false;
+        }).fail(Fault.EIO);
+        try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync()
+                .rebuildRate(rate).rebuildPacer(pacer).open()) {
+            f.write(dev, 0, (int) SIZE, 22);
+            f.faults.get(1).on(Op.WRITE).times(1).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 23);
+            dev.replace("r1", f.faults.get(1));
+            long start = pacer.nanoTime();
+            dev.rebuild("r1");
+            long elapsed = pacer.nanoTime() - start;
+            assertThat(elapsed).as("fake nanoseconds the rebuild took").isGreaterThanOrEqualTo(
+                    SIZE * 1_000_000_000L / rate);
+            // 64 chunks at 1 ms due each, 0.5 ms of which the copy took: the sleeps make up the rest
+            assertThat(pacer.total()).isLessThan(SIZE * 1_000_000_000L / rate);
             f.assertInSyncReplicasMatchModel(dev);
         }
     }
