@@ -2,6 +2,7 @@ package dev.volumes.replica;
 
 import dev.volumes.device.Device;
 import dev.volumes.nbd.NbdClient;
+import dev.volumes.nbd.NbdClientTls;
 import dev.volumes.nbd.NbdRefusedException;
 import java.io.IOException;
 import java.time.Duration;
@@ -13,12 +14,16 @@ import java.util.regex.Pattern;
  * ({@code vol;term=7;writer=nodeA}), and a fencing refusal ({@code NBD_REP_ERR_POLICY} whose text
  * starts with "fenced:") comes back as a {@link FencedException}.
  */
-record NbdConnector(String host, int port, String export, Duration requestTimeout, Duration reconnectDeadline)
-        implements ReplicaConnector {
+record NbdConnector(String host, int port, String export, NbdClientTls tls, Duration requestTimeout,
+        Duration reconnectDeadline, Duration handshakeTimeout) implements ReplicaConnector {
 
     private static final Pattern TERMS = Pattern.compile("promised term (\\d+), refusing term (\\d+)");
 
     NbdConnector {
+        check(host, port, export);
+    }
+
+    static void check(String host, int port, String export) {
         if (host == null || host.isEmpty() || port < 1 || port > 65535 || export == null || export.isEmpty()
                 || export.contains(";")) {
             throw new IllegalArgumentException("nbd replica needs host, port 1..65535 and an export without ';': "
@@ -30,8 +35,8 @@ record NbdConnector(String host, int port, String export, Duration requestTimeou
     public Device connect(long term, String writer) throws IOException {
         String name = new ExportName(export, term, writer).format();
         try {
-            return NbdClient.builder().host(host).port(port).exportName(name).requestTimeout(requestTimeout)
-                    .reconnectDeadline(reconnectDeadline).open();
+            return NbdClient.builder().host(host).port(port).exportName(name).tls(tls).requestTimeout(requestTimeout)
+                    .reconnectDeadline(reconnectDeadline).handshakeTimeout(handshakeTimeout).open();
         } catch (NbdRefusedException e) {
             FencedException f = asFenced(e, describe());
             throw f != null ? f : e;
@@ -40,7 +45,8 @@ record NbdConnector(String host, int port, String export, Duration requestTimeou
 
     @Override
     public String describe() {
-        return "nbd://" + host + ":" + port + "/" + export;
+        return (tls != null ? "nbds://" : "nbd://") + (host.contains(":") ? "[" + host + "]" : host) + ":" + port
+                + "/" + export;
     }
 
     /** The fencing refusal inside {@code t}'s cause chain, as a {@link FencedException}; null if none. */

@@ -21,7 +21,8 @@ import java.util.function.Consumer;
  *         .name("vol1")
  *         .replica("a", localServer.localConnector("vol1"))              // fenced in-process
  *         .replica("b", ReplicaConnector.nbd("10.0.0.2", 10809, "vol1"))  // fenced over NBD
- *         .replica("c", ReplicaConnector.nbd("10.0.0.3", 10809, "vol1"))
+ *         .replica("c", ReplicaConnector.nbdBuilder("10.0.0.3", 10809, "vol1")
+ *                 .tls(NbdClientTls.fromDirectory(certs)).build())       // over NBD with TLS
  *         .mode(ReplicationMode.QUORUM)
  *         .term(7).writer("nodeA")
  *         .stateDir(Path.of("/var/lib/volumes/vol1.replication"))        // one per volume and node, for every term
