@@ -259,8 +259,9 @@ final class Engine {
         } finally {
             meta.readLock().unlock();
         }
-        LOG.log(System.Logger.Level.WARNING, "pool ''{0}'' is low on space: {1} of {2} bytes used, {3} free "
-                + "(threshold {4})", device.name(), i.usedBytes(), i.totalBytes(), i.freeBytes(), lowSpaceThreshold);
+        // formatted here (it is rare), so the numbers carry no locale-dependent grouping
+        LOG.log(System.Logger.Level.WARNING, "pool '" + device.name() + "' is low on space: " + i.usedBytes() + " of "
+                + i.totalBytes() + " bytes used, " + i.freeBytes() + " free (threshold " + lowSpaceThreshold + ")");
         LowSpaceListener l = lowSpaceListener;
         if (l != null) {
             try {

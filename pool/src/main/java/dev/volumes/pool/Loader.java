@@ -14,7 +14,8 @@ import java.util.Set;
  * Opens a pool: picks a superblock, verifies its whole tree and rebuilds reference counts in
  * one walk of the unique nodes.
  *
- * <p>Recovery rule (docs/pool-format.md "Recovery rule"): decode all four ring slots; take the valid slot with the highest generation
+ * <p>Recovery rule (docs/pool-format.md "Recovery rule"): decode all four ring slots (an intact
+ * slot of a newer format refuses the whole pool); take the valid slot with the highest generation
  * G and verify its catalog and every map node reachable from it; if anything fails, try the
  * valid slot holding G's fallback generation (its {@code previousGeneration}, else G - 1) the
  * same way, unless the slot where generation G + 1 would be is damaged: that slot may hold a
@@ -42,12 +43,18 @@ final class Loader {
         }
         List<Superblock> valid = new ArrayList<>();
         int blank = 0;
+        boolean readOnly = device.capabilities().readOnly();
         for (int slot = 0; slot < Superblock.SLOTS; slot++) {
             ByteBuffer raw = ByteBuffer.allocate(Superblock.SLOT_SIZE);
             device.read(raw, (long) slot * Superblock.SLOT_SIZE);
             if (Superblock.blank(raw)) {
                 blank++;
                 continue;
+            }
+            String unsupported = Superblock.unsupported(raw, slot, readOnly);
+            if (unsupported != null) {
+                // written by a newer format: never fall back past it to an older generation
+                throw new UnsupportedPoolFormatException(name, unsupported);
             }
             try {
                 valid.add(Superblock.decode(name, raw, slot));
