@@ -280,5 +280,18 @@ class WriteZeroesTest {
         assertThat(reopened.openVolume("v@1").extents(8 * BS, 8 * BS)).containsExactly(x(8, 16, Extent.Type.ZERO));
         assertThat(read(reopened.openVolume("c"), 9 * BS, BS)).isEqualTo(want);
         assertThat(reopened.check().problems()).isEmpty();
+
+        // repair rewrites a damaged node holding ZEROED entries from memory, bits included
+        long node = reopened.engine().volumes.get("v@1").root; // depth 1: the leaf, shared with v
+        ByteBuffer one = ByteBuffer.allocate(1);
+        disk.read(one, node * BS + 2000);
+        disk.write(ByteBuffer.wrap(new byte[] {(byte) (one.get(0) ^ 0x10)}), node * BS + 2000);
+        assertThat(reopened.check().findings(CheckReport.Kind.BAD_CHECKSUM)).singleElement()
+                .satisfies(f -> assertThat(f.block()).isEqualTo(node));
+        assertThat(reopened.repair().after().problems()).isEmpty();
+        Pool repaired = Pool.open(disk);
+        assertThat(repaired.openVolume("v@1").extents(0, 64 * BS)).containsExactly(x(0, 8, Extent.Type.DATA),
+                x(8, 16, Extent.Type.ZERO), x(16, 32, Extent.Type.DATA), x(32, 64, Extent.Type.HOLE));
+        assertThat(read(repaired.openVolume("v"), 0, 64 * BS)).isEqualTo(image);
     }
 }
