@@ -278,12 +278,14 @@ final class Loader {
         return b.clear();
     }
 
-    /** Walks node {@code block} at {@code level}, covering logical blocks from {@code firstLb}. */
     /** Mapped data blocks under each node walked (a shared node's count is reused, not recounted). */
     private final java.util.Map<Long, Long> mappedUnder = new java.util.HashMap<>();
     private final Set<Long> catalogBlocks = new HashSet<>();
 
-    /** Walks a node and returns the data blocks mapped under it. */
+    /**
+     * Walks node {@code block} at {@code level}, covering logical blocks from {@code firstLb}, and
+     * returns the data blocks mapped under it.
+     */
     private long visit(Engine e, Superblock sb, CatalogEntry vol, long block, int level, long firstLb)
             throws IOException {
         if (!e.space.inDataArea(block)) {
