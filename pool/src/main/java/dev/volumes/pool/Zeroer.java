@@ -22,8 +22,13 @@ import java.nio.ByteBuffer;
  *       alone</td></tr>
  * </table>
  * So without unmap every block the range touches ends allocated to this volume alone and reads
- * as zeros, and a later write there needs no new data block (it lands in place, zero-filling
- * what it does not cover; clearing the ZEROED bit may shadow map nodes).
+ * as zeros. A later write there lands in place (zero-filling what it does not cover; clearing the
+ * ZEROED bit may shadow map nodes) when {@link Engine#placement} allows it: at once for blocks
+ * this call allocated, but a kept block may be pinned ({@link Engine#exclusive} ignores pins,
+ * and shadowing a pinned node pins its children), and then needs a new block until two commits
+ * have passed ({@code WriteZeroesTest.aKeptButPinnedZeroedBlockNeedsANewBlockForTheNextWriteUntilTwoCommitsPass}).
+ * Replacing pinned blocks here instead would take more space exactly when a snapshot was just
+ * deleted to make room, so the pin is documented, not avoided.
  *
  * <p>Locking: the volume's {@code rw} lock exclusively for the whole call (no read, write,
  * snapshot or clone of the volume is in flight or can start, so no stripe locks are needed, no
