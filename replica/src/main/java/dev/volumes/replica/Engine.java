@@ -504,7 +504,7 @@ final class Engine implements ReplicatedDevice {
 
     void checkFencedBy(List<FanOut.Failure> failures, String what) throws FencedException {
         for (FanOut.Failure f : failures) {
-            FencedException fe = NbdConnector.asFenced(f.error(), f.member().where());
+            FencedException fe = NbdConnector.asFenced(f.error(), f.member().where(), config.term(), config.writer());
             if (fe != null) {
                 FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
                 if (fenced == null) {
