@@ -66,6 +66,9 @@ final class Startup {
                 long s;
                 try {
                     s = within(ex, d::size, "size of " + m.id);
+                } catch (FencedException e) {
+                    // a newer writer claimed it after our claim: deposed, not unreachable
+                    throw new FencedException(config.name() + ": open with term " + config.term(), e);
                 } catch (IOException e) {
                     m.reason = "unreachable at open: " + FanOut.describe(e);
                     continue;
@@ -219,6 +222,11 @@ final class Startup {
                         try {
                             engine.rebuilder.copyRegions(source, t, regions);
                         } catch (IOException e) {
+                            FencedException f = NbdConnector.asFenced(e, t.where(), config.term(), config.writer());
+                            if (f != null) {
+                                throw new FencedException(config.name() + ": open with term " + config.term()
+                                        + ": restart resync", f);
+                            }
                             t.state = ReplicaState.OUT_OF_SYNC;
                             t.needsFull = false;
                             t.reason = "restart resync failed: " + e.getMessage();

@@ -128,6 +128,105 @@ class TermAwareStartupTest {
         return ReplicaHeader.read(d, d.name());
     }
 
+    /** A connector whose next session runs {@code hook} once, before its first call of {@code op}. */
+    private static ReplicaConnector claimedBefore(ReplicaConnector inner, String op, IoRunnable hook) {
+        return new ReplicaConnector() {
+            @Override
+            public Device connect(long term, String writer) throws IOException {
+                Device d = inner.connect(term, writer);
+                java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean(true);
+                return new dev.volumes.device.ForwardingDevice(d) {
+                    private void before(String what) throws IOException {
+                        if (what.equals(op) && armed.getAndSet(false)) {
+                            hook.run();
+                        }
+                    }
+
+                    @Override
+                    public long size() throws IOException {
+                        before("size");
+                        return super.size();
+                    }
+
+                    @Override
+                    public void write(ByteBuffer src, long offset, dev.volumes.device.WriteFlag flag) throws IOException {
+                        before("write");
+                        super.write(src, offset, flag);
+                    }
+
+                    @Override
+                    public void write(ByteBuffer src, long offset) throws IOException {
+                        write(src, offset, dev.volumes.device.WriteFlag.NONE);
+                    }
+                };
+            }
+
+            @Override
+            public String describe() {
+                return inner.describe();
+            }
+        };
+    }
+
+    private long[] generations() throws IOException {
+        long[] g = new long[disks.size()];
+        for (int i = 0; i < g.length; i++) {
+            g[i] = header(disks.get(i)).generation();
+        }
+        return g;
+    }
+
+    /**
+     * minInSync(1), this node's state current: a newer writer claims r1 after our claim but before
+     * our size() of it. The session's size() is refused as fenced; the open must fail with
+     * FencedException and write no header. Before the fix the refusal counted as "unreachable at
+     * open", and with the state current the open went on and wrote term-2 headers to r0 and r2,
+     * which the newer writer had not reached.
+     */
+    @Test
+    void aNewerClaimBetweenOurClaimAndOurSizeFailsTheOpen() throws Exception {
+        startServers(3);
+        try (ReplicatedDevice dev = node("nodeA", 1, connectors()).mode(ReplicationMode.minInSync(1))
+                .skipInitialSync().open()) {
+            dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 1)), 0);
+        }
+        long[] before = generations();
+        List<ReplicaConnector> a = new ArrayList<>(connectors());
+        a.set(1, claimedBefore(a.get(1), "size", () -> claim(1, 5, "nodeB")));
+        assertThatThrownBy(() -> node("nodeA", 2, a).mode(ReplicationMode.minInSync(1)).open())
+                .isInstanceOfSatisfying(FencedException.class, f -> assertThat(f.promisedTerm()).isEqualTo(5))
+                .hasMessageContaining("open with term 2");
+        assertThat(generations()).as("no header was written").isEqualTo(before);
+        for (MemoryDevice d : disks) {
+            assertThat(header(d).term()).isEqualTo(1);
+        }
+    }
+
+    /**
+     * The same, but the newer writer claims r1 while our open copies the activity log onto it
+     * (restart resync, a dirty region left by a write that failed below the requirement). The
+     * copy's refusal is a fence, not a failed resync: the open fails with FencedException and
+     * writes no header (before: r1 "restart resync failed", term-2 headers on r0 and r2).
+     */
+    @Test
+    void aNewerClaimDuringTheRestartResyncFailsTheOpen() throws Exception {
+        startServers(3);
+        try (ReplicatedDevice dev = node("nodeA", 1, connectors()).mode(ReplicationMode.minInSync(3))
+                .skipInitialSync().open()) {
+            dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 1)), 0);
+            faults.get(2).on(Op.WRITE).when(r -> r.offset() == 4 * BLOCK).times(1).fail(Fault.EIO);
+            assertThatThrownBy(() -> dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), 4 * BLOCK))
+                    .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class);
+        }
+        long[] before = generations();
+        List<ReplicaConnector> a = new ArrayList<>(connectors());
+        a.set(1, claimedBefore(a.get(1), "write", () -> claim(1, 5, "nodeB")));
+        assertThatThrownBy(() -> node("nodeA", 2, a).mode(ReplicationMode.minInSync(1)).open())
+                .isInstanceOfSatisfying(FencedException.class, f -> assertThat(f.promisedTerm()).isEqualTo(5))
+                .hasMessageContaining("restart resync");
+        assertThat(generations()).as("no header was written").isEqualTo(before);
+    }
+
     /**
      * Node A (term 1) is deposed while a write fails on r0: its fencing probe of r0 is where the
      * successor claims r1 and r2, so A commits "r0 out, generation g+1" to its own state file and
