@@ -57,6 +57,7 @@ final class Startup {
             // generation an older writer may still have published to a replica it could reach
             long gterm = 0;
             long gmax = 0;
+            long highest = 0; // the highest generation on any readable header, whatever its term
             for (int i = 0; i < members.size(); i++) {
                 Member m = members.get(i);
                 if (m.device == null) {
@@ -81,6 +82,7 @@ final class Startup {
                 try {
                     headers[i] = within(ex, () -> ReplicaHeader.read(d, m.id), "header of " + m.id);
                     m.headerGeneration = headers[i].generation();
+                    highest = Math.max(highest, headers[i].generation());
                     if (newer(headers[i].term(), headers[i].generation(), gterm, gmax)) {
                         gterm = headers[i].term();
                         gmax = headers[i].generation();
@@ -149,7 +151,9 @@ final class Startup {
                     }
                 }
             }
-            long generation = Math.max(gmax, rec == null ? 0 : rec.generation()) + 1;
+            // above every generation seen, not only the freshest header's: an older term's header
+            // may carry a higher one, and generations must still grow for anyone ordering by them
+            long generation = Math.max(highest, rec == null ? 0 : rec.generation()) + 1;
             // 4. decide who is in sync
             int reachable = 0;
             for (int i = 0; i < members.size(); i++) {

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -225,6 +226,65 @@ class TermAwareStartupTest {
                 .isInstanceOfSatisfying(FencedException.class, f -> assertThat(f.promisedTerm()).isEqualTo(5))
                 .hasMessageContaining("restart resync");
         assertThat(generations()).as("no header was written").isEqualTo(before);
+    }
+
+    private static final long REGION = 64 << 10;
+
+    /**
+     * The history of the review's R3/R4 scenario, with real bytes. minInSync(1), 64 KiB regions:
+     * node A (term 1) writes region 3 on all three, then a write to region 3 fails on r0 and r1,
+     * which are dropped; A goes on alone on r2 and writes region 12 — its bit reaches r2's header
+     * only. A reopens (r2 gets one more generation). Node B (term 2) then opens the set without r2
+     * (docs: "open the set without it") and writes region 7. Afterwards r0 and r1 carry (term 2,
+     * generation g+1), r2 (term 1, generation g+2) with A's bytes in region 12, which B's line
+     * never wrote.
+     *
+     * @return the highest header generation on any replica
+     */
+    private long deposedWriterWroteAloneOnR2() throws IOException {
+        startServers(3);
+        ReplicationMode mode = ReplicationMode.minInSync(1);
+        try (ReplicatedDevice a = node("nodeA", 1, connectors()).mode(mode).regionSize(REGION).skipInitialSync()
+                .open()) {
+            a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 1)), 3 * REGION);
+            for (int i = 0; i < 2; i++) {
+                faults.get(i).on(Op.WRITE).when(r -> r.offset() == 3 * REGION).times(1).fail(Fault.EIO);
+            }
+            a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), 3 * REGION); // acknowledged by r2 alone
+            assertThat(a.status()).extracting(ReplicaStatus::state)
+                    .containsExactly(ReplicaState.OUT_OF_SYNC, ReplicaState.OUT_OF_SYNC, ReplicaState.IN_SYNC);
+            a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 3)), 12 * REGION);
+        }
+        try (ReplicatedDevice a = node("nodeA", 1, connectors()).mode(mode).regionSize(REGION).open()) {
+            assertThat(a.status().get(2).state()).isEqualTo(ReplicaState.IN_SYNC);
+        }
+        List<Hooked> all = connectors();
+        try (ReplicatedDevice b = node("nodeB", 2, all.subList(0, 2)).mode(mode).regionSize(REGION).open()) {
+            b.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 4)), 7 * REGION);
+        }
+        ReplicaHeader r0 = header(disks.get(0));
+        ReplicaHeader r2 = header(disks.get(2));
+        assertThat(r0.term()).isEqualTo(2);
+        assertThat(r2.term()).isEqualTo(1);
+        assertThat(r2.generation()).as("the deposed line's generation is the higher one").isGreaterThan(r0.generation());
+        assertThat(BitSet.valueOf(r0.bitmap()).get(12)).as("region 12's bit is not in B's line").isFalse();
+        assertThat(BitSet.valueOf(r2.bitmap()).get(12)).isTrue();
+        return Math.max(r0.generation(), r2.generation());
+    }
+
+    /**
+     * The new generation is above every readable header's, also r2's of the older term, so anyone
+     * ordering by generation alone still sees it grow. Before the fix it was the freshest header's
+     * generation + 1 (g+2), equal to r2's.
+     */
+    @Test
+    void theNewGenerationIsAboveEveryHeaderSeen() throws Exception {
+        long highest = deposedWriterWroteAloneOnR2();
+        try (ReplicatedDevice c = node("nodeC", 3, connectors()).mode(ReplicationMode.minInSync(1))
+                .regionSize(REGION).open()) {
+            assertThat(c.generation()).isEqualTo(highest + 1);
+            assertThat(header(disks.get(0)).generation()).isEqualTo(highest + 1);
+        }
     }
 
     /**
