@@ -318,6 +318,7 @@ final class Engine implements ReplicatedDevice {
             m.connector = connector;
             m.device = device;
             m.needsFull = true;
+            m.ownRegions = null;
             m.headerGeneration = 0;
             m.reason = "replaced; needs a full rebuild";
             state.commitState();

@@ -177,14 +177,26 @@ final class Startup {
                 } else {
                     m.state = ReplicaState.OUT_OF_SYNC;
                     m.needsFull = !usableHistory;
-                    if (m.device != null && headers[i] != null) {
+                    ReplicaHeader h = headers[i];
+                    if (m.device != null && h != null) {
                         m.reason = mr != null && !mr.inSync() && !mr.reason().isEmpty()
                                 ? "stale: " + mr.reason()
-                                : headers[i].term() == gterm
-                                        ? "stale: header generation " + headers[i].generation() + " < " + gmax
-                                        : "stale: header of term " + headers[i].term() + " generation "
-                                                + headers[i].generation() + ", older than term " + gterm
+                                : h.term() == gterm
+                                        ? "stale: header generation " + h.generation() + " < " + gmax
+                                        : "stale: header of term " + h.term() + " generation "
+                                                + h.generation() + ", older than term " + gterm
                                                 + " generation " + gmax;
+                        if (!m.needsFull && h.term() < gterm) {
+                            // an older term's writer may have written on it alone (minInSync: after
+                            // dropping the others) regions this line's dirty map never had: its own
+                            // bitmap names them; without one only a full copy is safe
+                            if (h.bitmapValid() && (h.bitmap().length == 0 || h.regionSize() > 0)) {
+                                m.ownRegions = dirty.regionsOf(h.bitmap(), h.regionSize());
+                            } else {
+                                m.needsFull = true;
+                                m.reason += "; its header bitmap is unusable: full rebuild";
+                            }
+                        }
                     }
                 }
             }

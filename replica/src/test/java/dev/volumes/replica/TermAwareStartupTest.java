@@ -272,6 +272,12 @@ class TermAwareStartupTest {
         return Math.max(r0.generation(), r2.generation());
     }
 
+    private void assertAllReplicasIdentical() throws IOException {
+        byte[] r0 = Fixture.readAll(disks.get(0), SIZE);
+        assertIdentical(r0, Fixture.readAll(disks.get(1), SIZE), "r1");
+        assertIdentical(r0, Fixture.readAll(disks.get(2), SIZE), "r2");
+    }
+
     /**
      * The new generation is above every readable header's, also r2's of the older term, so anyone
      * ordering by generation alone still sees it grow. Before the fix it was the freshest header's
@@ -284,6 +290,45 @@ class TermAwareStartupTest {
                 .regionSize(REGION).open()) {
             assertThat(c.generation()).isEqualTo(highest + 1);
             assertThat(header(disks.get(0)).generation()).isEqualTo(highest + 1);
+        }
+    }
+
+    /**
+     * The third writer finds r2 stale with an older term. Its rebuild must also copy the regions
+     * in r2's own header bitmap (region 12, written only by the deposed line); before the fix the
+     * delta copied only the current line's dirty regions (3, 7) and r2 rejoined in sync still
+     * holding A's bytes in region 12 (first difference at byte 786432 = 12 × 64 KiB).
+     */
+    @Test
+    void aStaleReplicaOfAnOlderTermIsRebuiltWithItsOwnDirtyRegions() throws Exception {
+        deposedWriterWroteAloneOnR2();
+        try (ReplicatedDevice c = node("nodeC", 3, connectors()).mode(ReplicationMode.minInSync(1))
+                .regionSize(REGION).open()) {
+            assertThat(c.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            assertThat(c.status().get(2).reason()).contains("older than term 2");
+            ByteBuffer got = ByteBuffer.allocate(BLOCK);
+            c.read(got, 12 * REGION);
+            assertIdentical(new byte[BLOCK], got.array(), "region 12 in the successor's line");
+            RebuildReport report = c.rebuild("r2");
+            assertThat(report.delta()).isTrue();
+            assertAllReplicasIdentical();
+            assertThat(c.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+        }
+    }
+
+    /** R3 without a usable bitmap: r2's header bitmap is torn, so its rebuild is a full one. */
+    @Test
+    void aStaleReplicaOfAnOlderTermWithATornBitmapIsRebuiltInFull() throws Exception {
+        deposedWriterWroteAloneOnR2();
+        MemoryDevice r2 = disks.get(2);
+        ByteBuffer b = ByteBuffer.allocate(1);
+        r2.read(b, SIZE + ReplicaHeader.BITMAP_OFFSET);
+        r2.write(ByteBuffer.wrap(new byte[] {(byte) (b.get(0) ^ 0x40)}), SIZE + ReplicaHeader.BITMAP_OFFSET);
+        assertThat(header(r2).bitmapValid()).isFalse();
+        try (ReplicatedDevice c = node("nodeC", 3, connectors()).mode(ReplicationMode.minInSync(1))
+                .regionSize(REGION).open()) {
+            assertThat(c.rebuild("r2").delta()).isFalse();
+            assertAllReplicasIdentical();
         }
     }
 
