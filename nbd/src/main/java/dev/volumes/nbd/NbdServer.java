@@ -449,11 +449,13 @@ public final class NbdServer implements Closeable {
 
     /**
      * One listener's accept loop. A failure while accepting or setting up one connection (an
-     * IOException such as EMFILE, a RuntimeException, an OutOfMemoryError) is logged at ERROR,
-     * that connection is closed, and the loop keeps accepting after a short pause (so a
-     * persistent failure does not spin). Only the listener being closed ends the loop; if that
-     * happens while the server is not closing, it is logged at ERROR as the server no longer
-     * accepting on that address.
+     * IOException such as EMFILE, a RuntimeException, any Error including OutOfMemoryError,
+     * InternalError and UnknownError) is logged at ERROR, that connection is closed, and the loop
+     * keeps accepting after a short pause (so a persistent failure does not spin). Only the
+     * listener being closed ends the loop; if that happens while the server is not closing, it is
+     * logged at ERROR as the server no longer accepting on that address. (Whether the JVM is still
+     * healthy after a VirtualMachineError is for the process owner to decide, not for one
+     * listener to guess by going deaf.)
      */
     private void accept(ServerSocketChannel listener) {
         while (!closing) {
@@ -473,10 +475,6 @@ public final class NbdServer implements Closeable {
                 }
                 LOG.log(Level.ERROR, () -> "accepting a connection on " + listenerName(listener)
                         + " failed; still accepting", e);
-                if (e instanceof Error err && !(e instanceof OutOfMemoryError) && !(e instanceof StackOverflowError)
-                        && err instanceof VirtualMachineError) {
-                    return; // InternalError, UnknownError: the JVM is not trustworthy any more
-                }
                 try {
                     Thread.sleep(100);
                 } catch (InterruptedException ie) {

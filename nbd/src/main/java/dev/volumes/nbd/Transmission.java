@@ -460,14 +460,28 @@ final class Transmission {
         }
     }
 
+    /**
+     * Takes a request slot and {@code reserve} bytes of both budgets, blocking (backpressure). All
+     * or nothing: if interrupted part-way, whatever was already taken is given back, so an
+     * interrupted reader never leaks a slot that {@link #drain} would then wait for forever.
+     */
     private void acquire(int reserve) throws IOException {
+        int held = 0; // 1 = slot, 2 = slot + connection bytes
         try {
             slots.acquire();
+            held = 1;
             if (reserve > 0) {
                 bytes.acquire(reserve);
+                held = 2;
                 server.bytes().acquire(reserve);
             }
         } catch (InterruptedException e) {
+            if (held == 2) {
+                bytes.release(reserve);
+            }
+            if (held >= 1) {
+                slots.release();
+            }
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while waiting for memory for a request", e);
         }

@@ -92,6 +92,66 @@ class RobustnessTest {
         }
     }
 
+    @Test
+    void aReaderInterruptedWhileWaitingForTheBudgetGivesBackItsSlotSoTheConnectionStillCloses() throws Exception {
+        LifecycleTest.GatedDevice device = new LifecycleTest.GatedDevice(MemoryDevice.create(64 << 20));
+        int budget = 32 << 20;
+        NbdServer server = local().inFlightBytes(budget, budget).build();
+        try {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient hog = new RawClient(server.address()); RawClient starved = new RawClient(server.address())) {
+                hog.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                hog.go("d");
+                // 32 MiB in one write held by the gated device: the whole server budget.
+                hog.request(0, Wire.CMD_WRITE, 1, 0, budget, new byte[budget]);
+                await(() -> device.entered.get() == 1);
+                starved.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                starved.go("d");
+                long id = server.stats().perConnection().getLast().id();
+                // Its first request: the platform reader takes a request slot, then blocks on the server budget.
+                starved.request(0, Wire.CMD_WRITE, 2, 1 << 20, 4096, new byte[4096]);
+                Thread reader = awaitThread("nbd-conn-" + id + "-reader", Thread.State.WAITING);
+                reader.interrupt();
+                // The connection ends (the request was never acknowledged) instead of waiting
+                // forever in drain() for a slot the interrupted reader leaked.
+                assertThat(starved.closedByServer()).isTrue();
+                await(() -> server.stats().connections() == 1);
+                device.open.countDown();
+                assertThat(hog.simple()).containsExactly(0, 1);
+            } finally {
+                device.open.countDown();
+            }
+            await(() -> server.stats().inFlightBytes() == 0);
+        } finally {
+            closeWithin(server); // before the fix: drain() waited forever for the leaked slot
+        }
+    }
+
+    /** Closes the server on another thread and fails (instead of hanging) if that does not finish. */
+    static void closeWithin(NbdServer server) throws Exception {
+        CompletableFuture.runAsync(() -> {
+            try {
+                server.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }).get(30, TimeUnit.SECONDS); // a hang guard, not a timing claim
+    }
+
+    /** The platform thread named {@code name} once it is in {@code state} (parked on a semaphore). */
+    private static Thread awaitThread(String name, Thread.State state) throws InterruptedException {
+        for (int i = 0; i < 1000; i++) {
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                if (t.getName().equals(name) && t.getState() == state) {
+                    return t;
+                }
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError("no thread " + name + " in state " + state);
+    }
+
     // ------------------------------------------------------------- (b) buffer accounting
 
     @Test
@@ -217,18 +277,21 @@ class RobustnessTest {
     @Test
     void aRuntimeExceptionOrErrorInTheAcceptLoopDoesNotStopTheServer() throws Exception {
         AtomicInteger accepted = new AtomicInteger();
+        // Only closing the listener ends the accept loop: not even InternalError or UnknownError.
+        List<Error> errors = List.of(new OutOfMemoryError("injected: unable to create native thread"),
+                new InternalError("injected"), new UnknownError("injected"), new StackOverflowError("injected"));
         try (NbdServer server = local().acceptHook(ch -> {
             int n = accepted.incrementAndGet();
             if (n == 1) {
                 throw new IllegalStateException("injected accept failure");
             }
-            if (n == 2) {
-                throw new OutOfMemoryError("injected: unable to create native thread");
+            if (n <= 1 + errors.size()) {
+                throw errors.get(n - 2);
             }
         }).build()) {
             server.addExport("d", MemoryDevice.create(4096), null);
             server.start();
-            for (int i = 0; i < 2; i++) {
+            for (int i = 0; i < 1 + errors.size(); i++) {
                 try (RawClient c = new RawClient(server.address())) {
                     assertThat(c.closedByServer()).isTrue(); // the failed connection is closed, not leaked
                 }
@@ -244,7 +307,7 @@ class RobustnessTest {
                 });
                 assertThat(flags.get(20, TimeUnit.SECONDS)).isNotNegative();
             }
-            assertThat(accepted.get()).isEqualTo(3);
+            assertThat(accepted.get()).isEqualTo(2 + errors.size());
         }
     }
 }
