@@ -272,6 +272,73 @@ class RobustnessTest {
         }
     }
 
+    /**
+     * GO (or EXPORT_NAME) attached the export; the reply is not out yet when removeExport or close()
+     * runs: the connection is closed (still a handshake), the reply never goes out, no request
+     * reaches the device, and removeExport/close return.
+     */
+    @Test
+    void aConnectionAttachedButNotYetRepliedIsClosedByRemoveExportAndByClose() throws Exception {
+        for (boolean viaClose : new boolean[] {false, true}) {
+            for (int option : new int[] {Wire.OPT_GO, Wire.OPT_EXPORT_NAME}) {
+                String as = (viaClose ? "close()" : "removeExport") + ", option " + option;
+                CountDownLatch attached = new CountDownLatch(1);
+                CountDownLatch release = new CountDownLatch(1);
+                LifecycleTest.GatedDevice device = new LifecycleTest.GatedDevice(MemoryDevice.create(1 << 20));
+                device.open.countDown();
+                NbdServer server = local().attachHook(name -> {
+                    attached.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }).build();
+                try {
+                    server.addExport("d", device, null);
+                    server.addExport("other", MemoryDevice.create(4096), null);
+                    server.start();
+                    try (RawClient c = new RawClient(server.address())) {
+                        c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                        c.option(option, option == Wire.OPT_GO ? RawClient.infoData("d", Wire.INFO_BLOCK_SIZE)
+                                : "d".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        c.request(0, Wire.CMD_WRITE, 1, 0, 4, new byte[] {1, 2, 3, 4}); // pipelined
+                        assertThat(attached.await(10, TimeUnit.SECONDS)).as(as).isTrue();
+                        CompletableFuture<Boolean> stopping = CompletableFuture.supplyAsync(() -> {
+                            try {
+                                if (viaClose) {
+                                    server.close();
+                                    return true;
+                                }
+                                return server.removeExport("d");
+                            } catch (IOException e) {
+                                throw new java.io.UncheckedIOException(e);
+                            }
+                        });
+                        // Still negotiating, so the socket is closed at once: no reply, just EOF.
+                        assertThat(c.closedByServer()).as(as).isTrue();
+                        release.countDown();
+                        assertThat(stopping.get(30, TimeUnit.SECONDS)).as(as).isTrue();
+                    }
+                    assertThat(device.entered.get()).as(as + ": the pipelined write never ran").isZero();
+                    await(() -> server.stats().connections() == 0);
+                    if (!viaClose) { // the server goes on: other exports serve, the removed one is gone
+                        try (RawClient c = new RawClient(server.address())) {
+                            c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                            c.option(Wire.OPT_GO, RawClient.infoData("d"));
+                            assertThat(c.reply().type()).as(as).isEqualTo(Wire.REP_ERR_UNKNOWN);
+                            release.countDown();
+                            assertThat(c.go("other")).as(as).isNotNegative();
+                        }
+                    }
+                } finally {
+                    release.countDown();
+                    closeWithin(server);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------- (d) the accept loop
 
     @Test
