@@ -117,14 +117,7 @@ final class ClientWire {
         if (d != null && pending.remove(cookie) != null) {
             throw new ConnectionLostException("connection to " + server + " is down: " + d.getMessage(), d);
         }
-        ByteBuffer header;
-        if (session.extended()) {
-            header = ByteBuffer.allocate(32).putInt(Wire.EXTENDED_REQUEST_MAGIC).putShort((short) flags)
-                    .putShort((short) type).putLong(cookie).putLong(offset).putLong(length).flip();
-        } else {
-            header = ByteBuffer.allocate(28).putInt(Wire.REQUEST_MAGIC).putShort((short) flags)
-                    .putShort((short) type).putLong(cookie).putLong(offset).putInt((int) length).flip();
-        }
+        ByteBuffer header = RequestEncoder.header(session.extended(), flags, type, cookie, offset, length);
         outbox.add(payload == null ? new ByteBuffer[] {header} : new ByteBuffer[] {header, payload.duplicate()});
         flush();
         return p;
@@ -194,11 +187,7 @@ final class ClientWire {
     void disconnect() {
         disconnecting = true;
         if (dead == null) {
-            ByteBuffer header = session.extended()
-                    ? ByteBuffer.allocate(32).putInt(Wire.EXTENDED_REQUEST_MAGIC).putShort((short) 0)
-                            .putShort((short) Wire.CMD_DISC).putLong(cookies.incrementAndGet()).putLong(0).putLong(0).flip()
-                    : ByteBuffer.allocate(28).putInt(Wire.REQUEST_MAGIC).putShort((short) 0)
-                            .putShort((short) Wire.CMD_DISC).putLong(cookies.incrementAndGet()).putLong(0).putInt(0).flip();
+            ByteBuffer header = RequestEncoder.header(session.extended(), 0, Wire.CMD_DISC, cookies.incrementAndGet(), 0, 0);
             writeLock.lock();
             try {
                 session.transport().write(header);
