@@ -16,7 +16,6 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -40,11 +39,15 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * after it the device is failed and every call throws an error naming the server and what was
  * pending. A write is reported successful only when the server acknowledged it.
  *
- * <p><b>Durability across a drop</b>: if a connection drops while writes it acknowledged are not
- * yet covered by a completed flush, the server may have lost them (it may have restarted) and
- * the client cannot tell; the device then fails stop for writes: {@link #sync()} and every later
- * modifying call throw an {@link IOException} saying so, until the device is reopened. Reads keep
- * working. Drops with nothing unflushed (FUA writes, synced data, reads) are invisible.
+ * <p><b>Durability across a drop</b>: writes the server acknowledged but no completed flush covers
+ * yet may be lost if the server restarted. The device keeps them in a bounded replay journal
+ * ({@link NbdClient.Builder#replayJournal}, default 64 MiB: a pooled copy per write, overwrites
+ * coalesced, FUA writes and flushed data not kept) and re-sends it on a reconnected connection
+ * before anything else is sent, so the next {@link #sync()} makes every acknowledged write
+ * durable. Only if the journal overflowed (or is disabled) since the last completed flush does a
+ * drop fail the device stop for writes: {@link #sync()} and every later modifying call throw an
+ * {@link IOException} saying so, until the device is reopened; reads keep working. Drops with
+ * nothing unflushed (FUA writes, synced data, reads) are invisible.
  *
  * <p>Thread-safe. {@link #close()} waits for in-flight requests, sends {@code NBD_CMD_DISC} and
  * closes the connections; it does not imply {@link #sync()}.
@@ -63,9 +66,8 @@ public final class NbdDevice implements Device {
     private final int minBlock;
     private final int maxPayload;
     private final Capabilities capabilities;
+    private final ReplayJournal journal;
     private final Slots slots;
-    private final AtomicLong ackSeq = new AtomicLong();
-    private final AtomicLong flushedSeq = new AtomicLong();
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private final ReentrantReadWriteLock rmw = new ReentrantReadWriteLock();
     private volatile IOException durabilityLost;
@@ -92,6 +94,9 @@ public final class NbdDevice implements Device {
         this.maxPayload = max;
         this.blockSizes = new BlockSizes(min, pref, max);
         this.capabilities = ClientMapping.capabilities(flags, metaContextId >= 0);
+        // Without SEND_FLUSH the server has no write cache: an acknowledged write is durable.
+        this.journal = new ReplayJournal(has(Wire.TFLAG_SEND_FLUSH) && !capabilities.readOnly()
+                ? config.journalBytes() : 0);
         this.slots = new Slots(this, config, first);
     }
 
@@ -127,22 +132,66 @@ public final class NbdDevice implements Device {
         return slots.sessionOfFirst();
     }
 
+    /** The replay journal (for {@link Slots}, tests and diagnostics). */
+    ReplayJournal journal() {
+        return journal;
+    }
+
+    /** Journal replays after reconnects since open (diagnostics). */
+    long replays() {
+        return slots.replays();
+    }
+
+    /** Whether a reconnect is replaying the journal right now (new requests wait). */
+    boolean replaying() {
+        return slots.gateClosed();
+    }
+
+    /** Tests only: connection {@code i} drops as if the network failed (the device reconnects it on next use). */
+    void dropConnectionForTest(int i) {
+        slots.abortForTest(i);
+    }
+
+    /** Requests re-sent from the journal since open (diagnostics). */
+    long replayedRequests() {
+        return slots.replayedRequests();
+    }
+
     // ------------------------------------------------------------------ listener hooks (reader thread)
 
-    void modifiedUnflushed(ClientWire c) {
-        c.lastUnflushedSeq = ackSeq.incrementAndGet();
+    void acknowledged(ClientWire c, ClientWire.Pending p) {
+        long lost = journal.acknowledged(p.type, p.flags, p.offset, p.length, p.copy);
+        if (lost > 0) {
+            c.lastLostSeq = lost;
+        }
     }
 
     void dropped(ClientWire c, IOException cause) {
-        if (closed || !has(Wire.TFLAG_SEND_FLUSH) || c.lastUnflushedSeq <= flushedSeq.get()) {
-            return;
+        if (closed || !has(Wire.TFLAG_SEND_FLUSH) || c.lastLostSeq <= journal.flushedSeq()) {
+            return; // nothing unflushed, or all of it is in the journal and will be replayed
         }
+        loseDurability(new IOException("nbd server " + server + " export '" + config.target().exportName()
+                + "': the connection dropped (" + cause.getMessage() + ") while writes it had acknowledged were"
+                + " not yet flushed and not all of them are in the replay journal (" + (journal.enabled()
+                        ? "it overflowed its " + config.journalBytes() + " bytes since the last flush" : "it is disabled")
+                + "); the server may have lost them (if it restarted), so durability is unknown: writes and sync"
+                + " fail until the device is reopened", cause));
+    }
+
+    /** A replayed request got an error: the acknowledged write it carried cannot be re-established. */
+    void replayFailed(ReplayJournal.Entry e, ClientWire.Reply reply) {
+        Request r = new Request(e.type() == Wire.CMD_WRITE ? "replayed write" : "replayed write-zeroes", e.type(),
+                e.flags(), e.offset(), e.length(), null, null, null);
+        loseDurability(new IOException(describe(r) + " failed after a reconnect: " + Errors.name(reply.errno())
+                + (reply.message() == null || reply.message().isEmpty() ? "" : " (" + reply.message() + ")")
+                + "; an acknowledged write may be lost, so durability is unknown: writes and sync fail until the"
+                + " device is reopened"));
+    }
+
+    private void loseDurability(IOException why) {
         synchronized (this) {
             if (durabilityLost == null) {
-                durabilityLost = new IOException("nbd server " + server + " export '" + config.target().exportName()
-                        + "': the connection dropped (" + cause.getMessage() + ") while writes it had acknowledged"
-                        + " were not yet flushed; the server may have lost them (if it restarted), so durability is"
-                        + " unknown: writes and sync fail until the device is reopened", cause);
+                durabilityLost = why;
             }
         }
     }
@@ -253,10 +302,10 @@ public final class NbdDevice implements Device {
             if (!has(Wire.TFLAG_SEND_FLUSH)) {
                 return; // the server has no write cache to flush
             }
-            long covered = ackSeq.get();
-            Request r = new Request("flush", Wire.CMD_FLUSH, 0, 0, 0, null, null);
+            long covered = journal.flushSending();
+            Request r = new Request("flush", Wire.CMD_FLUSH, 0, 0, 0, null, null, null);
             check(r, slots.execute(r));
-            flushedSeq.accumulateAndGet(covered, Math::max);
+            journal.flushed(covered);
             checkDurability("sync");
         } finally {
             leave();
@@ -340,7 +389,7 @@ public final class NbdDevice implements Device {
             long end = offset + length;
             while (pos < end) {
                 long ask = Math.min(end - pos, SPLIT);
-                Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null);
+                Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null, null);
                 ClientWire.Reply reply = slots.execute(r);
                 check(r, reply);
                 long before = pos;
@@ -388,6 +437,7 @@ public final class NbdDevice implements Device {
         try {
             slots.closeAll(drained);
         } finally {
+            journal.close();
             if (drained) {
                 lifecycle.writeLock().unlock();
             }
@@ -396,8 +446,12 @@ public final class NbdDevice implements Device {
 
     // ------------------------------------------------------------------ plumbing
 
-    /** One NBD request, for execution and messages. */
-    record Request(String what, int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst) {}
+    /**
+     * One NBD request, for execution and messages. {@code copy}: a WRITE's pooled payload copy
+     * (then also {@code payload}) that the replay journal may keep once the server acknowledged it.
+     */
+    record Request(String what, int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst,
+            ReplayJournal.Copy copy) {}
 
     private void transfer(int type, int cmdFlags, long offset, ByteBuffer buf, boolean write) throws IOException {
         int length = buf.remaining();
@@ -405,22 +459,33 @@ public final class NbdDevice implements Device {
         if (length == 0) {
             return;
         }
+        // A non-FUA write is sent from a pooled copy the journal keeps once acknowledged (one copy
+        // per write; a FUA write is durable when acknowledged and needs none).
+        boolean journaled = write && journal.enabled() && (cmdFlags & Wire.CMD_FLAG_FUA) == 0;
         List<Request> parts = new ArrayList<>();
-        for (int done = 0; done < length; done += maxPayload) {
-            int n = Math.min(maxPayload, length - done);
-            ByteBuffer part = buf.slice(buf.position() + done, n);
-            parts.add(new Request(what, type, cmdFlags, offset + done, n, write ? part : null, write ? null : part));
-        }
-        List<ClientWire.Reply> replies = slots.executeAll(parts);
-        for (int i = 0; i < parts.size(); i++) {
-            check(parts.get(i), replies.get(i));
+        try {
+            for (int done = 0; done < length; done += maxPayload) {
+                int n = Math.min(maxPayload, length - done);
+                ByteBuffer part = buf.slice(buf.position() + done, n);
+                ReplayJournal.Copy copy = journaled ? journal.copy(part) : null;
+                parts.add(new Request(what, type, cmdFlags, offset + done, n,
+                        write ? (copy != null ? copy.buffer : part) : null, write ? null : part, copy));
+            }
+            List<ClientWire.Reply> replies = slots.executeAll(parts);
+            for (int i = 0; i < parts.size(); i++) {
+                check(parts.get(i), replies.get(i));
+            }
+        } finally {
+            for (Request r : parts) {
+                journal.release(r.copy()); // unless the journal claimed it
+            }
         }
     }
 
     private void ranged(String what, int type, int cmdFlags, long start, long end) throws IOException {
         List<Request> parts = new ArrayList<>();
         for (long pos = start; pos < end; pos += SPLIT) {
-            parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null));
+            parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null, null));
         }
         List<ClientWire.Reply> replies = slots.executeAll(parts);
         for (int i = 0; i < parts.size(); i++) {

@@ -165,15 +165,24 @@ class NbdClientPeersIT {
                 d.sync(); // FUA writes only: nothing was unflushed at the drop, so sync succeeds
                 verify(d, acknowledged, seed);
 
-                // Now a plain (unflushed) write acknowledged before a crash: sync must say so.
+                // Now a plain (unflushed) write acknowledged before a crash: the journal re-sends it.
                 d.write(ByteBuffer.wrap(new byte[4096]), 0);
                 acknowledged.put(0, (byte) 0);
                 peer[0].kill();
                 peer[0] = NbdPeer.nbdkit(port, "file", "file=" + file);
-                verify(d, acknowledged, seed); // reads reconnect and still work
-                assertThatThrownBy(d::sync).hasMessageContaining("127.0.0.1:" + port)
-                        .hasMessageContaining("durability is unknown");
+                verify(d, acknowledged, seed); // reads reconnect (and replay) and still work
+                d.sync();
+                assertThat(d.replays()).as("replays").isPositive();
                 d.close();
+                // Without a journal the same drop makes sync say durability is unknown.
+                NbdDevice bare = peer[0].client("").replayJournal(0).reconnectDeadline(Duration.ofSeconds(30)).open();
+                bare.write(ByteBuffer.wrap(new byte[4096]), 0);
+                peer[0].kill();
+                peer[0] = NbdPeer.nbdkit(port, "file", "file=" + file);
+                verify(bare, acknowledged, seed);
+                assertThatThrownBy(bare::sync).hasMessageContaining("127.0.0.1:" + port)
+                        .hasMessageContaining("durability is unknown");
+                bare.close();
                 try (NbdDevice again = peer[0].client("").open()) {
                     verify(again, acknowledged, seed); // file-backed: acknowledged data survived both kills
                 }
@@ -194,6 +203,44 @@ class NbdClientPeersIT {
                             + e.getValue() + "; " + seed);
                 }
             }
+        }
+    }
+
+    /**
+     * {@code nbdkit memory} keeps nothing across a restart: killed and restarted, it comes back all
+     * zeros. Every write since open was acknowledged but never flushed, so the replay journal holds
+     * all of them; after the restart the next sync re-sends them and they read back.
+     */
+    @Test
+    void nbdkitMemoryKilledAndRestartedGetsEveryAcknowledgedUnflushedWriteBackFromTheJournal() throws Exception {
+        int port = NbdPeer.freePort();
+        NbdPeer[] peer = {NbdPeer.nbdkit(port, "memory", "size=16M")};
+        try {
+            assertTimeoutPreemptively(GUARD, () -> {
+                try (NbdDevice d = peer[0].client("").connections(2).reconnectDeadline(Duration.ofSeconds(30)).open()) {
+                    Random rnd = new Random(11);
+                    byte[] image = new byte[16 << 20];
+                    for (int i = 0; i < 200; i++) {
+                        int off = rnd.nextInt(image.length - 65536);
+                        int len = 1 + rnd.nextInt(65536);
+                        byte[] b = new byte[len];
+                        rnd.nextBytes(b);
+                        d.write(ByteBuffer.wrap(b), off);
+                        System.arraycopy(b, 0, image, off, len);
+                    }
+                    d.writeZeroes(4096, 8192, false);
+                    java.util.Arrays.fill(image, 4096, 4096 + 8192, (byte) 0);
+                    peer[0].kill();
+                    peer[0] = NbdPeer.nbdkit(port, "memory", "size=16M"); // empty again
+                    d.sync();
+                    assertThat(d.replays()).isPositive();
+                    ByteBuffer back = ByteBuffer.allocate(image.length);
+                    d.read(back, 0);
+                    assertThat(java.util.Arrays.mismatch(back.array(), image)).as("first wrong byte").isEqualTo(-1);
+                }
+            });
+        } finally {
+            peer[0].close();
         }
     }
 
