@@ -168,10 +168,14 @@ final class ReplayJournal {
             return;
         }
         long end = offset + length;
-        Map.Entry<Long, Node> first = ranges.floorEntry(offset);
-        Long from = first != null && first.getValue().end() > offset ? first.getKey() : Long.valueOf(offset);
-        List<Node> hit = new ArrayList<>(ranges.subMap(from, true, end, false).values());
-        for (Node n : hit) {
+        Map.Entry<Long, Node> at = ranges.floorEntry(offset);
+        if (at == null || at.getValue().end() <= offset) {
+            at = ranges.ceilingEntry(offset);
+        }
+        // Entries never overlap, so only the floor entry can start before the range; the loop
+        // re-adds a head piece under the same key and a tail piece at `end`, where it stops.
+        while (at != null && at.getKey() < end) {
+            Node n = at.getValue();
             Entry e = n.entry();
             ranges.remove(e.offset());
             bytes -= ENTRY_OVERHEAD;
@@ -182,6 +186,7 @@ final class ReplayJournal {
                 add(piece(n, end, n.end()));
             }
             unref(n.backing());
+            at = ranges.higherEntry(e.offset());
         }
     }
 
