@@ -346,6 +346,57 @@ public final class NbdDevice implements Device {
         }
     }
 
+    /**
+     * Zeroes the range only if the server can do that faster than writing zeros: sends
+     * {@code NBD_CMD_WRITE_ZEROES} with {@code NBD_CMD_FLAG_FAST_ZERO}, which a server either
+     * carries out quickly or refuses at once with ENOTSUP. For callers that have a fallback — as
+     * nbdcopy pre-zeroes a destination only when that is cheap, because it will write every block
+     * anyway: {@code if (!d.writeZeroesIfFast(0, d.size(), true)) { write all blocks, zeros too }}.
+     * {@link #writeZeroes} itself never sends FAST_ZERO: a caller who needs zeros gets them, and a
+     * WRITE_ZEROES without payload is never slower on the wire than the zeros it saves sending.
+     *
+     * @return true if the range now reads as zeros; false if the server does not advertise fast
+     *     zeroing ({@code NBD_FLAG_SEND_FAST_ZERO}; nothing is sent), refused it (ENOTSUP), or the
+     *     range contains no whole block of the server's minimum size. On false nothing changed —
+     *     except that a range longer than one request (4 GiB − 1 MiB, sent one request after the
+     *     other) may already read as zeros up to the request that was refused
+     * @throws IOException any other failure, mapped as for {@link #writeZeroes}
+     */
+    public boolean writeZeroesIfFast(long offset, long length, boolean mayUnmap) throws IOException {
+        Bounds.checkRange(this, "write-zeroes", offset, length, size);
+        checkWritable("fast write-zeroes of " + length + " bytes at offset " + offset);
+        if (!has(Wire.TFLAG_SEND_WRITE_ZEROES) || !has(Wire.TFLAG_SEND_FAST_ZERO)) {
+            return false;
+        }
+        long start = alignUp(offset);
+        long end = alignDown(offset + length);
+        if (start >= end) {
+            return length == 0;
+        }
+        enter("write-zeroes");
+        try {
+            int f = (mayUnmap ? 0 : Wire.CMD_FLAG_NO_HOLE) | Wire.CMD_FLAG_FAST_ZERO;
+            for (long pos = start; pos < end; pos += SPLIT) { // one at a time: stop at the first refusal
+                Request r = new Request("fast write-zeroes", Wire.CMD_WRITE_ZEROES, f, pos, Math.min(SPLIT, end - pos),
+                        null, null, null);
+                ClientWire.Reply reply = slots.execute(r);
+                if (reply.errno() == Wire.ENOTSUP) {
+                    return false;
+                }
+                check(r, reply);
+            }
+            if (start > offset) {
+                writeAligned(ByteBuffer.allocate((int) (start - offset)), offset, 0);
+            }
+            if (end < offset + length) {
+                writeAligned(ByteBuffer.allocate((int) (offset + length - end)), end, 0);
+            }
+            return true;
+        } finally {
+            leave();
+        }
+    }
+
     @Override
     public void discard(long offset, long length) throws IOException {
         Bounds.checkRange(this, "discard", offset, length, size);

@@ -637,15 +637,25 @@ final class Transmission {
                     send(replies.ok(cookie, offset));
                 }
                 case Wire.CMD_WRITE_ZEROES -> {
-                    if ((r.flags() & Wire.CMD_FLAG_FAST_ZERO) != 0
-                            && !device.capabilities().has(Capability.WRITE_ZEROES)) {
-                        c.error(Wire.ENOTSUP);
-                        connErrors.increment();
-                        send(replies.error(cookie, offset, Wire.ENOTSUP,
-                                "write-zeroes on this device is not faster than writing"));
-                        return;
+                    boolean mayUnmap = (r.flags() & Wire.CMD_FLAG_NO_HOLE) == 0;
+                    if ((r.flags() & Wire.CMD_FLAG_FAST_ZERO) != 0) {
+                        // Fast or not at all. An NBD client device passes the question upstream.
+                        boolean zeroed = device instanceof NbdDevice upstream
+                                ? upstream.writeZeroesIfFast(offset, r.length(), mayUnmap)
+                                : device.capabilities().has(Capability.WRITE_ZEROES);
+                        if (!zeroed) {
+                            c.error(Wire.ENOTSUP);
+                            connErrors.increment();
+                            send(replies.error(cookie, offset, Wire.ENOTSUP,
+                                    "write-zeroes on this device is not faster than writing"));
+                            return;
+                        }
+                        if (!(device instanceof NbdDevice)) {
+                            device.writeZeroes(offset, r.length(), mayUnmap);
+                        }
+                    } else {
+                        device.writeZeroes(offset, r.length(), mayUnmap);
                     }
-                    device.writeZeroes(offset, r.length(), (r.flags() & Wire.CMD_FLAG_NO_HOLE) == 0);
                     if (fua) {
                         device.sync();
                     }

@@ -80,6 +80,44 @@ class NbdClientPeersIT {
     }
 
     @Test
+    void fastZeroAgainstNbdkitMemoryAndTheNozeroFilter() throws Exception {
+        byte[] ones = new byte[65536];
+        java.util.Arrays.fill(ones, (byte) 1);
+        try (NbdPeer p = NbdPeer.nbdkit("memory", "size=4M"); NbdDevice d = p.client("").open()) {
+            assertThat(d.session().has(Wire.TFLAG_SEND_FAST_ZERO)).isTrue();
+            d.write(ByteBuffer.wrap(ones), 0);
+            assertThat(d.writeZeroesIfFast(0, 65536, true)).isTrue();
+            assertThat(read(d, 0, 65536)).containsOnly(0);
+        }
+        // Fast zeroing advertised, but every FAST_ZERO request refused at once with ENOTSUP.
+        try (NbdPeer p = NbdPeer.nbdkit("--filter=nozero", "memory", "size=4M", "zeromode=plugin",
+                "fastzeromode=slow"); NbdDevice d = p.client("").open()) {
+            assertThat(d.session().has(Wire.TFLAG_SEND_FAST_ZERO)).isTrue();
+            d.write(ByteBuffer.wrap(ones), 0);
+            assertThat(d.writeZeroesIfFast(0, 65536, true)).isFalse();
+            assertThat(read(d, 0, 65536)).containsOnly(1);
+            d.writeZeroes(0, 65536, true); // never FAST_ZERO: not refused
+            assertThat(read(d, 0, 65536)).containsOnly(0);
+        }
+        // Not advertised: nothing is sent, and zeroing still works the normal way.
+        try (NbdPeer p = NbdPeer.nbdkit("--filter=nozero", "memory", "size=4M", "zeromode=plugin",
+                "fastzeromode=none"); NbdDevice d = p.client("").open()) {
+            assertThat(d.session().has(Wire.TFLAG_SEND_FAST_ZERO)).isFalse();
+            d.write(ByteBuffer.wrap(ones), 0);
+            assertThat(d.writeZeroesIfFast(0, 65536, true)).isFalse();
+            assertThat(read(d, 0, 65536)).containsOnly(1);
+            d.writeZeroes(0, 65536, false);
+            assertThat(read(d, 0, 65536)).containsOnly(0);
+        }
+    }
+
+    private static byte[] read(NbdDevice d, long offset, int length) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(length);
+        d.read(b, offset);
+        return b.array();
+    }
+
+    @Test
     void errorFilterEioAndEnospcSurfaceAsTheRightExceptions() throws Exception {
         try (NbdPeer p = NbdPeer.nbdkit("--filter=error", "memory", "size=4M", "error-pread=EIO",
                 "error-pread-rate=100%", "error-pwrite=ENOSPC", "error-pwrite-rate=100%");
