@@ -147,6 +147,9 @@ final class ClientWire {
      */
     Pending submit(int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst,
             ReplayJournal.Copy copy, boolean replay) throws ConnectionLostException {
+        if (!session.extended() && (length >>> 32) != 0) { // would be truncated by the 32-bit field
+            throw new IllegalArgumentException("length " + length + " needs extended headers");
+        }
         IOException d = dead;
         if (d != null) {
             throw new ConnectionLostException("connection to " + server + " is down: " + d.getMessage(), d);

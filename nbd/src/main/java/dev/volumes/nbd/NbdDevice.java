@@ -54,7 +54,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 public final class NbdDevice implements Device {
 
-    private static final long SPLIT = (1L << 32) - (1L << 20); // zero/trim/status chunk: < 4 GiB
+    /** Longest payload-free request with compact headers (32-bit length), 1 MiB-aligned: < 4 GiB. */
+    static final long SPLIT = (1L << 32) - (1L << 20);
 
     private final NbdClient.Config config;
     private final String name;
@@ -65,6 +66,9 @@ public final class NbdDevice implements Device {
     private final BlockSizes blockSizes;
     private final int minBlock;
     private final int maxPayload;
+    /** Longest payload-free request: {@link #SPLIT}, or unlimited with extended headers (64-bit lengths). */
+    private final long split;
+    private final boolean extended;
     private final Capabilities capabilities;
     private final ReplayJournal journal;
     private final Slots slots;
@@ -90,6 +94,8 @@ public final class NbdDevice implements Device {
         if (max < pref) {
             pref = min;
         }
+        this.extended = first.extended();
+        this.split = extended ? Long.MAX_VALUE : SPLIT;
         this.minBlock = min;
         this.maxPayload = max;
         this.blockSizes = new BlockSizes(min, pref, max);
@@ -106,6 +112,11 @@ public final class NbdDevice implements Device {
 
     String server() {
         return server;
+    }
+
+    /** Whether the connections use extended headers (every reconnect must negotiate the same). */
+    boolean extendedHeaders() {
+        return extended;
     }
 
     long exportSize() {
@@ -376,8 +387,8 @@ public final class NbdDevice implements Device {
         enter("write-zeroes");
         try {
             int f = (mayUnmap ? 0 : Wire.CMD_FLAG_NO_HOLE) | Wire.CMD_FLAG_FAST_ZERO;
-            for (long pos = start; pos < end; pos += SPLIT) { // one at a time: stop at the first refusal
-                Request r = new Request("fast write-zeroes", Wire.CMD_WRITE_ZEROES, f, pos, Math.min(SPLIT, end - pos),
+            for (long pos = start; pos < end; pos += Math.min(split, end - pos)) { // one at a time: stop at the first refusal
+                Request r = new Request("fast write-zeroes", Wire.CMD_WRITE_ZEROES, f, pos, Math.min(split, end - pos),
                         null, null, null);
                 ClientWire.Reply reply = slots.execute(r);
                 if (reply.errno() == Wire.ENOTSUP) {
@@ -439,7 +450,7 @@ public final class NbdDevice implements Device {
             long pos = offset;
             long end = offset + length;
             while (pos < end) {
-                long ask = Math.min(end - pos, SPLIT);
+                long ask = Math.min(end - pos, split);
                 Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null, null);
                 ClientWire.Reply reply = slots.execute(r);
                 check(r, reply);
@@ -533,7 +544,21 @@ public final class NbdDevice implements Device {
         }
     }
 
+    /**
+     * A payload-free command over [start, end): one request with extended headers (a 64-bit
+     * length), else pieces below 4 GiB. A server may refuse an effect length above its maximum
+     * payload with EOVERFLOW or EINVAL (spec, "Block size constraints"): then the range is sent
+     * again in pieces, as with compact headers.
+     */
     private void ranged(String what, int type, int cmdFlags, long start, long end) throws IOException {
+        if (end - start > SPLIT && split > SPLIT) {
+            Request whole = new Request(what, type, cmdFlags, start, end - start, null, null, null);
+            ClientWire.Reply reply = slots.execute(whole);
+            if (reply.errno() != Wire.EOVERFLOW && reply.errno() != Wire.EINVAL) {
+                check(whole, reply);
+                return;
+            }
+        }
         List<Request> parts = new ArrayList<>();
         for (long pos = start; pos < end; pos += SPLIT) {
             parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null, null));

@@ -294,6 +294,12 @@ final class Slots implements ClientWire.Listener {
                             + config.target().exportName() + "' changed size across a reconnect: " + device.exportSize()
                             + " -> " + s.size() + " bytes; refusing to continue"));
                 }
+                if (s.extended() != device.extendedHeaders()) {
+                    s.transport().close();
+                    throw fail(new IOException("nbd server " + device.server() + " export '"
+                            + config.target().exportName() + "' " + (s.extended() ? "offered" : "no longer offers")
+                            + " extended headers after a reconnect; refusing to continue"));
+                }
                 ClientWire fresh = new ClientWire(s, config.target().describe(), this);
                 try {
                     replay(c, fresh, r);
