@@ -117,6 +117,44 @@ class NbdClientPeersIT {
         return b.array();
     }
 
+    /**
+     * close() ends every connection with {@code NBD_CMD_DISC}: nbdkit's debug log (-v) says
+     * "client sent NBD_CMD_DISC" for a clean disconnect and "client closed input socket" for a
+     * connection that just went away — which is what a dropped connection looks like (the control).
+     */
+    @Test
+    void closeSendsDiscOnEveryConnectionSoTheServerSeesACleanDisconnect() throws Exception {
+        try (NbdPeer p = NbdPeer.nbdkit("-v", "memory", "size=4M")) {
+            NbdDevice d = p.client("").connections(2).open();
+            assertThat(d.connectionCount()).isEqualTo(2);
+            d.write(ByteBuffer.wrap(new byte[] {1}), 0);
+            d.sync();
+            int dropped = count(p.output(), "client closed input socket"); // NbdPeer's port probe
+            d.dropConnectionForTest(1); // control: a connection that just goes away
+            awaitLog(p, "client closed input socket", dropped + 1);
+            d.read(ByteBuffer.allocate(1), 1); // requests go round robin: one of these reconnects slot 1
+            d.read(ByteBuffer.allocate(1), 1);
+            d.close();
+            awaitLog(p, "client sent NBD_CMD_DISC", 2);
+            assertThat(count(p.output(), "client closed input socket")).as(p.output()).isEqualTo(dropped + 1);
+        }
+    }
+
+    private static void awaitLog(NbdPeer p, String line, int times) throws InterruptedException {
+        for (int i = 0; i < 1000 && count(p.output(), line) < times; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(count(p.output(), line)).as(p.output()).isEqualTo(times);
+    }
+
+    private static int count(String text, String line) {
+        int n = 0;
+        for (int at = text.indexOf(line); at >= 0; at = text.indexOf(line, at + 1)) {
+            n++;
+        }
+        return n;
+    }
+
     @Test
     void errorFilterEioAndEnospcSurfaceAsTheRightExceptions() throws Exception {
         try (NbdPeer p = NbdPeer.nbdkit("--filter=error", "memory", "size=4M", "error-pread=EIO",
