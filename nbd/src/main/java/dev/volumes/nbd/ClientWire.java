@@ -23,7 +23,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * which {@link NbdDevice} retries on a new connection. Invariant: a request is completed
  * normally only from a reply the server sent for its cookie; the {@code dead} flag is set before
  * {@code pending} is drained and checked after registering, so no request is ever left waiting
- * on a dead connection.
+ * on a dead connection. The same register-then-check order makes the replay gate
+ * ({@link Listener#gateClosed}) airtight: a replayer closes the gate, then waits for
+ * {@code pending} to empty. A successful WRITE, WRITE_ZEROES or TRIM is reported to the listener
+ * (the replay journal) before its future completes and before it leaves {@code pending}, so the
+ * journal owns its payload copy before the caller could release it, and a replayer that found
+ * the connection idle finds the acknowledgement in the journal.
  */
 final class ClientWire {
 
