@@ -178,7 +178,8 @@ public final class NbdDevice implements Device {
     }
 
     void dropped(ClientWire c, IOException cause) {
-        if (closed || !has(Wire.TFLAG_SEND_FLUSH) || c.lastLostSeq <= journal.flushedSeq()) {
+        if (closed || !has(Wire.TFLAG_SEND_FLUSH)
+                || (c.lastLostSeq <= journal.flushedSeq() && !journal.droppedSince())) {
             return; // nothing unflushed, or all of it is in the journal and will be replayed
         }
         loseDurability(new IOException("nbd server " + server + " export '" + config.target().exportName()

@@ -92,6 +92,8 @@ final class ReplayJournal {
     private long seq;
     private long flushed;
     private long lost;
+    /** Sequence number of the acknowledgement whose overflow emptied a non-empty journal (0 = none). */
+    private long cleared;
     private boolean journaling;
 
     /** A journal holding at most {@code capBytes} (0 = never journal). */
@@ -146,6 +148,9 @@ final class ReplayJournal {
             long cost = ENTRY_OVERHEAD + (copy == null ? 0 : copy.buffer.capacity());
             boolean journalable = type == Wire.CMD_WRITE_ZEROES || (copy != null && copy.buffer.remaining() == length);
             if (!journalable || bytes + cost > cap || (copy != null && !copy.claim())) {
+                if (!ranges.isEmpty()) {
+                    cleared = s; // entries acknowledged on any connection are gone
+                }
                 clear();
                 journaling = false; // overflow: until the next flush is sent
                 lost = s;
@@ -280,6 +285,20 @@ final class ReplayJournal {
         lock.lock();
         try {
             return lost > flushed;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Whether an overflow since the last completed flush dropped entries, whichever connection
+     * acknowledged them: then a drop of any connection may have lost writes the journal no longer
+     * holds (per-connection tracking covers only the acknowledgements not journaled at all).
+     */
+    boolean droppedSince() {
+        lock.lock();
+        try {
+            return cleared > flushed;
         } finally {
             lock.unlock();
         }

@@ -169,6 +169,22 @@ class ReconnectDurabilityTest {
         }
     }
 
+    /**
+     * An overflow empties the journal, including writes another connection acknowledged: a drop
+     * of that other connection must fail stop too (they are no longer held for replay), even
+     * though it acknowledged nothing unjournaled itself.
+     */
+    @Test
+    void anOverflowCausedOnOneConnectionFailsStopWhenAnotherConnectionDrops() throws Exception {
+        startServer(1, CrashSimulator.Options.DEFAULT);
+        try (NbdDevice d = client().replayJournal(64 * 1024).open()) {
+            d.write(ByteBuffer.wrap(fill(4096, 1)), 0); // slot 0: journaled
+            d.write(ByteBuffer.wrap(fill(128 * 1024, 2)), 1 << 20); // slot 1: overflow empties the journal
+            d.dropConnectionForTest(0);
+            assertThatThrownBy(d::sync).hasMessageContaining("durability is unknown");
+        }
+    }
+
     @Test
     void withoutAJournalAnUnflushedDropFailsStopAsBefore() throws Exception {
         startServer(1, CrashSimulator.Options.DEFAULT.withKeepProbability(0));

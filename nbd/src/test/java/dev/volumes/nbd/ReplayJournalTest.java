@@ -96,17 +96,20 @@ class ReplayJournalTest {
         ReplayJournal j = new ReplayJournal(cap);
         assertThat(write(j, 0, 4096, 1)).isZero();
         assertThat(write(j, 4096, 4096, 2)).isZero();
+        assertThat(j.droppedSince()).isFalse();
         long lost = write(j, 8192, 4096, 3); // over the cap
         assertThat(lost).isPositive();
         assertThat(j.entries()).isZero();
         assertThat(j.bytes()).isZero();
         assertThat(j.lostSince()).isTrue();
+        assertThat(j.droppedSince()).as("journaled entries were dropped too").isTrue();
         assertThat(write(j, 0, 512, 4)).as("no journaling until a flush is sent").isPositive();
         long covered = j.flushSending();
         assertThat(write(j, 0, 512, 5)).as("journaling again after the flush was sent").isZero();
         assertThat(j.lostSince()).as("until that flush completes").isTrue();
         j.flushed(covered);
         assertThat(j.lostSince()).isFalse();
+        assertThat(j.droppedSince()).isFalse();
         assertThat(j.entries()).isEqualTo(1);
     }
 
