@@ -417,9 +417,13 @@ final class Slots implements ClientWire.Listener {
     private ClientWire.Reply awaitReplay(ClientWire fresh, ClientWire.Pending p, NbdDevice.Request r)
             throws IOException {
         try {
-            return p.future.get();
+            // The new connection is not published yet, so the watchdog does not see it: time out here.
+            return p.future.get(config.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
         } catch (ExecutionException e) {
             throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IOException("nbd server " + device.server() + ": a replayed request got no reply within "
+                    + config.requestTimeout() + "; reconnecting again", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException(device.describe(r) + ": interrupted while replaying the journal");
