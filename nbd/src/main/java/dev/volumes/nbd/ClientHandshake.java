@@ -137,7 +137,7 @@ final class ClientHandshake {
         boolean fixed = (serverFlags & Wire.FLAG_FIXED_NEWSTYLE) != 0;
         boolean noZeroes = (serverFlags & Wire.FLAG_NO_ZEROES) != 0;
         int clientFlags = (fixed ? Wire.CLIENT_FIXED_NEWSTYLE : 0) | (noZeroes ? Wire.CLIENT_NO_ZEROES : 0);
-        transport.write(ByteBuffer.allocate(4).putInt(clientFlags).flip());
+        transport.write(OptionEncoder.clientFlags(clientFlags));
 
         if (!fixed) {
             if (target.tls() != null) {
@@ -196,11 +196,7 @@ final class ClientHandshake {
     }
 
     private int setMetaContext() throws IOException {
-        byte[] name = utf8(target.exportName());
-        byte[] query = utf8(Wire.BASE_ALLOCATION);
-        ByteBuffer data = ByteBuffer.allocate(4 + name.length + 4 + 4 + query.length)
-                .putInt(name.length).put(name).putInt(1).putInt(query.length).put(query);
-        sendOption(Wire.OPT_SET_META_CONTEXT, data.array());
+        sendOption(Wire.OPT_SET_META_CONTEXT, OptionEncoder.metaContext(target.exportName(), Wire.BASE_ALLOCATION));
         int id = -1;
         while (true) {
             Reply r = readReply(Wire.OPT_SET_META_CONTEXT);
@@ -217,10 +213,7 @@ final class ClientHandshake {
     }
 
     private Session go(boolean structured, boolean extended, int context, boolean noZeroes) throws IOException {
-        byte[] name = utf8(target.exportName());
-        ByteBuffer data = ByteBuffer.allocate(4 + name.length + 2 + 2).putInt(name.length).put(name)
-                .putShort((short) 1).putShort((short) Wire.INFO_BLOCK_SIZE);
-        sendOption(Wire.OPT_GO, data.array());
+        sendOption(Wire.OPT_GO, OptionEncoder.info(target.exportName(), Wire.INFO_BLOCK_SIZE));
         long size = -1;
         int flags = 0;
         int min = 1;
@@ -256,7 +249,7 @@ final class ClientHandshake {
     }
 
     private Session exportName(boolean noZeroes, boolean structured, boolean extended, int context) throws IOException {
-        sendOption(Wire.OPT_EXPORT_NAME, utf8(target.exportName()));
+        sendOption(Wire.OPT_EXPORT_NAME, OptionEncoder.utf8(target.exportName()));
         long size;
         int flags;
         try {
@@ -289,8 +282,7 @@ final class ClientHandshake {
     }
 
     private void sendOption(int option, byte[] data) throws IOException {
-        transport.write(ByteBuffer.allocate(16 + data.length).putLong(Wire.IHAVEOPT).putInt(option)
-                .putInt(data.length).put(data).flip());
+        transport.write(OptionEncoder.option(option, data));
     }
 
     private Reply readReply(int option) throws IOException {
@@ -312,13 +304,5 @@ final class ClientHandshake {
 
     private static boolean isError(int type) {
         return (type & 0x80000000) != 0;
-    }
-
-    private static byte[] utf8(String s) {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        if (b.length > Wire.MAX_STRING) {
-            throw new IllegalArgumentException("export name longer than " + Wire.MAX_STRING + " bytes");
-        }
-        return b;
     }
 }

@@ -23,14 +23,29 @@ import java.util.concurrent.locks.ReentrantLock;
  * which {@link NbdDevice} retries on a new connection. Invariant: a request is completed
  * normally only from a reply the server sent for its cookie; the {@code dead} flag is set before
  * {@code pending} is drained and checked after registering, so no request is ever left waiting
- * on a dead connection.
+ * on a dead connection. The same register-then-check order makes the replay gate
+ * ({@link Listener#gateClosed}) airtight: a replayer closes the gate, then waits for
+ * {@code pending} to empty. A successful WRITE, WRITE_ZEROES or TRIM is reported to the listener
+ * (the replay journal) before its future completes and before it leaves {@code pending}, so the
+ * journal owns its payload copy before the caller could release it, and a replayer that found
+ * the connection idle finds the acknowledgement in the journal.
  */
 final class ClientWire {
 
     /** The connection died before the request got its final reply; the request may be retried. */
-    static final class ConnectionLostException extends IOException {
+    static class ConnectionLostException extends IOException {
         ConnectionLostException(String message, Throwable cause) {
             super(message, cause);
+        }
+    }
+
+    /**
+     * Nothing was sent: the device's gate is closed while a reconnected connection replays the
+     * journal; the caller waits for the gate and sends the request again.
+     */
+    static final class GateClosedException extends ConnectionLostException {
+        GateClosedException(String message) {
+            super(message, null);
         }
     }
 
@@ -39,11 +54,19 @@ final class ClientWire {
 
     /** Called on the reader thread; see {@link NbdDevice}. */
     interface Listener {
-        /** A request that changes data and carries no FUA was acknowledged. */
-        void modifiedUnflushed(ClientWire connection);
+        /**
+         * The server acknowledged a WRITE, WRITE_ZEROES or TRIM (any flags; not for replayed
+         * requests), before the caller learns of it.
+         */
+        void acknowledged(ClientWire connection, Pending request);
 
         /** The connection died (not called for a deliberate {@link #disconnect}). */
         void dropped(ClientWire connection, IOException cause);
+
+        /** Whether new requests must wait (a reconnect is replaying the journal); checked per submit. */
+        default boolean gateClosed() {
+            return false;
+        }
     }
 
     /** One request in flight. */
@@ -53,18 +76,23 @@ final class ClientWire {
         final long offset;
         final long length;
         final ByteBuffer dst; // READ: exactly length bytes, absolute positions 0..length
+        final ReplayJournal.Copy copy; // WRITE: the pooled payload copy the journal may keep, or null
+        final boolean replay; // re-sent from the journal: not acknowledged to the listener again
         final CompletableFuture<Reply> future = new CompletableFuture<>();
         final long sentNanos = System.nanoTime();
         int errno;
         String message;
         List<long[]> descriptors;
 
-        Pending(int type, int flags, long offset, long length, ByteBuffer dst) {
+        Pending(int type, int flags, long offset, long length, ByteBuffer dst, ReplayJournal.Copy copy,
+                boolean replay) {
             this.type = type;
             this.flags = flags;
             this.offset = offset;
             this.length = length;
             this.dst = dst;
+            this.copy = copy;
+            this.replay = replay;
         }
     }
 
@@ -79,8 +107,13 @@ final class ClientWire {
     private final Thread reader;
     private volatile IOException dead;
     private volatile boolean disconnecting;
-    /** Set by {@link NbdDevice} on the reader thread: sequence number of the last unflushed ack. */
-    volatile long lastUnflushedSeq;
+    /**
+     * Set by {@link NbdDevice} on the reader thread: sequence number of the last modification this
+     * connection acknowledged that is neither flushed nor held by the replay journal.
+     */
+    volatile long lastLostSeq;
+    /** Set by {@link Slots} when this connection dropped: the device's drop count then (0 = alive). */
+    volatile long diedAt;
 
     ClientWire(ClientHandshake.Session session, String server, Listener listener) {
         this.session = session;
@@ -98,33 +131,47 @@ final class ClientWire {
         return dead == null;
     }
 
-    /**
-     * Registers and sends one request. {@code payload} (WRITE) is sent from a duplicate, so the
-     * caller's buffer is untouched and can be resent.
-     *
-     * @throws ConnectionLostException if the connection is already dead (nothing was sent)
-     */
+    /** Requests sent (or being sent) and not yet finally answered. */
+    boolean idle() {
+        return pending.isEmpty();
+    }
+
+    /** {@link #submit(int, int, long, long, ByteBuffer, ByteBuffer, ReplayJournal.Copy, boolean)} of a plain request. */
     Pending submit(int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst)
             throws ConnectionLostException {
+        return submit(type, flags, offset, length, payload, dst, null, false);
+    }
+
+    /**
+     * Registers and sends one request. {@code payload} (WRITE) is sent from a duplicate, so the
+     * caller's buffer is untouched and can be resent. A {@code replay} request passes the gate
+     * (it is what the gate waits for) and is not acknowledged to the listener.
+     *
+     * @throws ConnectionLostException if the connection is already dead (nothing was sent)
+     * @throws GateClosedException if a journal replay is running (nothing was sent)
+     */
+    Pending submit(int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst,
+            ReplayJournal.Copy copy, boolean replay) throws ConnectionLostException {
+        if (!session.extended() && (length >>> 32) != 0) { // would be truncated by the 32-bit field
+            throw new IllegalArgumentException("length " + length + " needs extended headers");
+        }
         IOException d = dead;
         if (d != null) {
             throw new ConnectionLostException("connection to " + server + " is down: " + d.getMessage(), d);
         }
         long cookie = cookies.incrementAndGet();
-        Pending p = new Pending(type, flags, offset, length, dst);
+        Pending p = new Pending(type, flags, offset, length, dst, copy, replay);
         pending.put(cookie, p);
+        // Registered first, then the checks (both volatile): a replayer that closes the gate and
+        // then waits for every pending map to empty either sees this request or is seen here.
+        if (!replay && listener.gateClosed() && pending.remove(cookie) != null) {
+            throw new GateClosedException("connection to " + server + ": the journal is being replayed");
+        }
         d = dead;
         if (d != null && pending.remove(cookie) != null) {
             throw new ConnectionLostException("connection to " + server + " is down: " + d.getMessage(), d);
         }
-        ByteBuffer header;
-        if (session.extended()) {
-            header = ByteBuffer.allocate(32).putInt(Wire.EXTENDED_REQUEST_MAGIC).putShort((short) flags)
-                    .putShort((short) type).putLong(cookie).putLong(offset).putLong(length).flip();
-        } else {
-            header = ByteBuffer.allocate(28).putInt(Wire.REQUEST_MAGIC).putShort((short) flags)
-                    .putShort((short) type).putLong(cookie).putLong(offset).putInt((int) length).flip();
-        }
+        ByteBuffer header = RequestEncoder.header(session.extended(), flags, type, cookie, offset, length);
         outbox.add(payload == null ? new ByteBuffer[] {header} : new ByteBuffer[] {header, payload.duplicate()});
         flush();
         return p;
@@ -194,11 +241,7 @@ final class ClientWire {
     void disconnect() {
         disconnecting = true;
         if (dead == null) {
-            ByteBuffer header = session.extended()
-                    ? ByteBuffer.allocate(32).putInt(Wire.EXTENDED_REQUEST_MAGIC).putShort((short) 0)
-                            .putShort((short) Wire.CMD_DISC).putLong(cookies.incrementAndGet()).putLong(0).putLong(0).flip()
-                    : ByteBuffer.allocate(28).putInt(Wire.REQUEST_MAGIC).putShort((short) 0)
-                            .putShort((short) Wire.CMD_DISC).putLong(cookies.incrementAndGet()).putLong(0).putInt(0).flip();
+            ByteBuffer header = RequestEncoder.header(session.extended(), 0, Wire.CMD_DISC, cookies.incrementAndGet(), 0, 0);
             writeLock.lock();
             try {
                 session.transport().write(header);
@@ -389,11 +432,11 @@ final class ClientWire {
     }
 
     private void finish(long cookie, Pending p) {
-        pending.remove(cookie);
-        if (p.errno == 0 && (p.flags & Wire.CMD_FLAG_FUA) == 0
+        if (p.errno == 0 && !p.replay
                 && (p.type == Wire.CMD_WRITE || p.type == Wire.CMD_WRITE_ZEROES || p.type == Wire.CMD_TRIM)) {
-            listener.modifiedUnflushed(this);
+            listener.acknowledged(this, p); // before the caller hears of it (it then releases its copy)
         }
+        pending.remove(cookie);
         p.future.complete(new Reply(p.errno, p.message, p.descriptors));
     }
 }

@@ -172,13 +172,15 @@ final class Connection implements Runnable, ClientConnection {
                 : new NbdServer.ConnectionStats(id, tr.peer(), null, tr.secure(), 0, 0, 0, 0, 0);
     }
 
-    /** Graceful stop: during the handshake close at once; during transmission stop reading and drain. */
+    /**
+     * Graceful stop: during the handshake (also after GO/EXPORT_NAME attached an export but before
+     * its reply went out) close at once; during transmission stop reading and drain. {@link #phase}
+     * is read first: run() publishes {@link #transmission} before the phase, so a TRANSMISSION
+     * phase always comes with its Transmission to stop.
+     */
     void shutdown() {
-        Transmission t = transmission;
-        if (t != null) {
-            t.stop();
-        }
         if (phase == Phase.TRANSMISSION) {
+            transmission.stop();
             transport.shutdownInput();
         } else {
             transport.close();
@@ -437,6 +439,7 @@ final class Connection implements Runnable, ClientConnection {
         if (!server.attach(this, found.export())) {
             return false;
         }
+        server.attached(found.export().name());
         if (found.resolution() != null) {
             resolution = found.resolution();
         }

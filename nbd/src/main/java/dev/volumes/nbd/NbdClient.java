@@ -43,7 +43,7 @@ public final class NbdClient {
 
     /** Settings of one client, fixed at {@link Builder#open()}. */
     record Config(ClientHandshake.Target target, int connections, Duration requestTimeout,
-            Duration reconnectDeadline, Duration handshakeTimeout) {
+            Duration reconnectDeadline, Duration handshakeTimeout, long journalBytes) {
 
         String describe() {
             String scheme = (target.tls() != null ? "nbds" : "nbd") + (target.socket() != null ? "+unix" : "");
@@ -73,6 +73,7 @@ public final class NbdClient {
         private boolean uriVerifyPeer = true;
         private String uriHostname;
         private boolean extendedHeaders = true;
+        private long journalBytes = 64L << 20;
 
         private Builder() {}
 
@@ -166,6 +167,25 @@ public final class NbdClient {
             return this;
         }
 
+        /**
+         * Bytes of acknowledged but unflushed writes kept for replay after a reconnect (default
+         * 64 MiB; 0 = none). With the journal, a connection that drops while the server may have
+         * lost acknowledged unflushed writes (it restarted) is re-established, the journal is
+         * re-sent before any other request, and the next {@link NbdDevice#sync()} makes every
+         * acknowledged write durable. Each non-FUA write is sent from one pooled copy that the
+         * journal keeps until a flush covers it; overwrites of a range replace its entry. If more
+         * than this many bytes are unflushed, the journal is dropped until the next flush, and a
+         * drop in that window (or any drop with unflushed writes when 0) fails the device stop
+         * for writes, as documented in docs/nbd.md.
+         */
+        public Builder replayJournal(long bytes) {
+            if (bytes < 0) {
+                throw new IllegalArgumentException("replay journal must be >= 0 bytes: " + bytes);
+            }
+            this.journalBytes = bytes;
+            return this;
+        }
+
         /** Bound on connecting plus the whole handshake (default 30 s). */
         public Builder handshakeTimeout(Duration timeout) {
             this.handshakeTimeout = positive(timeout, "handshake timeout");
@@ -207,7 +227,8 @@ public final class NbdClient {
             }
             ClientHandshake.Target target = new ClientHandshake.Target(socket == null ? host : null, port, socket,
                     exportName, t, extendedHeaders);
-            Config config = new Config(target, connections, requestTimeout, reconnectDeadline, handshakeTimeout);
+            Config config = new Config(target, connections, requestTimeout, reconnectDeadline, handshakeTimeout,
+                    journalBytes);
             ClientHandshake.Session first = ClientHandshake.connect(target, handshakeTimeout);
             try {
                 return new NbdDevice(config, first);

@@ -108,7 +108,7 @@ public final class NbdClientTls {
             KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
             store.load(in, password);
             return new NbdClientTls(store, true, null, null);
-        } catch (GeneralSecurityException e) {
+        } catch (GeneralSecurityException | IOException e) { // a wrong password is an IOException
             throw new IOException("cannot load trust store " + keystore + ": " + e.getMessage(), e);
         }
     }

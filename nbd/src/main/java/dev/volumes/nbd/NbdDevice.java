@@ -16,7 +16,6 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -40,18 +39,23 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * after it the device is failed and every call throws an error naming the server and what was
  * pending. A write is reported successful only when the server acknowledged it.
  *
- * <p><b>Durability across a drop</b>: if a connection drops while writes it acknowledged are not
- * yet covered by a completed flush, the server may have lost them (it may have restarted) and
- * the client cannot tell; the device then fails stop for writes: {@link #sync()} and every later
- * modifying call throw an {@link IOException} saying so, until the device is reopened. Reads keep
- * working. Drops with nothing unflushed (FUA writes, synced data, reads) are invisible.
+ * <p><b>Durability across a drop</b>: writes the server acknowledged but no completed flush covers
+ * yet may be lost if the server restarted. The device keeps them in a bounded replay journal
+ * ({@link NbdClient.Builder#replayJournal}, default 64 MiB: a pooled copy per write, overwrites
+ * coalesced, FUA writes and flushed data not kept) and re-sends it on a reconnected connection
+ * before anything else is sent, so the next {@link #sync()} makes every acknowledged write
+ * durable. Only if the journal overflowed (or is disabled) since the last completed flush does a
+ * drop fail the device stop for writes: {@link #sync()} and every later modifying call throw an
+ * {@link IOException} saying so, until the device is reopened; reads keep working. Drops with
+ * nothing unflushed (FUA writes, synced data, reads) are invisible.
  *
  * <p>Thread-safe. {@link #close()} waits for in-flight requests, sends {@code NBD_CMD_DISC} and
  * closes the connections; it does not imply {@link #sync()}.
  */
 public final class NbdDevice implements Device {
 
-    private static final long SPLIT = (1L << 32) - (1L << 20); // zero/trim/status chunk: < 4 GiB
+    /** Longest payload-free request with compact headers (32-bit length), 1 MiB-aligned: < 4 GiB. */
+    static final long SPLIT = (1L << 32) - (1L << 20);
 
     private final NbdClient.Config config;
     private final String name;
@@ -62,10 +66,12 @@ public final class NbdDevice implements Device {
     private final BlockSizes blockSizes;
     private final int minBlock;
     private final int maxPayload;
+    /** Longest payload-free request: {@link #SPLIT}, or unlimited with extended headers (64-bit lengths). */
+    private final long split;
+    private final boolean extended;
     private final Capabilities capabilities;
+    private final ReplayJournal journal;
     private final Slots slots;
-    private final AtomicLong ackSeq = new AtomicLong();
-    private final AtomicLong flushedSeq = new AtomicLong();
     private final ReentrantReadWriteLock lifecycle = new ReentrantReadWriteLock();
     private final ReentrantReadWriteLock rmw = new ReentrantReadWriteLock();
     private volatile IOException durabilityLost;
@@ -88,10 +94,15 @@ public final class NbdDevice implements Device {
         if (max < pref) {
             pref = min;
         }
+        this.extended = first.extended();
+        this.split = extended ? Long.MAX_VALUE : SPLIT;
         this.minBlock = min;
         this.maxPayload = max;
         this.blockSizes = new BlockSizes(min, pref, max);
         this.capabilities = ClientMapping.capabilities(flags, metaContextId >= 0);
+        // Without SEND_FLUSH the server has no write cache: an acknowledged write is durable.
+        this.journal = new ReplayJournal(has(Wire.TFLAG_SEND_FLUSH) && !capabilities.readOnly()
+                ? config.journalBytes() : 0);
         this.slots = new Slots(this, config, first);
     }
 
@@ -101,6 +112,11 @@ public final class NbdDevice implements Device {
 
     String server() {
         return server;
+    }
+
+    /** Whether the connections use extended headers (every reconnect must negotiate the same). */
+    boolean extendedHeaders() {
+        return extended;
     }
 
     long exportSize() {
@@ -127,22 +143,67 @@ public final class NbdDevice implements Device {
         return slots.sessionOfFirst();
     }
 
+    /** The replay journal (for {@link Slots}, tests and diagnostics). */
+    ReplayJournal journal() {
+        return journal;
+    }
+
+    /** Journal replays after reconnects since open (diagnostics). */
+    long replays() {
+        return slots.replays();
+    }
+
+    /** Whether a reconnect is replaying the journal right now (new requests wait). */
+    boolean replaying() {
+        return slots.gateClosed();
+    }
+
+    /** Tests only: connection {@code i} drops as if the network failed (the device reconnects it on next use). */
+    void dropConnectionForTest(int i) {
+        slots.abortForTest(i);
+    }
+
+    /** Requests re-sent from the journal since open (diagnostics). */
+    long replayedRequests() {
+        return slots.replayedRequests();
+    }
+
     // ------------------------------------------------------------------ listener hooks (reader thread)
 
-    void modifiedUnflushed(ClientWire c) {
-        c.lastUnflushedSeq = ackSeq.incrementAndGet();
+    void acknowledged(ClientWire c, ClientWire.Pending p) {
+        long lost = journal.acknowledged(p.type, p.flags, p.offset, p.length, p.copy);
+        if (lost > 0) {
+            c.lastLostSeq = lost;
+        }
     }
 
     void dropped(ClientWire c, IOException cause) {
-        if (closed || !has(Wire.TFLAG_SEND_FLUSH) || c.lastUnflushedSeq <= flushedSeq.get()) {
-            return;
+        if (closed || !has(Wire.TFLAG_SEND_FLUSH)
+                || (c.lastLostSeq <= journal.flushedSeq() && !journal.droppedSince())) {
+            return; // nothing unflushed, or all of it is in the journal and will be replayed
         }
+        loseDurability(new IOException("nbd server " + server + " export '" + config.target().exportName()
+                + "': the connection dropped (" + cause.getMessage() + ") while writes it had acknowledged were"
+                + " not yet flushed and not all of them are in the replay journal (" + (journal.enabled()
+                        ? "it overflowed its " + config.journalBytes() + " bytes since the last flush" : "it is disabled")
+                + "); the server may have lost them (if it restarted), so durability is unknown: writes and sync"
+                + " fail until the device is reopened", cause));
+    }
+
+    /** A replayed request got an error: the acknowledged write it carried cannot be re-established. */
+    void replayFailed(ReplayJournal.Entry e, ClientWire.Reply reply) {
+        Request r = new Request(e.type() == Wire.CMD_WRITE ? "replayed write" : "replayed write-zeroes", e.type(),
+                e.flags(), e.offset(), e.length(), null, null, null);
+        loseDurability(new IOException(describe(r) + " failed after a reconnect: " + Errors.name(reply.errno())
+                + (reply.message() == null || reply.message().isEmpty() ? "" : " (" + reply.message() + ")")
+                + "; an acknowledged write may be lost, so durability is unknown: writes and sync fail until the"
+                + " device is reopened"));
+    }
+
+    private void loseDurability(IOException why) {
         synchronized (this) {
             if (durabilityLost == null) {
-                durabilityLost = new IOException("nbd server " + server + " export '" + config.target().exportName()
-                        + "': the connection dropped (" + cause.getMessage() + ") while writes it had acknowledged"
-                        + " were not yet flushed; the server may have lost them (if it restarted), so durability is"
-                        + " unknown: writes and sync fail until the device is reopened", cause);
+                durabilityLost = why;
             }
         }
     }
@@ -253,10 +314,10 @@ public final class NbdDevice implements Device {
             if (!has(Wire.TFLAG_SEND_FLUSH)) {
                 return; // the server has no write cache to flush
             }
-            long covered = ackSeq.get();
-            Request r = new Request("flush", Wire.CMD_FLUSH, 0, 0, 0, null, null);
+            long covered = journal.flushSending();
+            Request r = new Request("flush", Wire.CMD_FLUSH, 0, 0, 0, null, null, null);
             check(r, slots.execute(r));
-            flushedSeq.accumulateAndGet(covered, Math::max);
+            journal.flushed(covered);
             checkDurability("sync");
         } finally {
             leave();
@@ -292,6 +353,57 @@ public final class NbdDevice implements Device {
                 }
                 ranged("write-zeroes", Wire.CMD_WRITE_ZEROES, f, start, end);
             }
+        } finally {
+            leave();
+        }
+    }
+
+    /**
+     * Zeroes the range only if the server can do that faster than writing zeros: sends
+     * {@code NBD_CMD_WRITE_ZEROES} with {@code NBD_CMD_FLAG_FAST_ZERO}, which a server either
+     * carries out quickly or refuses at once with ENOTSUP. For callers that have a fallback — as
+     * nbdcopy pre-zeroes a destination only when that is cheap, because it will write every block
+     * anyway: {@code if (!d.writeZeroesIfFast(0, d.size(), true)) { write all blocks, zeros too }}.
+     * {@link #writeZeroes} itself never sends FAST_ZERO: a caller who needs zeros gets them, and a
+     * WRITE_ZEROES without payload is never slower on the wire than the zeros it saves sending.
+     *
+     * @return true if the range now reads as zeros; false if the server does not advertise fast
+     *     zeroing ({@code NBD_FLAG_SEND_FAST_ZERO}; nothing is sent), refused it (ENOTSUP), or the
+     *     range contains no whole block of the server's minimum size. On false nothing changed —
+     *     except that a range longer than one request (4 GiB − 1 MiB, sent one request after the
+     *     other) may already read as zeros up to the request that was refused
+     * @throws IOException any other failure, mapped as for {@link #writeZeroes}
+     */
+    public boolean writeZeroesIfFast(long offset, long length, boolean mayUnmap) throws IOException {
+        Bounds.checkRange(this, "write-zeroes", offset, length, size);
+        checkWritable("fast write-zeroes of " + length + " bytes at offset " + offset);
+        if (!has(Wire.TFLAG_SEND_WRITE_ZEROES) || !has(Wire.TFLAG_SEND_FAST_ZERO)) {
+            return false;
+        }
+        long start = alignUp(offset);
+        long end = alignDown(offset + length);
+        if (start >= end) {
+            return length == 0;
+        }
+        enter("write-zeroes");
+        try {
+            int f = (mayUnmap ? 0 : Wire.CMD_FLAG_NO_HOLE) | Wire.CMD_FLAG_FAST_ZERO;
+            for (long pos = start; pos < end; pos += Math.min(split, end - pos)) { // one at a time: stop at the first refusal
+                Request r = new Request("fast write-zeroes", Wire.CMD_WRITE_ZEROES, f, pos, Math.min(split, end - pos),
+                        null, null, null);
+                ClientWire.Reply reply = slots.execute(r);
+                if (reply.errno() == Wire.ENOTSUP) {
+                    return false;
+                }
+                check(r, reply);
+            }
+            if (start > offset) {
+                writeAligned(ByteBuffer.allocate((int) (start - offset)), offset, 0);
+            }
+            if (end < offset + length) {
+                writeAligned(ByteBuffer.allocate((int) (offset + length - end)), end, 0);
+            }
+            return true;
         } finally {
             leave();
         }
@@ -339,8 +451,8 @@ public final class NbdDevice implements Device {
             long pos = offset;
             long end = offset + length;
             while (pos < end) {
-                long ask = Math.min(end - pos, SPLIT);
-                Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null);
+                long ask = Math.min(end - pos, split);
+                Request r = new Request("block status", Wire.CMD_BLOCK_STATUS, 0, pos, ask, null, null, null);
                 ClientWire.Reply reply = slots.execute(r);
                 check(r, reply);
                 long before = pos;
@@ -388,6 +500,7 @@ public final class NbdDevice implements Device {
         try {
             slots.closeAll(drained);
         } finally {
+            journal.close();
             if (drained) {
                 lifecycle.writeLock().unlock();
             }
@@ -396,8 +509,12 @@ public final class NbdDevice implements Device {
 
     // ------------------------------------------------------------------ plumbing
 
-    /** One NBD request, for execution and messages. */
-    record Request(String what, int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst) {}
+    /**
+     * One NBD request, for execution and messages. {@code copy}: a WRITE's pooled payload copy
+     * (then also {@code payload}) that the replay journal may keep once the server acknowledged it.
+     */
+    record Request(String what, int type, int flags, long offset, long length, ByteBuffer payload, ByteBuffer dst,
+            ReplayJournal.Copy copy) {}
 
     private void transfer(int type, int cmdFlags, long offset, ByteBuffer buf, boolean write) throws IOException {
         int length = buf.remaining();
@@ -405,22 +522,47 @@ public final class NbdDevice implements Device {
         if (length == 0) {
             return;
         }
+        // A non-FUA write is sent from a pooled copy the journal keeps once acknowledged (one copy
+        // per write; a FUA write is durable when acknowledged and needs none).
+        boolean journaled = write && journal.enabled() && (cmdFlags & Wire.CMD_FLAG_FUA) == 0;
         List<Request> parts = new ArrayList<>();
-        for (int done = 0; done < length; done += maxPayload) {
-            int n = Math.min(maxPayload, length - done);
-            ByteBuffer part = buf.slice(buf.position() + done, n);
-            parts.add(new Request(what, type, cmdFlags, offset + done, n, write ? part : null, write ? null : part));
-        }
-        List<ClientWire.Reply> replies = slots.executeAll(parts);
-        for (int i = 0; i < parts.size(); i++) {
-            check(parts.get(i), replies.get(i));
+        try {
+            for (int done = 0; done < length; done += maxPayload) {
+                int n = Math.min(maxPayload, length - done);
+                ByteBuffer part = buf.slice(buf.position() + done, n);
+                ReplayJournal.Copy copy = journaled ? journal.copy(part) : null;
+                parts.add(new Request(what, type, cmdFlags, offset + done, n,
+                        write ? (copy != null ? copy.buffer : part) : null, write ? null : part, copy));
+            }
+            List<ClientWire.Reply> replies = slots.executeAll(parts);
+            for (int i = 0; i < parts.size(); i++) {
+                check(parts.get(i), replies.get(i));
+            }
+        } finally {
+            for (Request r : parts) {
+                journal.release(r.copy()); // unless the journal claimed it
+            }
         }
     }
 
+    /**
+     * A payload-free command over [start, end): one request with extended headers (a 64-bit
+     * length), else pieces below 4 GiB. A server may refuse an effect length above its maximum
+     * payload with EOVERFLOW or EINVAL (spec, "Block size constraints"): then the range is sent
+     * again in pieces, as with compact headers.
+     */
     private void ranged(String what, int type, int cmdFlags, long start, long end) throws IOException {
+        if (end - start > SPLIT && split > SPLIT) {
+            Request whole = new Request(what, type, cmdFlags, start, end - start, null, null, null);
+            ClientWire.Reply reply = slots.execute(whole);
+            if (reply.errno() != Wire.EOVERFLOW && reply.errno() != Wire.EINVAL) {
+                check(whole, reply);
+                return;
+            }
+        }
         List<Request> parts = new ArrayList<>();
         for (long pos = start; pos < end; pos += SPLIT) {
-            parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null));
+            parts.add(new Request(what, type, cmdFlags, pos, Math.min(SPLIT, end - pos), null, null, null));
         }
         List<ClientWire.Reply> replies = slots.executeAll(parts);
         for (int i = 0; i < parts.size(); i++) {

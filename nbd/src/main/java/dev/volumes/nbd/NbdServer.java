@@ -108,6 +108,8 @@ public final class NbdServer implements Closeable {
     private final ExportResolver resolver;
     /** Test hook run on each accepted channel before it is served (null in production). */
     private final java.util.function.Consumer<SocketChannel> acceptHook;
+    /** Test hook run with the export name after a handshake attached it, before the reply (null in production). */
+    private final java.util.function.Consumer<String> attachHook;
     private final boolean platformReader;
 
     /**
@@ -151,6 +153,7 @@ public final class NbdServer implements Closeable {
         this.bytes = new Semaphore(serverBytes);
         this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20), b.directAllocator);
         this.acceptHook = b.acceptHook;
+        this.attachHook = b.attachHook;
         this.platformReader = b.platformReader;
     }
 
@@ -160,8 +163,16 @@ public final class NbdServer implements Closeable {
     }
 
     /**
-     * Adds (or replaces) an export; clients can select it immediately, also while the server runs.
-     * The server does not take ownership of {@code device}.
+     * Adds an export, or replaces the export of that name; clients can select it immediately,
+     * also while the server runs. The server does not take ownership of {@code device}.
+     *
+     * <p><b>Replacing</b> is {@link #removeExport} of the old export and adding the new one in one
+     * step: from this call on, new clients get the new device (the name is never unknown in
+     * between), and connections using the old export are drained exactly as removeExport drains
+     * them (they stop reading, finish in-flight requests, the old device is synced, the sockets
+     * close; bounded by {@link Builder#drainTimeout}). This returns after that, so the caller may
+     * then close the old device. Re-adding the same device under the same name also restarts its
+     * connections.
      *
      * @param name export name, at most 4096 bytes of UTF-8; "" is the default export
      * @param description human-readable text for {@code NBD_OPT_LIST} and {@code NBD_INFO_DESCRIPTION}; may be null
@@ -174,8 +185,14 @@ public final class NbdServer implements Closeable {
                     + " bytes of UTF-8 without NUL: " + name);
         }
         Export export = new Export(name, device, description, new Counters(), true);
+        Export replaced;
+        List<Connection> affected;
         synchronized (exportLock) {
-            exports.put(name, export);
+            replaced = exports.put(name, export);
+            affected = attachedTo(replaced);
+        }
+        if (replaced != null) {
+            retire(replaced, affected, "replaced");
         }
     }
 
@@ -188,28 +205,42 @@ public final class NbdServer implements Closeable {
      */
     public boolean removeExport(String name) {
         Export removed;
-        List<Connection> affected = new ArrayList<>();
+        List<Connection> affected;
         synchronized (exportLock) {
             removed = exports.remove(name);
             if (removed == null) {
                 return false;
             }
+            affected = attachedTo(removed);
+        }
+        retire(removed, affected, "removed");
+        return true;
+    }
+
+    /** Connections attached to {@code export} (none for null); call under {@link #exportLock}. */
+    private List<Connection> attachedTo(Export export) {
+        List<Connection> affected = new ArrayList<>();
+        if (export != null) {
             for (Connection c : connections.values()) {
-                if (c.export() == removed) {
+                if (c.export() == export) {
                     affected.add(c);
                 }
             }
         }
+        return affected;
+    }
+
+    /** Drains the connections of an export no longer registered, then syncs its device. */
+    private void retire(Export old, List<Connection> affected, String how) {
         for (Connection c : affected) {
             c.shutdown();
         }
         awaitDrained(affected);
         try {
-            removed.device().sync();
+            old.device().sync();
         } catch (IOException e) {
-            LOG.log(Level.WARNING, () -> "sync of removed export '" + name + "' failed: " + e);
+            LOG.log(Level.WARNING, () -> "sync of " + how + " export '" + old.name() + "' failed: " + e);
         }
-        return true;
     }
 
     /**
@@ -419,6 +450,13 @@ public final class NbdServer implements Closeable {
             return true;
         }
     }
+    /** A handshake attached export {@code name} and is about to reply (runs the test hook, if any). */
+    void attached(String name) {
+        if (attachHook != null) {
+            attachHook.accept(name);
+        }
+    }
+
     /** The export for {@code name}; "" selects the export named "" or else the only export. */
     Export export(String name) {
         Export e = exports.get(name);
@@ -449,11 +487,13 @@ public final class NbdServer implements Closeable {
 
     /**
      * One listener's accept loop. A failure while accepting or setting up one connection (an
-     * IOException such as EMFILE, a RuntimeException, an OutOfMemoryError) is logged at ERROR,
-     * that connection is closed, and the loop keeps accepting after a short pause (so a
-     * persistent failure does not spin). Only the listener being closed ends the loop; if that
-     * happens while the server is not closing, it is logged at ERROR as the server no longer
-     * accepting on that address.
+     * IOException such as EMFILE, a RuntimeException, any Error including OutOfMemoryError,
+     * InternalError and UnknownError) is logged at ERROR, that connection is closed, and the loop
+     * keeps accepting after a short pause (so a persistent failure does not spin). Only the
+     * listener being closed ends the loop; if that happens while the server is not closing, it is
+     * logged at ERROR as the server no longer accepting on that address. (Whether the JVM is still
+     * healthy after a VirtualMachineError is for the process owner to decide, not for one
+     * listener to guess by going deaf.)
      */
     private void accept(ServerSocketChannel listener) {
         while (!closing) {
@@ -473,10 +513,6 @@ public final class NbdServer implements Closeable {
                 }
                 LOG.log(Level.ERROR, () -> "accepting a connection on " + listenerName(listener)
                         + " failed; still accepting", e);
-                if (e instanceof Error err && !(e instanceof OutOfMemoryError) && !(e instanceof StackOverflowError)
-                        && err instanceof VirtualMachineError) {
-                    return; // InternalError, UnknownError: the JVM is not trustworthy any more
-                }
                 try {
                     Thread.sleep(100);
                 } catch (InterruptedException ie) {
@@ -612,6 +648,7 @@ public final class NbdServer implements Closeable {
         private ExportResolver resolver;
         private java.util.function.IntFunction<java.nio.ByteBuffer> directAllocator = java.nio.ByteBuffer::allocateDirect;
         private java.util.function.Consumer<SocketChannel> acceptHook;
+        private java.util.function.Consumer<String> attachHook;
         private boolean platformReader = Transmission.PLATFORM_READER;
 
         private Builder() {}
@@ -716,6 +753,12 @@ public final class NbdServer implements Closeable {
         /** Tests only: runs on every accepted channel inside the accept loop (to inject failures). */
         Builder acceptHook(java.util.function.Consumer<SocketChannel> hook) {
             this.acceptHook = hook;
+            return this;
+        }
+
+        /** Tests only: runs with the export name after a handshake attached it, before the GO/EXPORT_NAME reply. */
+        Builder attachHook(java.util.function.Consumer<String> hook) {
+            this.attachHook = hook;
             return this;
         }
 

@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The connections of one {@link NbdDevice} and the request retry loop.
+ * The connections of one {@link NbdDevice}, the request retry loop and the journal replay.
  *
  * <p>Design: a fixed number of slots (1, or the configured count when the server advertised
  * CAN_MULTI_CONN), each holding its current {@link ClientWire}. Requests go to the slots
@@ -21,7 +21,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * (50 ms doubling to 2 s) until {@code reconnectDeadline} after the first failure. A handshake
  * refusal, a changed export size or a passed deadline fails the whole client ({@code failure}):
  * every later request throws at once. No lock is held while waiting for a reply; the slot lock is
- * held across the reconnect handshake only.
+ * held across the reconnect handshake (and replay) only.
+ *
+ * <p>Replay ({@link ReplayJournal}): a reconnected connection is published only after it re-sent
+ * the journal, unless a replay that began after the old connection dropped already did. During a
+ * replay the <em>gate</em> is closed: {@link ClientWire#submit} refuses every new request
+ * ({@link ClientWire.GateClosedException}, nothing sent) and callers wait in {@link #connection}
+ * for it to open; the replayer first waits until every other live connection has no request in
+ * flight (so no acknowledgement or flush can change the journal, and nothing newer can reach the
+ * server before the older journal contents), then sends the snapshot on the new connection,
+ * pipelined, and opens the gate. A drop during the replay fails the attempt (backoff, then a new
+ * connection replays again); an error reply to a replayed request fails the device stop for
+ * modifications. The per-request cost is one volatile read of the gate flag.
  */
 final class Slots implements ClientWire.Listener {
 
@@ -42,6 +53,17 @@ final class Slots implements ClientWire.Listener {
     private final java.util.concurrent.atomic.AtomicLong reconnects = new java.util.concurrent.atomic.AtomicLong();
     private final java.util.concurrent.atomic.AtomicLong resent = new java.util.concurrent.atomic.AtomicLong();
     private volatile IOException failure;
+    /** Requests are held back while a replay runs (see the class comment). */
+    private volatile boolean gateClosed;
+    private final ReentrantLock gateLock = new ReentrantLock();
+    private final java.util.concurrent.locks.Condition gateOpened = gateLock.newCondition();
+    /** Serialises replays. */
+    private final ReentrantLock replayLock = new ReentrantLock();
+    /** Connections that dropped so far; a drop numbered at most {@link #replayedThrough} needs no replay. */
+    private final java.util.concurrent.atomic.AtomicLong drops = new java.util.concurrent.atomic.AtomicLong();
+    private volatile long replayedThrough;
+    private final java.util.concurrent.atomic.AtomicLong replays = new java.util.concurrent.atomic.AtomicLong();
+    private final java.util.concurrent.atomic.AtomicLong replayed = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean closing; // no more reconnects
     private volatile boolean stopped; // watchdog ends
 
@@ -80,18 +102,34 @@ final class Slots implements ClientWire.Listener {
         return slots.length;
     }
 
+    /** Journal replays completed after reconnects. */
+    long replays() {
+        return replays.get();
+    }
+
+    /** Requests re-sent from the journal in those replays. */
+    long replayedRequests() {
+        return replayed.get();
+    }
+
     ClientHandshake.Session sessionOfFirst() {
         return slots[0].connection.session();
     }
 
     @Override
-    public void modifiedUnflushed(ClientWire connection) {
-        device.modifiedUnflushed(connection);
+    public void acknowledged(ClientWire connection, ClientWire.Pending request) {
+        device.acknowledged(connection, request);
     }
 
     @Override
     public void dropped(ClientWire connection, IOException cause) {
+        connection.diedAt = drops.incrementAndGet();
         device.dropped(connection, cause);
+    }
+
+    @Override
+    public boolean gateClosed() {
+        return gateClosed;
     }
 
     /** Runs one request to its final reply, across reconnects. */
@@ -100,9 +138,9 @@ final class Slots implements ClientWire.Listener {
             ClientWire c = connection(pick(), r);
             ClientWire.Pending p;
             try {
-                p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst());
+                p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst(), r.copy(), false);
             } catch (ClientWire.ConnectionLostException e) {
-                continue;
+                continue; // dead, or the gate is closed: connection() waits for it
             }
             ClientWire.Reply reply = await(c, p, r);
             if (reply != null) {
@@ -130,7 +168,7 @@ final class Slots implements ClientWire.Listener {
             if (first == null) {
                 try {
                     c = connection(pick(), r);
-                    p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst());
+                    p = c.submit(r.type(), r.flags(), r.offset(), r.length(), r.payload(), r.dst(), r.copy(), false);
                 } catch (ClientWire.ConnectionLostException e) {
                     p = null;
                 } catch (IOException e) {
@@ -199,6 +237,9 @@ final class Slots implements ClientWire.Listener {
         if (f != null) {
             throw new IOException(device.describe(r) + " not sent: " + f.getMessage(), f);
         }
+        if (gateClosed) {
+            awaitGate(r);
+        }
         ClientWire c = slot.connection;
         if (c != null && c.alive()) {
             return c;
@@ -253,7 +294,19 @@ final class Slots implements ClientWire.Listener {
                             + config.target().exportName() + "' changed size across a reconnect: " + device.exportSize()
                             + " -> " + s.size() + " bytes; refusing to continue"));
                 }
+                if (s.extended() != device.extendedHeaders()) {
+                    s.transport().close();
+                    throw fail(new IOException("nbd server " + device.server() + " export '"
+                            + config.target().exportName() + "' " + (s.extended() ? "offered" : "no longer offers")
+                            + " extended headers after a reconnect; refusing to continue"));
+                }
                 ClientWire fresh = new ClientWire(s, config.target().describe(), this);
+                try {
+                    replay(c, fresh, r);
+                } catch (IOException | RuntimeException e) {
+                    fresh.abort(e instanceof IOException io ? io : new IOException(e));
+                    throw e;
+                }
                 slot.connection = fresh;
                 slot.downSinceNanos = 0;
                 reconnects.incrementAndGet();
@@ -274,6 +327,124 @@ final class Slots implements ClientWire.Listener {
                 throw new InterruptedIOException(device.describe(r) + ": interrupted while reconnecting");
             }
             backoff = Math.min(backoff * 2, BACKOFF_MAX_NANOS);
+        }
+    }
+
+    private void awaitGate(NbdDevice.Request r) throws IOException {
+        gateLock.lock();
+        try {
+            while (gateClosed) {
+                gateOpened.await();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException(device.describe(r) + ": interrupted while a reconnect replayed the journal");
+        } finally {
+            gateLock.unlock();
+        }
+    }
+
+    private void setGate(boolean closed) {
+        gateLock.lock();
+        try {
+            gateClosed = closed;
+            if (!closed) {
+                gateOpened.signalAll();
+            }
+        } finally {
+            gateLock.unlock();
+        }
+    }
+
+    /** Most replayed requests in flight at once. */
+    private static final int REPLAY_WINDOW = 64;
+
+    /**
+     * Re-sends the journal on {@code fresh} (not yet published) if {@code old}'s drop may have lost
+     * acknowledged unflushed writes and no replay since covered it. Throws if {@code fresh} failed
+     * (the caller retries with a new connection); an error reply fails the device stop instead.
+     */
+    private void replay(ClientWire old, ClientWire fresh, NbdDevice.Request r) throws IOException {
+        ReplayJournal journal = device.journal();
+        if (!journal.enabled() || old == null) {
+            return;
+        }
+        old.joinReader(); // its drop (and number) is recorded before its reader ends
+        replayLock.lock();
+        try {
+            if (old.diedAt == 0 || old.diedAt <= replayedThrough || journal.entries() == 0) {
+                return; // not dropped, covered by a replay that began after the drop, or nothing to re-send
+            }
+            for (Slot s : slots) { // count every drop already visible, so one replay covers them all
+                ClientWire c = s.connection;
+                if (c != null && c != old && !c.alive()) {
+                    c.joinReader();
+                }
+            }
+            long through = drops.get();
+            setGate(true);
+            try {
+                awaitQuiet(fresh, r);
+                List<ReplayJournal.Entry> entries = journal.snapshot();
+                java.util.ArrayDeque<ClientWire.Pending> window = new java.util.ArrayDeque<>();
+                java.util.ArrayDeque<ReplayJournal.Entry> sent = new java.util.ArrayDeque<>();
+                for (int i = 0; i < entries.size() || !window.isEmpty();) {
+                    if (i < entries.size() && window.size() < REPLAY_WINDOW) {
+                        ReplayJournal.Entry e = entries.get(i++);
+                        window.add(fresh.submit(e.type(), e.flags(), e.offset(), e.length(),
+                                e.data() == null ? null : e.data().duplicate(), null, null, true));
+                        sent.add(e);
+                        continue;
+                    }
+                    ClientWire.Pending p = window.poll();
+                    ReplayJournal.Entry e = sent.poll();
+                    ClientWire.Reply reply = awaitReplay(fresh, p, r);
+                    if (reply.errno() != 0) {
+                        device.replayFailed(e, reply);
+                    }
+                }
+                replayedThrough = Math.max(replayedThrough, through);
+                replays.incrementAndGet();
+                replayed.addAndGet(entries.size());
+            } finally {
+                setGate(false);
+            }
+        } finally {
+            replayLock.unlock();
+        }
+    }
+
+    private ClientWire.Reply awaitReplay(ClientWire fresh, ClientWire.Pending p, NbdDevice.Request r)
+            throws IOException {
+        try {
+            // The new connection is not published yet, so the watchdog does not see it: time out here.
+            return p.future.get(config.requestTimeout().toNanos(), TimeUnit.NANOSECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new IOException("nbd server " + device.server() + ": a replayed request got no reply within "
+                    + config.requestTimeout() + "; reconnecting again", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException(device.describe(r) + ": interrupted while replaying the journal");
+        }
+    }
+
+    /** Waits until no live connection but {@code fresh} has a request in flight (the gate is closed). */
+    private void awaitQuiet(ClientWire fresh, NbdDevice.Request r) throws IOException {
+        for (Slot s : slots) {
+            while (true) {
+                ClientWire c = s.connection;
+                if (c == null || c == fresh || !c.alive() || c.idle()) {
+                    break;
+                }
+                try {
+                    Thread.sleep(1); // rare (a replay with other connections busy), bounded by the request timeout
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException(device.describe(r) + ": interrupted before replaying the journal");
+                }
+            }
         }
     }
 
@@ -307,6 +478,11 @@ final class Slots implements ClientWire.Listener {
                 }
             }
         }
+    }
+
+    /** Tests only: kills the connection of slot {@code i} as a network failure would. */
+    void abortForTest(int i) {
+        slots[i].connection.abort(new IOException("connection " + i + " cut by a test"));
     }
 
     /** Stops reconnecting: requests waiting for a connection fail with DeviceClosedException. */

@@ -353,8 +353,9 @@ final class Transmission {
         Rejection rejection;
         try {
             rejection = validate(r);
-        } catch (IOException e) {
-            rejection = new Rejection(Errors.errno(e), String.valueOf(e.getMessage()));
+        } catch (Throwable e) { // device.size() failed (also with an Error): refuse, stay in sync
+            rejection = new Rejection(errno(e), e instanceof Error ? "internal error in export '" + export.name()
+                    + "': " + e : String.valueOf(e.getMessage()));
         }
         // With extended headers a client may attach a payload to any command (PAYLOAD_LEN); it is
         // consumed so the stream stays in sync, and refused (we do not advertise payload commands).
@@ -415,28 +416,72 @@ final class Transmission {
                 && !connection.in.hasRemaining();
     }
 
-    /** The request's execution; it owns {@code data} and {@code reserve} and releases both exactly once. */
+    /**
+     * The request's execution; it owns {@code data} and {@code reserve} and releases both exactly
+     * once. Never throws: {@link #execute} answers every Device failure; should anything else go
+     * wrong (the error reply itself failing with an Error), the connection is broken off — its
+     * readers end, so the connection drains and closes instead of leaving the client waiting for
+     * a reply that will never come.
+     */
     private Runnable work(RequestDecoder.Request r, ByteBuffer data, int reserve) {
         return () -> {
             try {
                 if (!connection.disconnected()) { // disconnect(): requests not yet started never run
                     execute(r, data);
                 }
+            } catch (Throwable e) {
+                breakOff(e);
             } finally {
-                server.buffers().give(data);
-                release(reserve);
+                try {
+                    server.buffers().give(data);
+                } catch (Throwable e) { // e.g. no memory for the pool's queue node: the GC frees the buffer
+                    breakOff(e);
+                } finally {
+                    release(reserve);
+                }
             }
         };
     }
 
+    /** ENOMEM for OutOfMemoryError, EIO for any other Error, else the Device mapping of {@link Errors}. */
+    private static int errno(Throwable e) {
+        return e instanceof OutOfMemoryError ? Wire.ENOMEM : e instanceof Error ? Wire.EIO : Errors.errno(e);
+    }
+
+    /** Last resort after a failure no reply could report: ends the connection (readers see end of input). */
+    private void breakOff(Throwable e) {
+        broken = true;
+        connection.transport.shutdownInput();
+        try {
+            LOG.log(Level.ERROR, () -> "connection " + connection.id() + ": a request failed without a reply ("
+                    + e + "); closing the connection", e);
+        } catch (Throwable ignored) {
+            // nothing left to report it with
+        }
+    }
+
+    /**
+     * Takes a request slot and {@code reserve} bytes of both budgets, blocking (backpressure). All
+     * or nothing: if interrupted part-way, whatever was already taken is given back, so an
+     * interrupted reader never leaks a slot that {@link #drain} would then wait for forever.
+     */
     private void acquire(int reserve) throws IOException {
+        int held = 0; // 1 = slot, 2 = slot + connection bytes
         try {
             slots.acquire();
+            held = 1;
             if (reserve > 0) {
                 bytes.acquire(reserve);
+                held = 2;
                 server.bytes().acquire(reserve);
             }
         } catch (InterruptedException e) {
+            if (held == 2) {
+                bytes.release(reserve);
+            }
+            if (held >= 1) {
+                slots.release();
+            }
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while waiting for memory for a request", e);
         }
@@ -592,15 +637,25 @@ final class Transmission {
                     send(replies.ok(cookie, offset));
                 }
                 case Wire.CMD_WRITE_ZEROES -> {
-                    if ((r.flags() & Wire.CMD_FLAG_FAST_ZERO) != 0
-                            && !device.capabilities().has(Capability.WRITE_ZEROES)) {
-                        c.error(Wire.ENOTSUP);
-                        connErrors.increment();
-                        send(replies.error(cookie, offset, Wire.ENOTSUP,
-                                "write-zeroes on this device is not faster than writing"));
-                        return;
+                    boolean mayUnmap = (r.flags() & Wire.CMD_FLAG_NO_HOLE) == 0;
+                    if ((r.flags() & Wire.CMD_FLAG_FAST_ZERO) != 0) {
+                        // Fast or not at all. An NBD client device passes the question upstream.
+                        boolean zeroed = device instanceof NbdDevice upstream
+                                ? upstream.writeZeroesIfFast(offset, r.length(), mayUnmap)
+                                : device.capabilities().has(Capability.WRITE_ZEROES);
+                        if (!zeroed) {
+                            c.error(Wire.ENOTSUP);
+                            connErrors.increment();
+                            send(replies.error(cookie, offset, Wire.ENOTSUP,
+                                    "write-zeroes on this device is not faster than writing"));
+                            return;
+                        }
+                        if (!(device instanceof NbdDevice)) {
+                            device.writeZeroes(offset, r.length(), mayUnmap);
+                        }
+                    } else {
+                        device.writeZeroes(offset, r.length(), mayUnmap);
                     }
-                    device.writeZeroes(offset, r.length(), (r.flags() & Wire.CMD_FLAG_NO_HOLE) == 0);
                     if (fua) {
                         device.sync();
                     }
@@ -610,19 +665,37 @@ final class Transmission {
                 case Wire.CMD_BLOCK_STATUS -> blockStatus(r);
                 default -> throw new IllegalStateException("unvalidated command " + r.type());
             }
-        } catch (IOException | RuntimeException | OutOfMemoryError e) {
-            int errno = e instanceof OutOfMemoryError ? Wire.ENOMEM : Errors.errno(e);
-            c.error(errno);
-            connErrors.increment();
-            if (errno == Wire.EIO || errno == Wire.ENOMEM) {
-                LOG.log(Level.WARNING, () -> "export '" + export.name() + "' command " + r.type() + " at " + offset
-                        + " failed: " + e, e);
-            }
-            try {
-                send(replies.error(cookie, offset, errno, String.valueOf(e.getMessage())));
-            } catch (IOException ignored) {
-                // connection already broken; send() marked it
-            }
+        } catch (Throwable e) { // any failure of the Device gets an error reply, never silence
+            fail(r, e);
+        }
+    }
+
+    /**
+     * Answers a request whose Device call failed: IOExceptions and RuntimeExceptions map through
+     * {@link Errors}, {@link OutOfMemoryError} to ENOMEM, any other {@link Error} (an
+     * AssertionError, StackOverflowError or LinkageError from a Device) to EIO with the error's
+     * class in the message, logged at ERROR. The connection and the server go on: the error was
+     * confined to this request, whose buffer and budget the caller still releases.
+     */
+    private void fail(RequestDecoder.Request r, Throwable e) {
+        long cookie = r.cookie();
+        long offset = r.offset();
+        int errno = errno(e);
+        export.counters().error(errno);
+        connErrors.increment();
+        String message = e instanceof Error ? "internal error in export '" + export.name() + "': " + e
+                : String.valueOf(e.getMessage());
+        if (e instanceof Error && !(e instanceof OutOfMemoryError)) {
+            LOG.log(Level.ERROR, () -> "export '" + export.name() + "' command " + r.type() + " at " + offset
+                    + " threw " + e + "; answered EIO", e);
+        } else if (errno == Wire.EIO || errno == Wire.ENOMEM) {
+            LOG.log(Level.WARNING, () -> "export '" + export.name() + "' command " + r.type() + " at " + offset
+                    + " failed: " + e, e);
+        }
+        try {
+            send(replies.error(cookie, offset, errno, message));
+        } catch (IOException ignored) {
+            // connection already broken; send() marked it
         }
     }
 

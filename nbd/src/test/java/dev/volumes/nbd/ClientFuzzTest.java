@@ -39,7 +39,7 @@ class ClientFuzzTest {
                 Wire.TFLAG_HAS_FLAGS | Wire.TFLAG_SEND_FLUSH, 1, 4096, 1 << 20, true, mode >= 1, mode >= 2, 1, true);
         ClientWire c = new ClientWire(session, "fuzz", new ClientWire.Listener() {
             @Override
-            public void modifiedUnflushed(ClientWire connection) {}
+            public void acknowledged(ClientWire connection, ClientWire.Pending request) {}
 
             @Override
             public void dropped(ClientWire connection, IOException cause) {}

@@ -17,8 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * A real kernel ext4 over our server: nbdfuse exposes the export as a file, the kernel's loop
  * driver mounts it (no /dev/nbd here). Files are written, read back, unmounted, e2fsck -fn is
- * clean, and the filesystem is mounted again to read them once more. The export is a FileDevice
- * (the pool module does not exist yet, so there is no snapshot step).
+ * clean, and the filesystem is mounted again to read them once more. The export is a FileDevice,
+ * so this tests the server alone; ext4 on a served pool volume with a live snapshot between two
+ * writes is {@code cli/src/test/java/dev/volumes/cli/Ext4SnapshotIT.java}.
  */
 class Ext4IT {
 

@@ -248,6 +248,49 @@ class LifecycleTest {
     }
 
     @Test
+    void replacingAnExportDrainsTheOldDevicesConnectionsBeforeAddExportReturns() throws Exception {
+        GatedDevice old = new GatedDevice(MemoryDevice.create(1 << 20));
+        MemoryDevice fresh = MemoryDevice.create(1 << 20);
+        try (NbdServer server = local().build()) {
+            server.addExport("d", old, "old");
+            server.start();
+            try (RawClient c = new RawClient(server.address()); RawClient n = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                c.request(0, Wire.CMD_WRITE, 1, 0, 4, new byte[] {1, 2, 3, 4});
+                await(() -> old.entered.get() == 1);
+                CompletableFuture<Void> replacing = CompletableFuture.runAsync(() -> server.addExport("d", fresh, "new"));
+                await(() -> server.export("d").device() == fresh);
+                // New clients get the new device at once, while the old one's connection drains.
+                n.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                n.go("d");
+                n.request(Wire.CMD_FLAG_FUA, Wire.CMD_WRITE, 1, 0, 1, new byte[] {5});
+                assertThat(n.simple()).containsExactly(0, 1);
+                ByteBuffer b = ByteBuffer.allocate(1);
+                fresh.read(b, 0);
+                assertThat(b.get(0)).isEqualTo((byte) 5);
+                // The old connection still has a write in the old device: the replacement waits for it.
+                assertThat(replacing).isNotDone();
+                old.open.countDown();
+                assertThat(c.simple()).containsExactly(0, 1);
+                assertThat(c.closedByServer()).isTrue();
+                replacing.get(30, TimeUnit.SECONDS);
+                assertThat(old.syncsAfterWrites.get()).as("the old device was synced").isPositive();
+                // Only the new export's connection is left, and removeExport drains exactly that one.
+                assertThat(server.stats().perConnection()).hasSize(1);
+                assertThat(server.removeExport("d")).isTrue();
+                assertThat(n.closedByServer()).isTrue();
+            } finally {
+                old.open.countDown();
+            }
+            await(() -> server.stats().connections() == 0);
+        }
+        ByteBuffer b = ByteBuffer.allocate(4);
+        old.read(b, 0);
+        assertThat(b.array()).containsExactly(1, 2, 3, 4);
+    }
+
+    @Test
     void inFlightBytesStayWithinTheBudgetWhenTheDeviceIsSlow() throws Exception {
         GatedDevice device = new GatedDevice(MemoryDevice.create(256 << 20));
         int budget = 32 << 20;

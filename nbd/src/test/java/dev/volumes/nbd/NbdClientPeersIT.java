@@ -80,6 +80,82 @@ class NbdClientPeersIT {
     }
 
     @Test
+    void fastZeroAgainstNbdkitMemoryAndTheNozeroFilter() throws Exception {
+        byte[] ones = new byte[65536];
+        java.util.Arrays.fill(ones, (byte) 1);
+        try (NbdPeer p = NbdPeer.nbdkit("memory", "size=4M"); NbdDevice d = p.client("").open()) {
+            assertThat(d.session().has(Wire.TFLAG_SEND_FAST_ZERO)).isTrue();
+            d.write(ByteBuffer.wrap(ones), 0);
+            assertThat(d.writeZeroesIfFast(0, 65536, true)).isTrue();
+            assertThat(read(d, 0, 65536)).containsOnly(0);
+        }
+        // Fast zeroing advertised, but every FAST_ZERO request refused at once with ENOTSUP.
+        try (NbdPeer p = NbdPeer.nbdkit("--filter=nozero", "memory", "size=4M", "zeromode=plugin",
+                "fastzeromode=slow"); NbdDevice d = p.client("").open()) {
+            assertThat(d.session().has(Wire.TFLAG_SEND_FAST_ZERO)).isTrue();
+            d.write(ByteBuffer.wrap(ones), 0);
+            assertThat(d.writeZeroesIfFast(0, 65536, true)).isFalse();
+            assertThat(read(d, 0, 65536)).containsOnly(1);
+            d.writeZeroes(0, 65536, true); // never FAST_ZERO: not refused
+            assertThat(read(d, 0, 65536)).containsOnly(0);
+        }
+        // Not advertised: nothing is sent, and zeroing still works the normal way.
+        try (NbdPeer p = NbdPeer.nbdkit("--filter=nozero", "memory", "size=4M", "zeromode=plugin",
+                "fastzeromode=none"); NbdDevice d = p.client("").open()) {
+            assertThat(d.session().has(Wire.TFLAG_SEND_FAST_ZERO)).isFalse();
+            d.write(ByteBuffer.wrap(ones), 0);
+            assertThat(d.writeZeroesIfFast(0, 65536, true)).isFalse();
+            assertThat(read(d, 0, 65536)).containsOnly(1);
+            d.writeZeroes(0, 65536, false);
+            assertThat(read(d, 0, 65536)).containsOnly(0);
+        }
+    }
+
+    private static byte[] read(NbdDevice d, long offset, int length) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(length);
+        d.read(b, offset);
+        return b.array();
+    }
+
+    /**
+     * close() ends every connection with {@code NBD_CMD_DISC}: nbdkit's debug log (-v) says
+     * "client sent NBD_CMD_DISC" for a clean disconnect and "client closed input socket" for a
+     * connection that just went away — which is what a dropped connection looks like (the control).
+     */
+    @Test
+    void closeSendsDiscOnEveryConnectionSoTheServerSeesACleanDisconnect() throws Exception {
+        try (NbdPeer p = NbdPeer.nbdkit("-v", "memory", "size=4M")) {
+            NbdDevice d = p.client("").connections(2).open();
+            assertThat(d.connectionCount()).isEqualTo(2);
+            d.write(ByteBuffer.wrap(new byte[] {1}), 0);
+            d.sync();
+            int dropped = count(p.output(), "client closed input socket"); // NbdPeer's port probe
+            d.dropConnectionForTest(1); // control: a connection that just goes away
+            awaitLog(p, "client closed input socket", dropped + 1);
+            d.read(ByteBuffer.allocate(1), 1); // requests go round robin: one of these reconnects slot 1
+            d.read(ByteBuffer.allocate(1), 1);
+            d.close();
+            awaitLog(p, "client sent NBD_CMD_DISC", 2);
+            assertThat(count(p.output(), "client closed input socket")).as(p.output()).isEqualTo(dropped + 1);
+        }
+    }
+
+    private static void awaitLog(NbdPeer p, String line, int times) throws InterruptedException {
+        for (int i = 0; i < 1000 && count(p.output(), line) < times; i++) {
+            Thread.sleep(10);
+        }
+        assertThat(count(p.output(), line)).as(p.output()).isEqualTo(times);
+    }
+
+    private static int count(String text, String line) {
+        int n = 0;
+        for (int at = text.indexOf(line); at >= 0; at = text.indexOf(line, at + 1)) {
+            n++;
+        }
+        return n;
+    }
+
+    @Test
     void errorFilterEioAndEnospcSurfaceAsTheRightExceptions() throws Exception {
         try (NbdPeer p = NbdPeer.nbdkit("--filter=error", "memory", "size=4M", "error-pread=EIO",
                 "error-pread-rate=100%", "error-pwrite=ENOSPC", "error-pwrite-rate=100%");
@@ -165,15 +241,24 @@ class NbdClientPeersIT {
                 d.sync(); // FUA writes only: nothing was unflushed at the drop, so sync succeeds
                 verify(d, acknowledged, seed);
 
-                // Now a plain (unflushed) write acknowledged before a crash: sync must say so.
+                // Now a plain (unflushed) write acknowledged before a crash: the journal re-sends it.
                 d.write(ByteBuffer.wrap(new byte[4096]), 0);
                 acknowledged.put(0, (byte) 0);
                 peer[0].kill();
                 peer[0] = NbdPeer.nbdkit(port, "file", "file=" + file);
-                verify(d, acknowledged, seed); // reads reconnect and still work
-                assertThatThrownBy(d::sync).hasMessageContaining("127.0.0.1:" + port)
-                        .hasMessageContaining("durability is unknown");
+                verify(d, acknowledged, seed); // reads reconnect (and replay) and still work
+                d.sync();
+                assertThat(d.replays()).as("replays").isPositive();
                 d.close();
+                // Without a journal the same drop makes sync say durability is unknown.
+                NbdDevice bare = peer[0].client("").replayJournal(0).reconnectDeadline(Duration.ofSeconds(30)).open();
+                bare.write(ByteBuffer.wrap(new byte[4096]), 0);
+                peer[0].kill();
+                peer[0] = NbdPeer.nbdkit(port, "file", "file=" + file);
+                verify(bare, acknowledged, seed);
+                assertThatThrownBy(bare::sync).hasMessageContaining("127.0.0.1:" + port)
+                        .hasMessageContaining("durability is unknown");
+                bare.close();
                 try (NbdDevice again = peer[0].client("").open()) {
                     verify(again, acknowledged, seed); // file-backed: acknowledged data survived both kills
                 }
@@ -194,6 +279,44 @@ class NbdClientPeersIT {
                             + e.getValue() + "; " + seed);
                 }
             }
+        }
+    }
+
+    /**
+     * {@code nbdkit memory} keeps nothing across a restart: killed and restarted, it comes back all
+     * zeros. Every write since open was acknowledged but never flushed, so the replay journal holds
+     * all of them; after the restart the next sync re-sends them and they read back.
+     */
+    @Test
+    void nbdkitMemoryKilledAndRestartedGetsEveryAcknowledgedUnflushedWriteBackFromTheJournal() throws Exception {
+        int port = NbdPeer.freePort();
+        NbdPeer[] peer = {NbdPeer.nbdkit(port, "memory", "size=16M")};
+        try {
+            assertTimeoutPreemptively(GUARD, () -> {
+                try (NbdDevice d = peer[0].client("").connections(2).reconnectDeadline(Duration.ofSeconds(30)).open()) {
+                    Random rnd = new Random(11);
+                    byte[] image = new byte[16 << 20];
+                    for (int i = 0; i < 200; i++) {
+                        int off = rnd.nextInt(image.length - 65536);
+                        int len = 1 + rnd.nextInt(65536);
+                        byte[] b = new byte[len];
+                        rnd.nextBytes(b);
+                        d.write(ByteBuffer.wrap(b), off);
+                        System.arraycopy(b, 0, image, off, len);
+                    }
+                    d.writeZeroes(4096, 8192, false);
+                    java.util.Arrays.fill(image, 4096, 4096 + 8192, (byte) 0);
+                    peer[0].kill();
+                    peer[0] = NbdPeer.nbdkit(port, "memory", "size=16M"); // empty again
+                    d.sync();
+                    assertThat(d.replays()).isPositive();
+                    ByteBuffer back = ByteBuffer.allocate(image.length);
+                    d.read(back, 0);
+                    assertThat(java.util.Arrays.mismatch(back.array(), image)).as("first wrong byte").isEqualTo(-1);
+                }
+            });
+        } finally {
+            peer[0].close();
         }
     }
 

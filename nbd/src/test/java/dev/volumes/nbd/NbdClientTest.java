@@ -131,8 +131,26 @@ class NbdClientTest {
     }
 
     @Test
-    void aDropWithUnflushedAcknowledgedWritesFailsStopForWritesButNotReads() throws Exception {
+    void aDropWithUnflushedAcknowledgedWritesIsRepairedByReplayingTheJournal() throws Exception {
         try (NbdDevice d = NbdClient.builder().uri(uri("disk")).reconnectDeadline(Duration.ofSeconds(20)).open()) {
+            d.write(ByteBuffer.wrap(new byte[] {9}), 0);
+            server.removeExport("disk");
+            server.addExport("disk", disk, "test disk");
+            d.sync(); // reconnects, re-sends the write, flushes
+            assertThat(d.replays()).isEqualTo(1);
+            assertThat(d.replayedRequests()).isEqualTo(1);
+            assertThat(d.journal().entries()).as("the flush covered it").isZero();
+            d.write(ByteBuffer.wrap(new byte[] {10}), 0);
+            ByteBuffer b = ByteBuffer.allocate(1);
+            d.read(b, 0);
+            assertThat(b.get(0)).isEqualTo((byte) 10);
+        }
+    }
+
+    @Test
+    void withoutAJournalADropWithUnflushedAcknowledgedWritesFailsStopForWritesButNotReads() throws Exception {
+        try (NbdDevice d = NbdClient.builder().uri(uri("disk")).reconnectDeadline(Duration.ofSeconds(20))
+                .replayJournal(0).open()) {
             d.write(ByteBuffer.wrap(new byte[] {9}), 0);
             server.removeExport("disk");
             server.addExport("disk", disk, "test disk");

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -73,6 +74,45 @@ class NbdClientTlsIT {
             try (NbdDevice d = NbdClient.open(base + other.caOnlyDir() + "&tls-verify-peer=false")) {
                 assertThat(d.size()).isEqualTo(1 << 20);
             }
+        }
+    }
+
+    /** A trust store file holding {@code caPem} as a trusted certificate entry. */
+    private static Path trustStore(Path file, String type, Path caPem, char[] password) throws Exception {
+        java.security.KeyStore store = java.security.KeyStore.getInstance(type);
+        store.load(null, null);
+        try (var in = java.nio.file.Files.newInputStream(caPem)) {
+            store.setCertificateEntry("ca", java.security.cert.CertificateFactory.getInstance("X.509")
+                    .generateCertificate(in));
+        }
+        try (var out = java.nio.file.Files.newOutputStream(file)) {
+            store.store(out, password);
+        }
+        return file;
+    }
+
+    @Test
+    void trustStoreInPkcs12AndJksVerifiesTheServer() throws Exception {
+        TestCertificates certs = TestCertificates.create(dir);
+        TestCertificates other = TestCertificates.create(dir.resolve("other"));
+        char[] password = "changeit".toCharArray();
+        Path p12 = trustStore(dir.resolve("trust.p12"), "PKCS12", certs.caCert(), password);
+        Path jks = trustStore(dir.resolve("trust.jks"), "JKS", certs.caCert(), password);
+        Path wrongCa = trustStore(dir.resolve("other.p12"), "PKCS12", other.caCert(), password);
+        try (NbdServer s = NbdServer.builder().listen(new InetSocketAddress("127.0.0.1", 0))
+                .tls(NbdTls.fromPem(certs.serverCert(), certs.serverKey())).build()) {
+            s.addExport("disk", MemoryDevice.create("disk", 16 << 20), "");
+            s.start();
+            NbdClient.Builder client = NbdClient.builder().port(s.address().getPort()).exportName("disk");
+            for (Path store : List.of(p12, jks)) {
+                try (NbdDevice d = client.tls(NbdClientTls.trustStore(store, password)).open()) {
+                    roundTrip(d);
+                }
+            }
+            assertThatThrownBy(() -> client.tls(NbdClientTls.trustStore(wrongCa, password)).open())
+                    .as("a store without the server's CA").isInstanceOf(IOException.class);
+            assertThatThrownBy(() -> NbdClientTls.trustStore(p12, "wrong".toCharArray()))
+                    .isInstanceOf(IOException.class).hasMessageContaining(p12.toString());
         }
     }
 

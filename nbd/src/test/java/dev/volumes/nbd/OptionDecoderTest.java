@@ -52,6 +52,22 @@ class OptionDecoderTest {
     }
 
     @Test
+    void theSharedOptionEncoderProducesTheGoldenBytesAndRoundTripsThroughTheDecoder() throws Exception {
+        ByteBuffer go = ByteBuffer.allocate(64).put(OptionEncoder.clientFlags(3))
+                .put(OptionEncoder.option(Wire.OPT_GO, OptionEncoder.info("disk", Wire.INFO_BLOCK_SIZE))).flip();
+        assertThat(Bytes.hex(go)).isEqualTo(Bytes.hex(Bytes.hex(GO_DISK)));
+        // UTF-8 lengths are in bytes, not chars: "dé" is 3 bytes.
+        byte[] meta = OptionEncoder.metaContext("dé", "base:allocation", "qemu:x");
+        OptionDecoder d = new OptionDecoder();
+        d.decode(OptionEncoder.clientFlags(1));
+        OptionDecoder.RawOption raw = (OptionDecoder.RawOption) d.decode(OptionEncoder.option(Wire.OPT_LIST_META_CONTEXT, meta));
+        assertThat(OptionRequest.parse(raw))
+                .isEqualTo(new OptionRequest.MetaContext(false, "dé", List.of("base:allocation", "qemu:x")));
+        assertThatThrownBy(() -> OptionEncoder.info("x".repeat(Wire.MAX_STRING + 1)))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
+    @Test
     void oversizedOptionIsSkippedWithoutAllocationAndTheNextOptionStillParses() throws Exception {
         ByteBuffer in = ByteBuffer.allocate(4 + 16 + 100 + 16)
                 .putInt(1)

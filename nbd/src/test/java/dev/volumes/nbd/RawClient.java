@@ -61,12 +61,11 @@ final class RawClient implements AutoCloseable {
         if (g.getLong() != Wire.NBDMAGIC || g.getLong() != Wire.IHAVEOPT) {
             throw new IOException("bad greeting");
         }
-        write(ByteBuffer.allocate(4).putInt(clientFlags).flip());
+        write(OptionEncoder.clientFlags(clientFlags));
     }
 
     void option(int option, byte[] data) throws IOException {
-        write(ByteBuffer.allocate(16 + data.length).putLong(Wire.IHAVEOPT).putInt(option).putInt(data.length).put(data)
-                .flip());
+        write(OptionEncoder.option(option, data));
     }
 
     OptionReply reply() throws IOException {
@@ -81,26 +80,11 @@ final class RawClient implements AutoCloseable {
     }
 
     static byte[] infoData(String name, int... infos) {
-        byte[] n = name.getBytes(StandardCharsets.UTF_8);
-        ByteBuffer b = ByteBuffer.allocate(4 + n.length + 2 + 2 * infos.length).putInt(n.length).put(n)
-                .putShort((short) infos.length);
-        for (int i : infos) {
-            b.putShort((short) i);
-        }
-        return b.array();
+        return OptionEncoder.info(name, infos);
     }
 
     static byte[] metaData(String export, String... queries) {
-        int len = 4 + export.length() + 4;
-        for (String q : queries) {
-            len += 4 + q.length();
-        }
-        ByteBuffer b = ByteBuffer.allocate(len).putInt(export.length()).put(export.getBytes(StandardCharsets.UTF_8))
-                .putInt(queries.length);
-        for (String q : queries) {
-            b.putInt(q.length()).put(q.getBytes(StandardCharsets.UTF_8));
-        }
-        return b.array();
+        return OptionEncoder.metaContext(export, queries);
     }
 
     /** NBD_OPT_GO; returns the transmission flags from INFO_EXPORT. */
@@ -125,14 +109,8 @@ final class RawClient implements AutoCloseable {
     }
 
     void request(int flags, int type, long cookie, long offset, long length, byte[] payload) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate((extended ? 32 : 28) + (payload == null ? 0 : payload.length));
-        b.putInt(extended ? Wire.EXTENDED_REQUEST_MAGIC : Wire.REQUEST_MAGIC).putShort((short) flags)
-                .putShort((short) type).putLong(cookie).putLong(offset);
-        if (extended) {
-            b.putLong(length);
-        } else {
-            b.putInt((int) length);
-        }
+        ByteBuffer b = ByteBuffer.allocate(RequestEncoder.size(extended) + (payload == null ? 0 : payload.length));
+        RequestEncoder.put(b, extended, flags, type, cookie, offset, length);
         if (payload != null) {
             b.put(payload);
         }

@@ -40,6 +40,17 @@ class RequestDecoderTest {
     }
 
     @Test
+    void theSharedEncoderProducesTheGoldenBytesTheDecoderReads() throws Exception {
+        assertThat(Bytes.hex(RequestEncoder.header(false, 1, Wire.CMD_WRITE, 0x0102030405060708L, 4096, 512)))
+                .isEqualTo(COMPACT_WRITE.replace(" ", ""));
+        assertThat(Bytes.hex(RequestEncoder.header(true, 1, Wire.CMD_WRITE, 0x0102030405060708L, 4096, 512)))
+                .isEqualTo(EXTENDED_WRITE.replace(" ", ""));
+        RequestDecoder.Request big = new RequestDecoder(true)
+                .decode(RequestEncoder.header(true, 0, Wire.CMD_WRITE_ZEROES, 9, 1L << 40, 5L << 32));
+        assertThat(big).isEqualTo(new RequestDecoder.Request(0, Wire.CMD_WRITE_ZEROES, 9, 1L << 40, 5L << 32));
+    }
+
+    @Test
     void twoRequestsBackToBackInOneBuffer() throws Exception {
         RequestDecoder d = new RequestDecoder(false);
         ByteBuffer in = ByteBuffer.wrap(Bytes.hex(COMPACT_WRITE + COMPACT_WRITE.replace("0001 0001", "0000 0003")));

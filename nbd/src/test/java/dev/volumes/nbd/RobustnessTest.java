@@ -92,6 +92,66 @@ class RobustnessTest {
         }
     }
 
+    @Test
+    void aReaderInterruptedWhileWaitingForTheBudgetGivesBackItsSlotSoTheConnectionStillCloses() throws Exception {
+        LifecycleTest.GatedDevice device = new LifecycleTest.GatedDevice(MemoryDevice.create(64 << 20));
+        int budget = 32 << 20;
+        NbdServer server = local().inFlightBytes(budget, budget).build();
+        try {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient hog = new RawClient(server.address()); RawClient starved = new RawClient(server.address())) {
+                hog.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                hog.go("d");
+                // 32 MiB in one write held by the gated device: the whole server budget.
+                hog.request(0, Wire.CMD_WRITE, 1, 0, budget, new byte[budget]);
+                await(() -> device.entered.get() == 1);
+                starved.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                starved.go("d");
+                long id = server.stats().perConnection().getLast().id();
+                // Its first request: the platform reader takes a request slot, then blocks on the server budget.
+                starved.request(0, Wire.CMD_WRITE, 2, 1 << 20, 4096, new byte[4096]);
+                Thread reader = awaitThread("nbd-conn-" + id + "-reader", Thread.State.WAITING);
+                reader.interrupt();
+                // The connection ends (the request was never acknowledged) instead of waiting
+                // forever in drain() for a slot the interrupted reader leaked.
+                assertThat(starved.closedByServer()).isTrue();
+                await(() -> server.stats().connections() == 1);
+                device.open.countDown();
+                assertThat(hog.simple()).containsExactly(0, 1);
+            } finally {
+                device.open.countDown();
+            }
+            await(() -> server.stats().inFlightBytes() == 0);
+        } finally {
+            closeWithin(server); // before the fix: drain() waited forever for the leaked slot
+        }
+    }
+
+    /** Closes the server on another thread and fails (instead of hanging) if that does not finish. */
+    static void closeWithin(NbdServer server) throws Exception {
+        CompletableFuture.runAsync(() -> {
+            try {
+                server.close();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        }).get(30, TimeUnit.SECONDS); // a hang guard, not a timing claim
+    }
+
+    /** The platform thread named {@code name} once it is in {@code state} (parked on a semaphore). */
+    private static Thread awaitThread(String name, Thread.State state) throws InterruptedException {
+        for (int i = 0; i < 1000; i++) {
+            for (Thread t : Thread.getAllStackTraces().keySet()) {
+                if (t.getName().equals(name) && t.getState() == state) {
+                    return t;
+                }
+            }
+            Thread.sleep(10);
+        }
+        throw new AssertionError("no thread " + name + " in state " + state);
+    }
+
     // ------------------------------------------------------------- (b) buffer accounting
 
     @Test
@@ -212,23 +272,93 @@ class RobustnessTest {
         }
     }
 
+    /**
+     * GO (or EXPORT_NAME) attached the export; the reply is not out yet when removeExport or close()
+     * runs: the connection is closed (still a handshake), the reply never goes out, no request
+     * reaches the device, and removeExport/close return.
+     */
+    @Test
+    void aConnectionAttachedButNotYetRepliedIsClosedByRemoveExportAndByClose() throws Exception {
+        for (boolean viaClose : new boolean[] {false, true}) {
+            for (int option : new int[] {Wire.OPT_GO, Wire.OPT_EXPORT_NAME}) {
+                String as = (viaClose ? "close()" : "removeExport") + ", option " + option;
+                CountDownLatch attached = new CountDownLatch(1);
+                CountDownLatch release = new CountDownLatch(1);
+                LifecycleTest.GatedDevice device = new LifecycleTest.GatedDevice(MemoryDevice.create(1 << 20));
+                device.open.countDown();
+                NbdServer server = local().attachHook(name -> {
+                    attached.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }).build();
+                try {
+                    server.addExport("d", device, null);
+                    server.addExport("other", MemoryDevice.create(4096), null);
+                    server.start();
+                    try (RawClient c = new RawClient(server.address())) {
+                        c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                        c.option(option, option == Wire.OPT_GO ? RawClient.infoData("d", Wire.INFO_BLOCK_SIZE)
+                                : "d".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                        c.request(0, Wire.CMD_WRITE, 1, 0, 4, new byte[] {1, 2, 3, 4}); // pipelined
+                        assertThat(attached.await(10, TimeUnit.SECONDS)).as(as).isTrue();
+                        CompletableFuture<Boolean> stopping = CompletableFuture.supplyAsync(() -> {
+                            try {
+                                if (viaClose) {
+                                    server.close();
+                                    return true;
+                                }
+                                return server.removeExport("d");
+                            } catch (IOException e) {
+                                throw new java.io.UncheckedIOException(e);
+                            }
+                        });
+                        // Still negotiating, so the socket is closed at once: no reply, just EOF.
+                        assertThat(c.closedByServer()).as(as).isTrue();
+                        release.countDown();
+                        assertThat(stopping.get(30, TimeUnit.SECONDS)).as(as).isTrue();
+                    }
+                    assertThat(device.entered.get()).as(as + ": the pipelined write never ran").isZero();
+                    await(() -> server.stats().connections() == 0);
+                    if (!viaClose) { // the server goes on: other exports serve, the removed one is gone
+                        try (RawClient c = new RawClient(server.address())) {
+                            c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                            c.option(Wire.OPT_GO, RawClient.infoData("d"));
+                            assertThat(c.reply().type()).as(as).isEqualTo(Wire.REP_ERR_UNKNOWN);
+                            release.countDown();
+                            assertThat(c.go("other")).as(as).isNotNegative();
+                        }
+                    }
+                } finally {
+                    release.countDown();
+                    closeWithin(server);
+                }
+            }
+        }
+    }
+
     // ------------------------------------------------------------- (d) the accept loop
 
     @Test
     void aRuntimeExceptionOrErrorInTheAcceptLoopDoesNotStopTheServer() throws Exception {
         AtomicInteger accepted = new AtomicInteger();
+        // Only closing the listener ends the accept loop: not even InternalError or UnknownError.
+        List<Error> errors = List.of(new OutOfMemoryError("injected: unable to create native thread"),
+                new InternalError("injected"), new UnknownError("injected"), new StackOverflowError("injected"));
         try (NbdServer server = local().acceptHook(ch -> {
             int n = accepted.incrementAndGet();
             if (n == 1) {
                 throw new IllegalStateException("injected accept failure");
             }
-            if (n == 2) {
-                throw new OutOfMemoryError("injected: unable to create native thread");
+            if (n <= 1 + errors.size()) {
+                throw errors.get(n - 2);
             }
         }).build()) {
             server.addExport("d", MemoryDevice.create(4096), null);
             server.start();
-            for (int i = 0; i < 2; i++) {
+            for (int i = 0; i < 1 + errors.size(); i++) {
                 try (RawClient c = new RawClient(server.address())) {
                     assertThat(c.closedByServer()).isTrue(); // the failed connection is closed, not leaked
                 }
@@ -244,7 +374,7 @@ class RobustnessTest {
                 });
                 assertThat(flags.get(20, TimeUnit.SECONDS)).isNotNegative();
             }
-            assertThat(accepted.get()).isEqualTo(3);
+            assertThat(accepted.get()).isEqualTo(2 + errors.size());
         }
     }
 }

@@ -38,7 +38,7 @@ class TlsIT {
             PeerRun plain = PeerRun.of(60, "nbdinfo", "nbd://127.0.0.1:" + port + "/disk");
             assertThat(plain.exit()).as(plain.toString()).isNotZero();
             // libnbd 1.14 reports NBD_REP_ERR_TLS_REQD as "Operation not supported"; the raw reply
-            // type is asserted in TlsProtocolTest.
+            // type is asserted in forcedTlsAcceptsOnlyStartTlsAndAbortInPlaintext.
             assertThat(plain.stderr()).contains("opt_go");
             PeerRun qemu = PeerRun.of(60, "qemu-img", "info", "--output=json",
                     "--object", "tls-creds-x509,id=tls0,dir=" + certs.caOnlyDir() + ",endpoint=client",
@@ -134,6 +134,53 @@ class TlsIT {
                 c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
                 c.option(Wire.OPT_STARTTLS, new byte[0]);
                 assertThat(c.reply().type()).isEqualTo(Wire.REP_ACK);
+            }
+        }
+    }
+
+    @Test
+    void optionalTlsServesPlaintextAndStartTlsClientsAlike() throws Exception {
+        TestCertificates certs = TestCertificates.create(dir);
+        try (NbdServer s = server(NbdTls.fromPem(certs.serverCert(), certs.serverKey()).requireTls(false))) {
+            int port = s.address().getPort();
+            // Plaintext, byte level: LIST, GO and requests are served without STARTTLS.
+            try (RawClient c = new RawClient(s.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.option(Wire.OPT_LIST, new byte[0]);
+                assertThat(c.reply().type()).isEqualTo(Wire.REP_SERVER);
+                assertThat(c.reply().type()).isEqualTo(Wire.REP_ACK);
+                c.go("disk");
+                c.request(0, Wire.CMD_WRITE, 1, 0, 4, new byte[] {4, 3, 2, 1});
+                assertThat(c.simple()).containsExactly(0, 1);
+                assertThat(s.stats().perConnection().getFirst().tls()).isFalse();
+            }
+            // Plaintext EXPORT_NAME too (under FORCEDTLS it would be cut off).
+            try (RawClient c = new RawClient(s.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.option(Wire.OPT_EXPORT_NAME, "disk".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                assertThat(c.read(10).getLong()).isEqualTo(16 << 20);
+            }
+            // Our client without TLS, and with STARTTLS: the same bytes either way.
+            try (NbdDevice plain = NbdClient.open("nbd://127.0.0.1:" + port + "/disk");
+                    NbdDevice secure = NbdClient.builder().host("127.0.0.1").port(port).exportName("disk")
+                            .tls(NbdClientTls.trustPem(certs.caCert())).open()) {
+                assertThat(plain.session().transport().secure()).isFalse();
+                assertThat(secure.session().transport().secure()).isTrue();
+                assertThat(s.stats().perConnection()).extracting(NbdServer.ConnectionStats::tls)
+                        .containsExactlyInAnyOrder(false, true);
+                java.nio.ByteBuffer a = java.nio.ByteBuffer.allocate(4);
+                java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4);
+                plain.read(a, 0);
+                secure.read(b, 0);
+                assertThat(a.array()).containsExactly(4, 3, 2, 1).isEqualTo(b.array());
+            }
+            if (Peers.find("nbdinfo").isPresent() || Peers.required()) {
+                Peers.require("nbdinfo", "libnbd-bin");
+                PeerRun tlsInfo = PeerRun.of(60, "nbdinfo", "--json",
+                        "nbds://127.0.0.1:" + port + "/disk?tls-certificates=" + certs.caOnlyDir()).ok();
+                assertThat(tlsInfo.stdout()).contains("\"TLS\": true");
+                PeerRun plainInfo = PeerRun.of(60, "nbdinfo", "--json", "nbd://127.0.0.1:" + port + "/disk").ok();
+                assertThat(plainInfo.stdout()).contains("\"TLS\": false");
             }
         }
     }
