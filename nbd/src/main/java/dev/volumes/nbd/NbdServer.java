@@ -110,6 +110,7 @@ public final class NbdServer implements Closeable {
     private final java.util.function.Consumer<SocketChannel> acceptHook;
     /** Test hook run with the export name after a handshake attached it, before the reply (null in production). */
     private final java.util.function.Consumer<String> attachHook;
+    private final java.util.function.BiConsumer<Long, java.util.function.BooleanSupplier> executeHook;
     private final boolean platformReader;
 
     /**
@@ -154,6 +155,7 @@ public final class NbdServer implements Closeable {
         this.buffers = new BufferPool(Math.min(serverBytes, 128L << 20), b.directAllocator);
         this.acceptHook = b.acceptHook;
         this.attachHook = b.attachHook;
+        this.executeHook = b.executeHook;
         this.platformReader = b.platformReader;
     }
 
@@ -291,6 +293,11 @@ public final class NbdServer implements Closeable {
                 acceptors.add(Thread.ofVirtual().name("nbd-accept").start(() -> accept(l)));
             }
         }
+    }
+
+    /** The test hook run before each request executes, or null. */
+    java.util.function.BiConsumer<Long, java.util.function.BooleanSupplier> executeHook() {
+        return executeHook;
     }
 
     /** The bound TCP address (with the real port when 0 was asked), if a TCP listener exists. */
@@ -649,6 +656,7 @@ public final class NbdServer implements Closeable {
         private java.util.function.IntFunction<java.nio.ByteBuffer> directAllocator = java.nio.ByteBuffer::allocateDirect;
         private java.util.function.Consumer<SocketChannel> acceptHook;
         private java.util.function.Consumer<String> attachHook;
+        private java.util.function.BiConsumer<Long, java.util.function.BooleanSupplier> executeHook;
         private boolean platformReader = Transmission.PLATFORM_READER;
 
         private Builder() {}
@@ -759,6 +767,15 @@ public final class NbdServer implements Closeable {
         /** Tests only: runs with the export name after a handshake attached it, before the GO/EXPORT_NAME reply. */
         Builder attachHook(java.util.function.Consumer<String> hook) {
             this.attachHook = hook;
+            return this;
+        }
+
+        /**
+         * Test hook: called with each request's cookie and "has the client's input ended" just
+         * before the request would start executing.
+         */
+        Builder executeHook(java.util.function.BiConsumer<Long, java.util.function.BooleanSupplier> hook) {
+            this.executeHook = hook;
             return this;
         }
 

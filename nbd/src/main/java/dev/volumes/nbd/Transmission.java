@@ -98,6 +98,16 @@ final class Transmission {
     private final Semaphore bytes;
     private volatile boolean broken;
     private volatile boolean stopping;
+    /**
+     * The client's input ended without DISC (end of stream or a broken socket). Requests read
+     * before that but not yet started are dropped, never run: nobody can receive their replies,
+     * and a client that reconnected may already have re-sent them and moved on, so running the
+     * old copy late could land an older write over a newer acknowledged one (docs/nbd.md "A late
+     * original").
+     */
+    private volatile boolean inputLost;
+    /** Whether a request of this connection modified the device (decides the sync at disconnect). */
+    private volatile boolean modified;
     /** Reader-only state (the reader role passes between threads with happens-before via Thread.start). */
     private boolean inlineNext;
     private int inlineBackoff;
@@ -163,7 +173,7 @@ final class Transmission {
             clean = awaitReaders();
         } finally {
             drain();
-            if (clean && !connection.disconnected()) {
+            if (clean && modified && !connection.disconnected()) { // nothing written here: nothing to sync
                 try {
                     device.sync();
                 } catch (IOException e) {
@@ -309,12 +319,14 @@ final class Transmission {
             try {
                 r = nextRequest();
             } catch (EOFException e) {
+                inputLost = true;
                 if (!decoder.idle() && !stopping) {
                     throw new ProtocolException("client vanished in the middle of a request header");
                 }
                 readersDone.complete(true);
                 return null;
             } catch (IOException e) {
+                inputLost = true;
                 if (stopping) {
                     readersDone.complete(true); // a TLS socket may report the shut-down input as an error
                     return null;
@@ -426,7 +438,12 @@ final class Transmission {
     private Runnable work(RequestDecoder.Request r, ByteBuffer data, int reserve) {
         return () -> {
             try {
-                if (!connection.disconnected()) { // disconnect(): requests not yet started never run
+                var hook = server.executeHook();
+                if (hook != null) {
+                    hook.accept(r.cookie(), () -> inputLost);
+                }
+                // disconnect(), or the client's input lost: requests not yet started never run
+                if (!connection.disconnected() && !inputLost) {
                     execute(r, data);
                 }
             } catch (Throwable e) {
@@ -603,6 +620,10 @@ final class Transmission {
     // ------------------------------------------------------------------ workers
 
     private void execute(RequestDecoder.Request r, ByteBuffer payload) {
+        int type = r.type();
+        if (!modified && (type == Wire.CMD_WRITE || type == Wire.CMD_WRITE_ZEROES || type == Wire.CMD_TRIM)) {
+            modified = true;
+        }
         long cookie = r.cookie();
         long offset = r.offset();
         boolean fua = (r.flags() & Wire.CMD_FLAG_FUA) != 0;

@@ -125,6 +125,33 @@ class LifecycleTest {
     }
 
     @Test
+    void discOfAConnectionThatWroteNothingDoesNotSync() throws Exception {
+        AtomicInteger syncs = new AtomicInteger();
+        Device device = new ForwardingDevice(MemoryDevice.create(1 << 20)) {
+            @Override
+            public void sync() throws IOException {
+                syncs.incrementAndGet();
+                super.sync();
+            }
+        };
+        try (NbdServer server = local().build()) {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                c.request(0, Wire.CMD_READ, 1, 0, 4, null);
+                assertThat(c.simple()).containsExactly(0, 1);
+                c.read(4);
+                c.request(0, Wire.CMD_DISC, 2, 0, 0, null);
+                assertThat(c.closedByServer()).isTrue();
+            }
+            await(() -> server.stats().connections() == 0);
+            assertThat(syncs.get()).as("a reader's disconnect syncs nothing (a follower's gate would refuse it)").isZero();
+        }
+    }
+
+    @Test
     void closeDrainsInFlightRequestsAndSyncsExports() throws Exception {
         GatedDevice device = new GatedDevice(MemoryDevice.create(1 << 20));
         NbdServer server = local().build();

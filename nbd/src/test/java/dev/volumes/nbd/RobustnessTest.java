@@ -277,6 +277,63 @@ class RobustnessTest {
      * runs: the connection is closed (still a handshake), the reply never goes out, no request
      * reaches the device, and removeExport/close return.
      */
+    /**
+     * A late original (docs/nbd.md): a write read before the client's connection dropped but not
+     * yet started must never run afterwards — the client may have re-sent it elsewhere and moved
+     * on. The hook holds the second write until the server has seen the end of the input.
+     */
+    @Test
+    @Timeout(60)
+    void aRequestNotYetStartedWhenTheClientVanishesNeverRuns() throws Exception {
+        CountDownLatch held = new CountDownLatch(1);
+        CountDownLatch clientGone = new CountDownLatch(1);
+        AtomicBoolean sawInputLost = new AtomicBoolean();
+        MemoryDevice memory = MemoryDevice.create(1 << 20);
+        AtomicInteger writes = new AtomicInteger();
+        Device device = new ForwardingDevice(memory) {
+            @Override
+            public void write(ByteBuffer src, long offset, dev.volumes.device.WriteFlag flag) throws IOException {
+                writes.incrementAndGet();
+                super.write(src, offset, flag);
+            }
+        };
+        try (NbdServer server = local().executeHook((cookie, inputLost) -> {
+            if (cookie != 2) {
+                return;
+            }
+            held.countDown();
+            try {
+                clientGone.await();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+                while (!inputLost.getAsBoolean() && System.nanoTime() < deadline) {
+                    Thread.sleep(1); // the next reader sees the end of the stream at once
+                }
+                sawInputLost.set(inputLost.getAsBoolean());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }).build()) {
+            server.addExport("d", device, null);
+            server.start();
+            try (RawClient c = new RawClient(server.address())) {
+                c.greet(ServerProtocolTest.FIXED_NO_ZEROES);
+                c.go("d");
+                c.request(0, Wire.CMD_WRITE, 1, 0, 4, new byte[] {1, 2, 3, 4});
+                assertThat(c.simple()).as("the first write is acknowledged (error 0, cookie 1)").containsExactly(0, 1);
+                // FUA: never run inline by the reader itself, so another reader goes on reading
+                c.request(Wire.CMD_FLAG_FUA, Wire.CMD_WRITE, 2, 4096, 4, new byte[] {5, 6, 7, 8});
+                assertThat(held.await(10, TimeUnit.SECONDS)).isTrue();
+            }
+            clientGone.countDown();
+            await(() -> server.stats().connections() == 0);
+        }
+        assertThat(sawInputLost).as("the hook saw the input end").isTrue();
+        assertThat(writes.get()).as("only the acknowledged write ran").isEqualTo(1);
+        ByteBuffer late = ByteBuffer.allocate(4);
+        memory.read(late, 4096);
+        assertThat(late.array()).containsOnly(0);
+    }
+
     @Test
     void aConnectionAttachedButNotYetRepliedIsClosedByRemoveExportAndByClose() throws Exception {
         for (boolean viaClose : new boolean[] {false, true}) {
