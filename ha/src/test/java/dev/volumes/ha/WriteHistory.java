@@ -145,6 +145,16 @@ public final class WriteHistory {
         return writes.stream().filter(w -> w.acked).count();
     }
 
+    /** Acknowledged writes of writers whose name ends with {@code suffix}. */
+    public synchronized long ackedBy(String suffix) {
+        return writes.stream().filter(w -> w.acked && w.node.endsWith(suffix)).count();
+    }
+
+    /** Failed (finished, not acknowledged) writes of writers whose name ends with {@code suffix}. */
+    public synchronized long failedBy(String suffix) {
+        return writes.stream().filter(w -> !w.acked && w.end != Long.MAX_VALUE && w.node.endsWith(suffix)).count();
+    }
+
     /** Writes so far that were refused or failed. */
     public synchronized long failedCount() {
         return writes.stream().filter(w -> !w.acked && w.end != Long.MAX_VALUE).count();

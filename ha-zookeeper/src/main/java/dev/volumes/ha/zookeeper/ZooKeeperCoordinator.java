@@ -129,10 +129,17 @@ final class ZooKeeperCoordinator implements Coordinator {
                 .withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(candidatesPath + "/" + PREFIX, data);
         ownNode = path;
         LOG.log(Level.DEBUG, "node {0}: candidate {1}", nodeId, path);
+        // Watch our own node too: if it vanishes while we are a mere candidate (the session that
+        // owned it expired after we had moved to a new one), we enter again (onWatch).
+        if (client.checkExists().usingWatcher((Watcher) this::onWatch).forPath(path) == null) {
+            submitReenter(0);
+            return;
+        }
         check();
     }
 
     private void removeOwnNodes() throws Exception {
+        ownNode = null; // first: deleting it must not look like losing it (onWatch)
         List<String> children;
         try {
             children = client.getChildren().forPath(candidatesPath);
@@ -150,7 +157,6 @@ final class ZooKeeperCoordinator implements Coordinator {
                 // gone meanwhile
             }
         }
-        ownNode = null;
     }
 
     /** On the work thread: lead if our node is lowest, else watch the predecessor. */
@@ -163,7 +169,10 @@ final class ZooKeeperCoordinator implements Coordinator {
         String ownName = own.substring(own.lastIndexOf('/') + 1);
         int index = sorted.indexOf(ownName);
         if (index < 0) {
-            // our node vanished (session expired): the connection listener deals with it
+            // our node vanished (its session expired): enter again, unless the connection
+            // listener's re-entry is already under way (it replaces ownNode)
+            LOG.log(Level.INFO, "node {0}: candidate node {1} is gone; entering the election again", nodeId, own);
+            submitReenter(500);
             return;
         }
         if (index == 0) {
@@ -182,6 +191,7 @@ final class ZooKeeperCoordinator implements Coordinator {
             String own = ownNode;
             if (own != null && own.equals(event.getPath())) {
                 loseLease("own candidate node " + own + " was deleted");
+                submitReenter(0); // a mere candidate enters again; a deposed leader is no candidate
                 return;
             }
             submitCheck();
@@ -287,7 +297,11 @@ final class ZooKeeperCoordinator implements Coordinator {
                 }
                 try {
                     String own = ownNode;
-                    if (own == null || client.checkExists().forPath(own) == null) {
+                    Stat stat = own == null ? null : client.checkExists().forPath(own);
+                    // A node of an older session (Curator reports LOST and opens a new session
+                    // while the server, e.g. after a restart, still keeps the old one for a
+                    // while) is not ours to keep: it vanishes when that session expires.
+                    if (stat == null || stat.getEphemeralOwner() != sessionId()) {
                         enter();
                     } else {
                         check();
@@ -301,6 +315,10 @@ final class ZooKeeperCoordinator implements Coordinator {
         } catch (java.util.concurrent.RejectedExecutionException shutDown) {
             // closed meanwhile
         }
+    }
+
+    private long sessionId() throws Exception {
+        return client.getZookeeperClient().getZooKeeper().getSessionId();
     }
 
     /** Ends the lease (if held) and the candidacy of the leader; delivered at once. */

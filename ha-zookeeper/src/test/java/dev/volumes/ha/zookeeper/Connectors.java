@@ -14,7 +14,11 @@ final class Connectors {
      * engine's write timeout) and a dropped connection is retried for 1 s.
      */
     static ReplicaConnector to(ReplicaServer server, String name) {
-        return ReplicaConnector.nbd("127.0.0.1", server.address().getPort(), name, Duration.ofSeconds(2),
-                Duration.ofSeconds(1));
+        return to(server.address().getPort(), name);
+    }
+
+    /** The same to whatever listens on 127.0.0.1:{@code port} (a proxy in front of a replica server). */
+    static ReplicaConnector to(int port, String name) {
+        return ReplicaConnector.nbd("127.0.0.1", port, name, Duration.ofSeconds(2), Duration.ofSeconds(1));
     }
 }

@@ -1,6 +1,5 @@
 package dev.volumes.ha.zookeeper;
 
-import dev.volumes.device.Capabilities;
 import dev.volumes.device.Device;
 import dev.volumes.device.ForwardingDevice;
 import dev.volumes.device.WriteFlag;
@@ -10,30 +9,33 @@ import dev.volumes.ha.ControllerState;
 import dev.volumes.ha.ControllerStatus;
 import dev.volumes.ha.Coordinator;
 import dev.volumes.ha.ReadPolicy;
+import dev.volumes.ha.ReplicatedOpener;
 import dev.volumes.ha.TermEngine;
 import dev.volumes.ha.WriteHistory;
-import dev.volumes.replica.ReplicaConnector;
-import dev.volumes.replica.ReplicaState;
-import dev.volumes.replica.ReplicaStatus;
 import dev.volumes.replica.ReplicatedDevice;
-import dev.volumes.replica.Replication;
 import dev.volumes.replica.ReplicationMode;
+import dev.volumes.testkit.CuttingProxy;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * One node of the end-to-end tests, wired as a deployment would be: a ZooKeeper coordinator
- * (reaching ZooKeeper through its own cuttable {@link TcpProxy}), a {@link TermEngine} whose
- * opener opens the replication engine over the three replica servers with the new term (the
- * storage fence), a {@link Controller}, the gated device, and a writer that writes through the
- * gate while the node leads, recording every write in the shared {@link WriteHistory}.
+ * (reaching ZooKeeper through its own cuttable {@link TcpProxy}), a {@link ReplicatedOpener} that
+ * reaches the three replica servers over NBD through the node's own {@link CuttingProxy}s, a
+ * {@link TermEngine} on it (the storage fence), a {@link Controller}, the gated device, and a
+ * writer that writes through the gate while the node leads, recording every write in the shared
+ * {@link WriteHistory}. The test-only part is a thin wrapper around each term's device: it stamps
+ * acknowledgements with the term that performed them, can keep a released device open (a zombie)
+ * and can abandon it (a hard kill: never closed, its writer state never committed).
  */
 final class HaNode implements AutoCloseable {
 
@@ -42,6 +44,8 @@ final class HaNode implements AutoCloseable {
 
     final String id;
     final TcpProxy proxy;
+    final List<CuttingProxy> replicaProxies = new ArrayList<>();
+    final ReplicatedOpener replication;
     final Coordinator coordinator;
     final TermEngine engine;
     final Controller controller;
@@ -51,6 +55,9 @@ final class HaNode implements AutoCloseable {
     /** Devices a "zombie" node kept open after its controller released them. */
     final List<Opened> retained = new CopyOnWriteArrayList<>();
     volatile boolean keepReleasedOpen;
+    /** Set by a hard kill: released devices are abandoned, not closed. */
+    private volatile boolean abandon;
+    private final List<Opened> opened = new CopyOnWriteArrayList<>();
     volatile Opened current;
     volatile long demotedNanos;
     final List<ControllerEvent> events = new CopyOnWriteArrayList<>();
@@ -62,18 +69,39 @@ final class HaNode implements AutoCloseable {
 
     record Opened(long term, ReplicatedDevice device) {}
 
-    HaNode(String id, InetSocketAddress zooKeeper, Duration sessionTimeout, List<ReplicaConnector> replicas,
+    HaNode(String id, InetSocketAddress zooKeeper, Duration sessionTimeout, List<InetSocketAddress> replicaServers,
             Path stateDir, WriteHistory history, long seed) throws IOException {
         this.id = id;
         this.history = history;
         this.proxy = new TcpProxy(zooKeeper);
+        ReplicatedOpener.Builder rb = ReplicatedOpener.builder().volume("vol0").nodeId(id)
+                .mode(ReplicationMode.QUORUM).stateDir(stateDir).regionSize(64 << 10)
+                .writeTimeout(Duration.ofSeconds(2)).rebuildInterval(Duration.ofMillis(200));
+        for (int i = 0; i < replicaServers.size(); i++) {
+            CuttingProxy p = new CuttingProxy(replicaServers.get(i));
+            replicaProxies.add(p);
+            rb.replica("r" + i, Connectors.to(p.port(), "vol0"));
+        }
+        this.replication = rb.build();
         this.coordinator = ZooKeeperCoordination.builder().connectString(proxy.connectString())
                 .sessionTimeout(sessionTimeout).connectionTimeout(Duration.ofMillis(1000)).group("/vol0").nodeId(id)
                 .build();
-        this.engine = new TermEngine("vol0", VOLUME, Capabilities.of(), term -> open(term, replicas, stateDir));
+        this.engine = new TermEngine("vol0", VOLUME, replication.capabilities(), new TermEngine.Opener() {
+            @Override
+            public Device open(long term) throws IOException {
+                return HaNode.this.open(term);
+            }
+
+            @Override
+            public Optional<String> writeFailure(Device device) {
+                return device instanceof TermDevice t ? replication.writeFailure(t.opened.device())
+                        : Optional.empty();
+            }
+        });
         this.controller = Controller.builder().coordinator(coordinator).fencer(engine)
                 .backoff(Duration.ofMillis(20), Duration.ofMillis(500)).maxFenceAttempts(5)
-                .recampaignDelay(Duration.ofMillis(50)).observer(e -> {
+                .recampaignDelay(Duration.ofMillis(50)).writeFailureBackoff(Duration.ofMillis(100), Duration.ofSeconds(2))
+                .observer(e -> {
                     events.add(e);
                     if (e.to() == ControllerState.FOLLOWER && e.from() != ControllerState.FOLLOWER) {
                         demotedNanos = System.nanoTime();
@@ -85,87 +113,46 @@ final class HaNode implements AutoCloseable {
         this.writer = Thread.ofVirtual().name("writer-" + id).start(() -> writeLoop(random));
     }
 
-    private Device open(long term, List<ReplicaConnector> replicas, Path stateDir) throws IOException {
-        // The writer state belongs to one (node, term): a new term starts from the replicas'
-        // headers alone (docs/ha.md, "Replication state per term").
-        Replication.Builder b = Replication.builder().name("vol0@" + id).mode(ReplicationMode.QUORUM).term(term)
-                .writer(id).stateDir(stateDir.resolve("term-" + term)).regionSize(64 << 10)
-                .writeTimeout(Duration.ofSeconds(2));
-        for (int i = 0; i < replicas.size(); i++) {
-            b.replica("r" + i, replicas.get(i));
-        }
-        preclaim(term, replicas);
-        ReplicatedDevice device = b.open();
+    private Device open(long term) throws IOException {
+        ReplicatedDevice device = replication.open(term);
         history.claimed(id, term);
-        // Bring replicas that fell out of sync back, in the background, as an operator's daemon would.
-        Thread.ofVirtual().name("rebuild-" + id + "-" + term).start(() -> {
-            for (ReplicaStatus s : device.status()) {
-                if (s.state() == ReplicaState.OUT_OF_SYNC) {
-                    try {
-                        device.rebuild(s.id());
-                    } catch (IOException | RuntimeException e) {
-                        return; // fenced or closed: the next term rebuilds
-                    }
-                }
-            }
-        });
-        Opened opened = new Opened(term, device);
-        current = opened;
-        return new ForwardingDevice(device) {
-            @Override
-            public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
-                super.write(src, offset, flag);
-                lastTerm.set(term);
-            }
-
-            @Override
-            public void write(ByteBuffer src, long offset) throws IOException {
-                super.write(src, offset);
-                lastTerm.set(term);
-            }
-
-            @Override
-            public void close() throws IOException {
-                if (keepReleasedOpen) {
-                    // The zombie keeps its replica sessions open.
-                    retained.add(opened);
-                } else {
-                    super.close();
-                }
-            }
-        };
+        Opened o = new Opened(term, device);
+        opened.add(o);
+        current = o;
+        return new TermDevice(o);
     }
 
-    /**
-     * Claims every replica with the new term at once, before the engine opens (which claims them
-     * one after the other, then re-claims with the same term here): the deposed writer is cut off
-     * from all replicas at nearly the same instant, which narrows the handover race of docs/ha.md
-     * §8. Unreachable replicas are left to the engine.
-     */
-    private void preclaim(long term, List<ReplicaConnector> replicas) throws IOException {
-        List<Thread> claims = new java.util.ArrayList<>();
-        List<IOException> fenced = new CopyOnWriteArrayList<>();
-        for (ReplicaConnector c : replicas) {
-            claims.add(Thread.ofVirtual().start(() -> {
-                try {
-                    c.connect(term, id).close();
-                } catch (dev.volumes.replica.FencedException e) {
-                    fenced.add(e);
-                } catch (IOException e) {
-                    // unreachable: the engine's open decides
-                }
-            }));
+    /** The term's device as the engine sees it: stamps acknowledgements, and can be kept or abandoned at release. */
+    private final class TermDevice extends ForwardingDevice {
+        final Opened opened;
+
+        TermDevice(Opened opened) {
+            super(opened.device());
+            this.opened = opened;
         }
-        for (Thread t : claims) {
-            try {
-                t.join();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("pre-claim of term " + term + " interrupted");
+
+        @Override
+        public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+            super.write(src, offset, flag);
+            lastTerm.set(opened.term());
+        }
+
+        @Override
+        public void write(ByteBuffer src, long offset) throws IOException {
+            super.write(src, offset);
+            lastTerm.set(opened.term());
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (abandon) {
+                return; // a dead process closes nothing
             }
-        }
-        if (!fenced.isEmpty()) {
-            throw fenced.getFirst();
+            if (keepReleasedOpen) {
+                retained.add(opened); // the zombie keeps its replica sessions open
+            } else {
+                super.close();
+            }
         }
     }
 
@@ -188,17 +175,25 @@ final class HaNode implements AutoCloseable {
         }
     }
 
-    /** Starts a thread that keeps writing through {@code old}, behind the gate's back. */
-    void startZombie(Opened old) {
-        zombies.add(Thread.ofVirtual().name("zombie-" + id).start(() -> zombieLoop(old)));
+    /**
+     * Starts {@code threads} zombie writers that write flat out through {@code old}, behind the
+     * gate's back (pausing only after a refused write, to keep the history small).
+     */
+    void startZombies(Opened old, int threads) {
+        for (int i = 0; i < threads; i++) {
+            zombies.add(Thread.ofVirtual().name("zombie-" + id + "-" + i).start(() -> zombieLoop(old)));
+        }
     }
 
     private void zombieLoop(Opened old) {
         while (!stopZombies.get()) {
+            int block;
             synchronized (zombieRandom) {
-                zombieWrite(old, zombieRandom);
+                block = zombieRandom.nextInt(BLOCKS);
             }
-            pause(1);
+            if (!zombieWrite(old, block)) {
+                pause(1);
+            }
         }
     }
 
@@ -213,8 +208,8 @@ final class HaNode implements AutoCloseable {
     }
 
     /** A write through a device this node kept after losing its term, bypassing the gate. */
-    boolean zombieWrite(Opened old, Random random) {
-        WriteHistory.Write w = history.begin(id + "-zombie", old.term(), random.nextInt(BLOCKS));
+    boolean zombieWrite(Opened old, int block) {
+        WriteHistory.Write w = history.begin(id + "-zombie", old.term(), block);
         try {
             old.device().write(w.payload(), w.offset(), WriteFlag.FUA);
             history.acked(w, old.term());
@@ -238,11 +233,29 @@ final class HaNode implements AutoCloseable {
         }
     }
 
-    /** The node dies: its ZooKeeper connection and replica sessions drop, nothing is handed over. */
+    /**
+     * The node shuts down uncleanly but its engine still closes: its ZooKeeper connection drops,
+     * the engine commits its writer state and closes its replica sessions.
+     */
     void kill() throws IOException, InterruptedException {
         proxy.kill();
         stop.set(true);
         engine.close();
+        writer.join();
+        replicaProxies.forEach(CuttingProxy::close);
+    }
+
+    /**
+     * The process dies: every socket it had (ZooKeeper and the replica sessions) is cut at once,
+     * mid-request, nothing reconnects, and its engine is abandoned — never closed, so its writer
+     * state is never committed and its in-flight writes are cut short on some replicas. (The
+     * objects stay in this JVM until the test ends, unable to reach anything.)
+     */
+    void hardKill() throws IOException, InterruptedException {
+        abandon = true;
+        proxy.kill();
+        replicaProxies.forEach(CuttingProxy::close);
+        stop.set(true);
         writer.join();
     }
 
@@ -257,7 +270,13 @@ final class HaNode implements AutoCloseable {
         for (Opened o : retained) {
             o.device().close();
         }
+        if (abandon) {
+            for (Opened o : opened) {
+                o.device().close(); // the test is over: free the abandoned engines' threads
+            }
+        }
         proxy.close();
+        replicaProxies.forEach(CuttingProxy::close);
     }
 
     @Override

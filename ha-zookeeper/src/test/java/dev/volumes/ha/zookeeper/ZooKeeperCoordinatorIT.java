@@ -165,6 +165,72 @@ class ZooKeeperCoordinatorIT {
         assertThat(elected.event().term()).isEqualTo(2);
     }
 
+    private static void awaitMembers(Coordinator c, String... ids) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (!c.members().containsAll(List.of(ids))) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("members " + c.members() + " do not contain " + List.of(ids) + " within 20 s");
+            }
+            Thread.sleep(20);
+        }
+    }
+
+    @Test
+    void aCandidateWhoseNodeVanishesEntersTheElectionAgain() throws Exception {
+        Coordinator a = node("a", zk.connectString());
+        Coordinator b = node("b", zk.connectString());
+        a.campaign();
+        b.campaign();
+        assertThat(nextElected().node()).isEqualTo("a");
+        try (CuratorFramework other = CuratorFrameworkFactory.newClient(zk.connectString(), new RetryOneTime(10))) {
+            other.start();
+            for (String child : other.getChildren().forPath("/vol0/candidates")) {
+                String path = "/vol0/candidates/" + child;
+                if (new String(other.getData().forPath(path), java.nio.charset.StandardCharsets.UTF_8).equals("b")) {
+                    other.delete().forPath(path); // as when the session that owned it expired
+                }
+            }
+        }
+        awaitMembers(a, "a", "b");
+        a.resign();
+        assertThat(nextElected()).extracting(Seen::node, Seen::event).containsExactly("b", new CoordinatorEvent.Elected(2));
+    }
+
+    /**
+     * ZooKeeper down for longer than the session timeout: Curator reports LOST and reconnects
+     * with a new session, while the restarted server still keeps the old sessions (and their
+     * candidate nodes) until they time out. A candidate must not keep a node of its old session
+     * (it vanishes later and the candidate would silently drop out of the election).
+     */
+    @Test
+    void candidatesOutliveAnOutageLongerThanTheirSession() throws Exception {
+        Coordinator a = node("a", zk.connectString());
+        Coordinator b = node("b", zk.connectString());
+        Coordinator c = node("c", zk.connectString());
+        a.campaign();
+        b.campaign();
+        c.campaign();
+        assertThat(nextElected().node()).isEqualTo("a");
+        zk.stop();
+        assertThat(next().event()).isInstanceOf(CoordinatorEvent.LeaseLost.class);
+        Thread.sleep(SESSION.multipliedBy(2).toMillis()); // Curator declares the sessions LOST
+        zk.start();
+        for (int attempt = 1; ; attempt++) { // as its controller would: retried until reconnected
+            try {
+                a.campaign();
+                break;
+            } catch (java.io.IOException e) {
+                if (attempt == 100) {
+                    throw e;
+                }
+                Thread.sleep(200);
+            }
+        }
+        Thread.sleep(SESSION.multipliedBy(3).toMillis()); // the server expires the old sessions
+        awaitMembers(a, "a", "b", "c");
+        assertThat(nextElected().event().term()).isGreaterThan(1);
+    }
+
     @Test
     void chrootAndDigestAuthKeepTheGroupPrivate() throws Exception {
         Coordinator a = ZooKeeperCoordination.builder().connectString(zk.connectString()).sessionTimeout(SESSION)

@@ -16,13 +16,16 @@ final class ZooKeeperTestServer implements AutoCloseable {
 
     static final int TICK_MS = 100;
 
-    private final TestingServer server;
+    private final InstanceSpec spec;
+    private final Path dir;
+    private TestingServer server;
     private final int port;
 
     ZooKeeperTestServer() throws Exception {
-        Path dir = Files.createTempDirectory("zk-test");
+        this.dir = Files.createTempDirectory("zk-test");
         this.port = InstanceSpec.getRandomPort();
-        InstanceSpec spec = new InstanceSpec(dir.toFile(), port, -1, -1, true, -1, TICK_MS, -1,
+        // the data survives stop()/start() (sessions included); close() deletes it
+        this.spec = new InstanceSpec(dir.toFile(), port, -1, -1, false, -1, TICK_MS, -1,
                 Map.of("clientPortAddress", "127.0.0.1", "admin.enableServer", "false"), "127.0.0.1");
         this.server = new TestingServer(spec, true);
     }
@@ -39,16 +42,23 @@ final class ZooKeeperTestServer implements AutoCloseable {
         server.restart();
     }
 
+    /** Stops the server, keeping its data: {@link #start()} brings it back on the same port. */
     void stop() throws IOException {
-        server.stop();
+        server.close();
     }
 
+    /** Starts it again after {@link #stop()}: it reloads its data, and sessions resume their timeouts. */
     void start() throws Exception {
-        server.start();
+        server = new TestingServer(spec, true);
     }
 
     @Override
     public void close() throws IOException {
         server.close();
+        try (var files = Files.walk(dir)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
     }
 }
