@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 @Command(name = "volumes", mixinStandardHelpOptions = true, version = "volumes 0.1.0",
         description = "Copy-on-write volume pools served over NBD.",
         subcommands = {ServeCommand.class, PoolCommand.class, VolumeCommand.class, SnapshotCommand.class,
-            CloneCommand.class, DiffCommand.class, ExportCommand.class, ImportCommand.class, OciCommand.class, CommandLine.HelpCommand.class},
+            CloneCommand.class, DiffCommand.class, ExportCommand.class, ImportCommand.class, OciCommand.class,
+            ReplicaCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 exists, 5 pool full, 6 in use, 7 read-only, 8 check found problems."})
 public final class Main {
 
