@@ -1,7 +1,6 @@
 package dev.volumes.bench;
 
 import dev.volumes.device.Device;
-import dev.volumes.device.FileDevice;
 import dev.volumes.pool.Pool;
 import dev.volumes.pool.PoolOptions;
 import dev.volumes.replica.RebuildReport;
@@ -34,35 +33,72 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *       replicas, each replica a pool volume behind its own {@link ReplicaServer} on loopback
  *       (QUORUM mode). Prints IOPS, MiB/s, p50 and p99 latency and the ratio to the local
  *       volume.</li>
- *   <li>{@code rebuild}: a 4 GiB two-replica set (local file + file behind a replica server on
- *       loopback), fully written; the remote replica goes away, 1 % of the volume changes (as 41
- *       random 1 MiB extents, and separately as random 4 KiB writes), it comes back and is
- *       delta-rebuilt; then it is replaced and fully rebuilt. Prints the times.</li>
+ *   <li>{@code rebuild}: a two-replica set (default 4 GiB) whose replicas are both pool volumes in
+ *       file-backed pools: r0 local (claimed in-process through its {@link ReplicaServer}), r1
+ *       behind a {@link ReplicaServer} on loopback. The set is fully written, so r1's volume is
+ *       allocated everywhere. Then r1's server goes away, 1 % of the volume changes (as random
+ *       1 MiB extents, and separately as random 4 KiB writes), it comes back and is
+ *       delta-rebuilt. Then a <b>full</b> rebuild of the <em>same</em>, already allocated r1 is
+ *       forced ({@code replace("r1", sameConnector)}: needs-full, header wiped, everything
+ *       copied), so delta and full both overwrite allocated blocks of the same volume over the
+ *       same socket — like for like. With {@code blank=true} a full rebuild onto a new, empty
+ *       pool volume (allocation included) is added for comparison. Prints the times.</li>
  * </ul>
  * Usage: {@code java -cp bench/target/benchmarks.jar dev.volumes.bench.ReplicationBench
- * [writes|rebuild|all] [seconds]} (see bench/replication.sh). Files go to a temporary directory
- * under {@code java.io.tmpdir} and are deleted.
+ * [writes|rebuild|all] [seconds] [size=4g] [region=1m] [blank=true]} (see bench/replication.sh):
+ * {@code size} is the rebuild part's data size, {@code region} the activity-log region size (bytes
+ * per dirty bit; the delta copies whole regions, so it decides how much 1 % of scattered 4 KiB
+ * writes costs). {@code BENCH_QUICK=1} in the environment is a smoke run (tiny sizes, a fraction of
+ * a second per measurement; numbers meaningless). Files go to a temporary directory under
+ * {@code java.io.tmpdir} and are deleted.
  */
 public final class ReplicationBench {
 
-    private static final int AREA = 64 << 10;
+    private static final boolean QUICK = "1".equals(System.getenv("BENCH_QUICK"));
 
     private ReplicationBench() {}
 
     public static void main(String[] args) throws Exception {
         String what = args.length > 0 ? args[0] : "all";
         int seconds = args.length > 1 ? Integer.parseInt(args[1]) : 5;
+        long size = QUICK ? 64L << 20 : 4L << 30;
+        long region = 1 << 20;
+        boolean blank = false;
+        for (int i = 2; i < args.length; i++) {
+            String[] kv = args[i].split("=", 2);
+            if (kv.length != 2) {
+                throw new IllegalArgumentException("expected key=value, got " + args[i]);
+            }
+            switch (kv[0]) {
+                case "size" -> size = bytes(kv[1]);
+                case "region" -> region = bytes(kv[1]);
+                case "blank" -> blank = Boolean.parseBoolean(kv[1]);
+                default -> throw new IllegalArgumentException("unknown option " + kv[0] + " (size, region, blank)");
+            }
+        }
         Path dir = Files.createTempDirectory("replication-bench");
         try {
             if (what.equals("writes") || what.equals("all")) {
                 writes(dir.resolve("writes"), seconds);
             }
             if (what.equals("rebuild") || what.equals("all")) {
-                rebuild(dir.resolve("rebuild"));
+                rebuild(dir.resolve("rebuild"), size, region, blank);
             }
         } finally {
             deleteTree(dir);
         }
+    }
+
+    /** {@code 4g}, {@code 64m}, {@code 256k} or plain bytes. */
+    static long bytes(String v) {
+        String s = v.trim().toLowerCase(java.util.Locale.ROOT);
+        int shift = switch (s.isEmpty() ? ' ' : s.charAt(s.length() - 1)) {
+            case 'k' -> 10;
+            case 'm' -> 20;
+            case 'g' -> 30;
+            default -> 0;
+        };
+        return Long.parseLong(shift == 0 ? s : s.substring(0, s.length() - 1)) << shift;
     }
 
     // ------------------------------------------------------------------ writes
@@ -70,9 +106,9 @@ public final class ReplicationBench {
     record Result(String config, double iops4k, double p50us4k, double p99us4k, double mibs1m, double p99ms1m) {}
 
     private static void writes(Path dir, int seconds) throws Exception {
-        long volume = 256L << 20;
+        long volume = QUICK ? 16L << 20 : 256L << 20;
         List<Result> results = new ArrayList<>();
-        for (int replicas = 0; replicas <= 3; replicas++) {
+        for (int replicas = 0; replicas <= (QUICK ? 1 : 3); replicas++) {
             Path d = dir.resolve("n" + replicas);
             Files.createDirectories(d);
             List<AutoCloseable> closers = new ArrayList<>();
@@ -92,7 +128,7 @@ public final class ReplicationBench {
                     for (int i = 0; i < replicas; i++) {
                         Pool pool = Pool.create(d.resolve("r" + i + ".pool"), volume * 2, PoolOptions.defaults());
                         closers.add(pool);
-                        pool.createVolume("vol", volume + AREA);
+                        pool.createVolume("vol", Replication.replicaSize(volume));
                         Device v = pool.openVolume("vol");
                         closers.add(v);
                         ReplicaServer s = ReplicaServer.builder().listen(new InetSocketAddress("127.0.0.1", 0))
@@ -105,10 +141,12 @@ public final class ReplicationBench {
                     config = replicas + " replica" + (replicas > 1 ? "s" : "") + " (NBD loopback)";
                 }
                 closers.add(dev);
-                long[] lat4k = run(dev, 4096, 16, seconds, volume);
-                long[] lat1m = run(dev, 1 << 20, 4, seconds, volume);
-                results.add(new Result(config, lat4k.length / (double) seconds, pct(lat4k, 0.50) / 1e3,
-                        pct(lat4k, 0.99) / 1e3, lat1m.length / (double) seconds, pct(lat1m, 0.99) / 1e6));
+                long measureMillis = QUICK ? 100 : seconds * 1000L;
+                long[] lat4k = run(dev, 4096, 16, measureMillis, volume);
+                long[] lat1m = run(dev, 1 << 20, 4, measureMillis, volume);
+                double secs = measureMillis / 1000.0;
+                results.add(new Result(config, lat4k.length / secs, pct(lat4k, 0.50) / 1e3,
+                        pct(lat4k, 0.99) / 1e3, lat1m.length / secs, pct(lat1m, 0.99) / 1e6));
                 System.err.println("done: " + config);
             } finally {
                 for (int i = closers.size() - 1; i >= 0; i--) {
@@ -128,7 +166,7 @@ public final class ReplicationBench {
     }
 
     /** Writes {@code size}-byte blocks at random aligned offsets from {@code threads} threads; returns latencies (ns). */
-    private static long[] run(Device dev, int size, int threads, int seconds, long volume) throws Exception {
+    private static long[] run(Device dev, int size, int threads, long measureMillis, long volume) throws Exception {
         AtomicBoolean measuring = new AtomicBoolean();
         AtomicBoolean stop = new AtomicBoolean();
         List<Future<long[]>> fs = new ArrayList<>();
@@ -160,9 +198,9 @@ public final class ReplicationBench {
                     return Arrays.copyOf(lat, n);
                 }));
             }
-            Thread.sleep(1000);
+            Thread.sleep(QUICK ? 100 : 1000); // warm-up
             measuring.set(true);
-            Thread.sleep(seconds * 1000L);
+            Thread.sleep(measureMillis);
             measuring.set(false);
             stop.set(true);
             List<long[]> parts = new ArrayList<>();
@@ -181,71 +219,107 @@ public final class ReplicationBench {
 
     // ----------------------------------------------------------------- rebuild
 
-    private static void rebuild(Path dir) throws Exception {
-        long size = 4L << 30;
+    private static void rebuild(Path dir, long size, long region, boolean blank) throws Exception {
         Files.createDirectories(dir);
-        FileDevice local = FileDevice.create(dir.resolve("r0.img"), size + AREA);
-        FileDevice remote = FileDevice.create(dir.resolve("r1.img"), size + AREA);
-        ServerHolder server = new ServerHolder(remote, dir.resolve("server"));
-        server.start(0);
-        int port = server.port;
-        Replication.Builder b = Replication.builder().name("rebuild-bench").term(1).writer("bench")
-                .mode(ReplicationMode.minInSync(1)).stateDir(dir.resolve("state"))
-                .writeTimeout(Duration.ofSeconds(30)).skipInitialSync()
-                .replica("r0", new Unclosable(local))
-                .replica("r1", ReplicaConnector.nbd("127.0.0.1", port, "vol", Duration.ofSeconds(30), Duration.ZERO));
-        try (ReplicatedDevice dev = b.open()) {
-            long t0 = System.nanoTime();
-            fill(dev, size);
-            quiesce(dev);
-            System.err.printf("filled 4 GiB on both replicas in %.1f s%n", (System.nanoTime() - t0) / 1e9);
-            Random rnd = new Random(42);
+        long poolSize = Replication.replicaSize(size) + Math.max(size / 8, 64L << 20); // room for metadata
+        List<AutoCloseable> closers = new ArrayList<>();
+        try {
+            Device local = volume(dir.resolve("r0.pool"), poolSize, size, closers);
+            ReplicaServer localServer = ReplicaServer.builder().export("vol", local).stateDir(dir.resolve("server0"))
+                    .start();
+            closers.add(localServer);
+            Device remote = volume(dir.resolve("r1.pool"), poolSize, size, closers);
+            ServerHolder server = new ServerHolder(remote, dir.resolve("server1"));
+            closers.add(server::stop);
+            server.start(0);
+            int port = server.port;
+            ReplicaConnector r1 = ReplicaConnector.nbd("127.0.0.1", port, "vol", Duration.ofSeconds(30), Duration.ZERO);
+            Replication.Builder b = Replication.builder().name("rebuild-bench").term(1).writer("bench")
+                    .mode(ReplicationMode.minInSync(1)).stateDir(dir.resolve("state"))
+                    .writeTimeout(Duration.ofSeconds(30)).skipInitialSync().regionSize(region)
+                    .replica("r0", localServer.localConnector("vol"))
+                    .replica("r1", r1);
+            try (ReplicatedDevice dev = b.open()) {
+                long t0 = System.nanoTime();
+                fill(dev, size);
+                quiesce(dev);
+                System.err.printf("filled %d MiB on both replicas in %.1f s%n", size >> 20,
+                        (System.nanoTime() - t0) / 1e9);
+                Random rnd = new Random(42);
+                long onePercent = Math.max(size / 100, 1 << 20);
 
-            // 1 % as 41 random 1 MiB extents
-            server.stop();
-            byte[] mib = new byte[1 << 20];
-            rnd.nextBytes(mib);
-            for (int i = 0; i < 41; i++) {
-                dev.write(ByteBuffer.wrap(mib), (long) rnd.nextInt((int) (size >> 20)) << 20);
+                // 1 % as random 1 MiB extents (MiB-aligned)
+                server.stop();
+                byte[] mib = new byte[1 << 20];
+                rnd.nextBytes(mib);
+                for (long i = 0; i < onePercent >> 20; i++) {
+                    dev.write(ByteBuffer.wrap(mib), (long) rnd.nextInt((int) (size >> 20)) << 20);
+                }
+                server.start(port);
+                RebuildReport clustered = dev.rebuild("r1");
+                quiesce(dev);
+
+                // 1 % as random 4 KiB writes
+                server.stop();
+                byte[] blk = new byte[4096];
+                for (long i = 0; i < onePercent / 4096; i++) {
+                    rnd.nextBytes(blk);
+                    dev.write(ByteBuffer.wrap(blk), (long) rnd.nextInt((int) (size >> 12)) << 12);
+                }
+                server.start(port);
+                RebuildReport scattered = dev.rebuild("r1");
+                quiesce(dev);
+
+                // full, like for like: the same allocated volume behind the same server, forced to a
+                // full resync by replacing r1 with a connector to itself
+                server.stop();
+                dev.write(ByteBuffer.wrap(blk), 0); // r1 drops out
+                server.start(port);
+                dev.replace("r1", r1);
+                RebuildReport full = dev.rebuild("r1");
+                quiesce(dev);
+
+                RebuildReport fresh = null;
+                if (blank) {
+                    // full onto a new, empty pool volume (its blocks are allocated by the copy)
+                    server.stop();
+                    dev.write(ByteBuffer.wrap(blk), 0);
+                    Device empty = volume(dir.resolve("r1-new.pool"), poolSize, size, closers);
+                    ServerHolder freshServer = new ServerHolder(empty, dir.resolve("server-new"));
+                    closers.add(freshServer::stop);
+                    freshServer.start(0);
+                    dev.replace("r1", ReplicaConnector.nbd("127.0.0.1", freshServer.port, "vol",
+                            Duration.ofSeconds(30), Duration.ZERO));
+                    fresh = dev.rebuild("r1");
+                }
+
+                System.out.println();
+                System.out.printf("| rebuild of a %d MiB pool-volume replica over NBD loopback, %d KiB regions "
+                        + "| regions copied | bytes copied | time s | MiB/s |%n", size >> 20, region >> 10);
+                System.out.println("|---|---:|---:|---:|---:|");
+                row("delta, 1 % changed as random 1 MiB extents", clustered);
+                row("delta, 1 % changed as random 4 KiB writes", scattered);
+                row("full, same allocated volume (forced full resync)", full);
+                if (fresh != null) {
+                    row("full, new empty pool volume (allocating)", fresh);
+                }
             }
-            server.start(port);
-            RebuildReport clustered = dev.rebuild("r1");
-            quiesce(dev);
-
-            // 1 % as random 4 KiB writes
-            server.stop();
-            byte[] blk = new byte[4096];
-            for (int i = 0; i < (int) (size / 100 / 4096); i++) {
-                rnd.nextBytes(blk);
-                dev.write(ByteBuffer.wrap(blk), (long) rnd.nextInt((int) (size >> 12)) << 12);
-            }
-            server.start(port);
-            RebuildReport scattered = dev.rebuild("r1");
-            quiesce(dev);
-
-            // full: replace r1 by a blank file and rebuild everything
-            server.stop();
-            dev.write(ByteBuffer.wrap(blk), 0);
-            FileDevice fresh = FileDevice.create(dir.resolve("r1-new.img"), size + AREA);
-            ServerHolder freshServer = new ServerHolder(fresh, dir.resolve("server-new"));
-            freshServer.start(0);
-            dev.replace("r1", ReplicaConnector.nbd("127.0.0.1", freshServer.port, "vol", Duration.ofSeconds(30),
-                    Duration.ZERO));
-            RebuildReport full = dev.rebuild("r1");
-            freshServer.stop();
-            fresh.close();
-
-            System.out.println();
-            System.out.println("| rebuild of a 4 GiB replica over NBD loopback | regions copied (1 MiB) | bytes copied | time s | MiB/s |");
-            System.out.println("|---|---:|---:|---:|---:|");
-            row("delta, 1 % changed as 41 random 1 MiB extents", clustered);
-            row("delta, 1 % changed as random 4 KiB writes", scattered);
-            row("full (replaced by a blank replica)", full);
         } finally {
-            server.stop();
-            local.close();
-            remote.close();
+            for (int i = closers.size() - 1; i >= 0; i--) {
+                closers.get(i).close();
+            }
         }
+    }
+
+    /** A new file-backed pool at {@code file} with one volume "vol" sized for {@code size} data bytes. */
+    private static Device volume(Path file, long poolSize, long size, List<AutoCloseable> closers)
+            throws IOException {
+        Pool pool = Pool.create(file, poolSize, PoolOptions.defaults());
+        closers.add(pool);
+        pool.createVolume("vol", Replication.replicaSize(size));
+        Device v = pool.openVolume("vol");
+        closers.add(v);
+        return v;
     }
 
     /** Two syncs with every replica in sync retire the activity-log bits of idle regions. */
@@ -312,15 +386,6 @@ public final class ReplicationBench {
                 server = null;
             }
         }
-    }
-
-    private static final class Unclosable extends dev.volumes.device.ForwardingDevice {
-        Unclosable(Device d) {
-            super(d);
-        }
-
-        @Override
-        public void close() {}
     }
 
     private static void deleteTree(Path dir) throws IOException {

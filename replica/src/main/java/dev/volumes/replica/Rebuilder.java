@@ -102,7 +102,7 @@ final class Rebuilder {
         int chunk = engine.config.chunkSize();
         ByteBuffer buf = ByteBuffer.allocateDirect(chunk);
         long done = 0;
-        long t0 = System.nanoTime();
+        long t0 = engine.config.pacer().nanoTime();
         for (int r = regions.nextSetBit(0); r >= 0; r = regions.nextSetBit(r + 1)) {
             // coalesce a run of set regions into one span
             int end = regions.nextClearBit(r);
@@ -163,16 +163,21 @@ final class Rebuilder {
         }
     }
 
+    /**
+     * Sleeps until {@code done} bytes are due at the configured rate since {@code t0}: after the
+     * last chunk the copy has taken at least {@code total / rate} seconds.
+     */
     private void throttle(long done, long t0) throws InterruptedIOException {
         long rate = engine.config.rebuildBytesPerSecond();
         if (rate <= 0) {
             return;
         }
-        long dueNanos = (long) (done * 1e9 / rate);
-        long ahead = dueNanos - (System.nanoTime() - t0);
+        Config.Pacer pacer = engine.config.pacer();
+        long dueNanos = (long) Math.ceil(done * 1e9 / rate);
+        long ahead = dueNanos - (pacer.nanoTime() - t0);
         if (ahead > 0) {
             try {
-                Thread.sleep(Duration.ofNanos(ahead));
+                pacer.sleep(ahead);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException("rebuild interrupted while throttled");

@@ -17,6 +17,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * Serves local volumes as term-fenced NBD exports: the replica side of replication.
@@ -35,10 +36,12 @@ public final class ReplicaServer implements Closeable {
 
     private final Map<String, TermFence> fences;
     private final NbdServer nbd;
+    private final Consumer<Runnable> cutter;
 
-    private ReplicaServer(Map<String, TermFence> fences, NbdServer nbd) {
+    private ReplicaServer(Map<String, TermFence> fences, NbdServer nbd, Consumer<Runnable> cutter) {
         this.fences = fences;
         this.nbd = nbd;
+        this.cutter = cutter;
     }
 
     /** A new builder. */
@@ -102,8 +105,8 @@ public final class ReplicaServer implements Closeable {
         }
         TermFence.Session session;
         try {
-            session = fence.claim(parsed.term(), parsed.writer(),
-                    () -> connection.disconnect("replica export " + parsed.export() + ": superseded by a newer claim"));
+            session = fence.claim(parsed.term(), parsed.writer(), () -> cutter.accept(
+                    () -> connection.disconnect("replica export " + parsed.export() + ": superseded by a newer claim")));
         } catch (FencedException e) {
             throw new ExportRefusedException(e.getMessage());
         } catch (IOException e) {
@@ -144,6 +147,7 @@ public final class ReplicaServer implements Closeable {
         private Path stateDir;
         private NbdTls tls;
         private Duration claimTimeout = Duration.ofSeconds(10);
+        private Consumer<Runnable> cutter = Runnable::run;
 
         private Builder() {}
 
@@ -167,6 +171,15 @@ public final class ReplicaServer implements Closeable {
         /** Where the promised terms live ({@code <export>.term}); required. */
         public Builder stateDir(Path dir) {
             this.stateDir = Objects.requireNonNull(dir, "stateDir");
+            return this;
+        }
+
+        /**
+         * Test hook: runs the cut of a superseded session's connection (default: at once). A test
+         * can hold cuts back to send requests on a superseded session, which the fence refuses.
+         */
+        Builder supersededCut(Consumer<Runnable> cutter) {
+            this.cutter = Objects.requireNonNull(cutter, "cutter");
             return this;
         }
 
@@ -232,7 +245,7 @@ public final class ReplicaServer implements Closeable {
                     b.tls(tls);
                 }
                 NbdServer nbd = b.build();
-                self[0] = new ReplicaServer(fences, nbd);
+                self[0] = new ReplicaServer(fences, nbd, cutter);
                 nbd.start();
                 return self[0];
             } catch (IOException | RuntimeException e) {

@@ -30,7 +30,8 @@ import java.util.List;
  *       other in-sync replicas in configuration order; a stale replica is never read.</li>
  *   <li><b>Fencing</b>: once any replica reports a newer term every later operation throws
  *       {@link FencedException}.</li>
- *   <li>{@link #size()} is the replicas' size minus the 4 KiB header area each carries.</li>
+ *   <li>{@link #size()} is the replicas' size minus the {@link Replication#HEADER_BYTES} (64 KiB)
+ *       header area each carries (create replicas with {@link Replication#replicaSize}).</li>
  * </ul>
  * Thread-safe; blocking.
  */

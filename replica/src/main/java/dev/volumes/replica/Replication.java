@@ -19,19 +19,47 @@ import java.util.function.Consumer;
  * <pre>{@code
  * ReplicatedDevice dev = Replication.builder()
  *         .name("vol1")
- *         .replica("a", localServer.localConnector("vol1"))     // fenced in-process
- *         .replica("b", ReplicaConnectors.nbd(...))              // fenced over NBD
- *         .replica("c", ReplicaConnectors.nbd(...))
+ *         .replica("a", localServer.localConnector("vol1"))              // fenced in-process
+ *         .replica("b", ReplicaConnector.nbd("10.0.0.2", 10809, "vol1"))  // fenced over NBD
+ *         .replica("c", ReplicaConnector.nbdBuilder("10.0.0.3", 10809, "vol1")
+ *                 .tls(NbdClientTls.fromDirectory(certs)).build())       // over NBD with TLS
  *         .mode(ReplicationMode.QUORUM)
  *         .term(7).writer("nodeA")
- *         .stateDir(Path.of("/var/lib/volumes/vol1.replication"))
+ *         .stateDir(Path.of("/var/lib/volumes/vol1.replication"))        // one per volume and node, for every term
  *         .writeTimeout(Duration.ofSeconds(5))
  *         .open();
  * }</pre>
+ *
+ * Every replica must be {@link #replicaSize(long) replicaSize(dataSize)} bytes: the replicated
+ * device is {@link #HEADER_BYTES} smaller than its replicas.
  */
 public final class Replication {
 
+    /**
+     * Bytes every replica reserves at its end for the replica header and the set's dirty bitmap
+     * (64 KiB; docs/replication.md, "Replica header area"). The replicated device's size is the
+     * replicas' size minus this.
+     */
+    public static final int HEADER_BYTES = ReplicaHeader.AREA;
+
     private Replication() {}
+
+    /**
+     * The size a replica (a pool volume, a file ...) must have to hold a replicated device of
+     * {@code dataBytes}: {@code dataBytes + }{@link #HEADER_BYTES}.
+     *
+     * @throws IllegalArgumentException if {@code dataBytes} is not positive or the sum overflows
+     */
+    public static long replicaSize(long dataBytes) {
+        if (dataBytes <= 0) {
+            throw new IllegalArgumentException("data size must be positive: " + dataBytes);
+        }
+        if (dataBytes > Long.MAX_VALUE - HEADER_BYTES) {
+            throw new IllegalArgumentException("data size " + dataBytes + " leaves no room for the "
+                    + HEADER_BYTES + "-byte replica header area");
+        }
+        return dataBytes + HEADER_BYTES;
+    }
 
     /** A new builder with defaults: mode {@code QUORUM}, write timeout 10 s, 1 MiB regions, no throttle. */
     public static Builder builder() {
@@ -57,6 +85,7 @@ public final class Replication {
         private Consumer<RebuildProgress> progress;
         private String preferred;
         private boolean skipInitialSync;
+        private Config.Pacer pacer = Config.Pacer.SYSTEM;
 
         private Builder() {}
 
@@ -161,6 +190,12 @@ public final class Replication {
             return this;
         }
 
+        /** Test hook: the rebuild throttle's clock and sleeper. */
+        Builder rebuildPacer(Config.Pacer pacer) {
+            this.pacer = Objects.requireNonNull(pacer, "pacer");
+            return this;
+        }
+
         /** Called on the rebuilding thread after each copied chunk. */
         public Builder rebuildProgress(Consumer<RebuildProgress> listener) {
             this.progress = listener;
@@ -217,7 +252,7 @@ public final class Replication {
             mode.required(replicas.size());
             Config.StateOpener opener = stateOpener != null ? stateOpener : this::openStateFile;
             Config config = new Config(name, replicas, mode, term, writer, writeTimeout, opener, regionSize, chunkSize,
-                    rebuildRate, progress, preferred != null ? preferred : replicas.getFirst().id(), skipInitialSync);
+                    rebuildRate, progress, preferred != null ? preferred : replicas.getFirst().id(), skipInitialSync, pacer);
             return new Startup(config).open();
         }
 

@@ -53,6 +53,9 @@ final class Startup {
             // 2. sizes and headers
             long size = -1;
             ReplicaHeader[] headers = new ReplicaHeader[members.size()];
+            // the freshest header in (term, generation) order: a newer writer's headers beat any
+            // generation an older writer may still have published to a replica it could reach
+            long gterm = 0;
             long gmax = 0;
             for (int i = 0; i < members.size(); i++) {
                 Member m = members.get(i);
@@ -75,7 +78,10 @@ final class Startup {
                 try {
                     headers[i] = within(ex, () -> ReplicaHeader.read(d, m.id), "header of " + m.id);
                     m.headerGeneration = headers[i].generation();
-                    gmax = Math.max(gmax, headers[i].generation());
+                    if (newer(headers[i].term(), headers[i].generation(), gterm, gmax)) {
+                        gterm = headers[i].term();
+                        gmax = headers[i].generation();
+                    }
                     if (headers[i].term() > config.term()) {
                         throw new FencedException(m.id, config.term(), headers[i].term(),
                                 "its header was written by a writer with term " + headers[i].term());
@@ -124,11 +130,15 @@ final class Startup {
                         + " new set from one whose replicas are unreachable: " + reasons(members));
             }
             boolean brandNew = noHistory;
-            boolean stateCurrent = rec != null && rec.generation() >= gmax && rec.members().size() == members.size();
+            // this writer's own state counts only if no replica header is fresher in (term,
+            // generation) order: a state file left by this node under an older term (with
+            // drop-outs that never reached the replicas) says nothing about a newer writer's set
+            boolean stateCurrent = rec != null && rec.members().size() == members.size()
+                    && !newer(gterm, gmax, rec.term(), rec.generation());
             DirtyMap dirty = new DirtyMap(dataSize, regionSize, stateCurrent ? rec.bitmap() : null);
             // the activity log on the freshest replicas covers what the last writer had in flight
             for (ReplicaHeader h : headers) {
-                if (h != null && gmax > 0 && h.generation() == gmax) {
+                if (h != null && gmax > 0 && h.term() == gterm && h.generation() == gmax) {
                     if (h.bitmapValid() && h.regionSize() > 0) {
                         dirty.or(h.bitmap(), h.regionSize());
                     } else {
@@ -152,8 +162,8 @@ final class Startup {
                     m.state = first ? ReplicaState.IN_SYNC : ReplicaState.OUT_OF_SYNC;
                     m.needsFull = !first;
                     m.reason = first ? "" : headers[i] == null ? m.reason : "new set: needs its initial copy";
-                } else if (m.device != null && headers[i] != null && headers[i].generation() == gmax
-                        && (mr == null || mr.inSync())) {
+                } else if (m.device != null && headers[i] != null && headers[i].term() == gterm
+                        && headers[i].generation() == gmax && gmax > 0 && (mr == null || mr.inSync())) {
                     m.state = ReplicaState.IN_SYNC;
                     m.needsFull = false;
                     m.reason = "";
@@ -163,7 +173,11 @@ final class Startup {
                     if (m.device != null && headers[i] != null) {
                         m.reason = mr != null && !mr.inSync() && !mr.reason().isEmpty()
                                 ? "stale: " + mr.reason()
-                                : "stale: header generation " + headers[i].generation() + " < " + gmax;
+                                : headers[i].term() == gterm
+                                        ? "stale: header generation " + headers[i].generation() + " < " + gmax
+                                        : "stale: header of term " + headers[i].term() + " generation "
+                                                + headers[i].generation() + ", older than term " + gterm
+                                                + " generation " + gmax;
                     }
                 }
             }
@@ -284,6 +298,11 @@ final class Startup {
                 Engine.closeQuietly(d);
             }
         }
+    }
+
+    /** Whether (term, generation) {@code a} is fresher than {@code b}: the higher term, then the higher generation. */
+    static boolean newer(long termA, long generationA, long termB, long generationB) {
+        return termA > termB || (termA == termB && generationA > generationB);
     }
 
     private long regionSize(long dataSize) throws IOException {

@@ -145,7 +145,10 @@ final class TermFence implements AutoCloseable {
                 }
                 String why = dead;
                 if (why != null) {
-                    throw new FencedException(export, term, store.current().term(), what + " refused: " + why);
+                    // over NBD this text is the error reply's message (structured replies), which
+                    // the connector turns back into a FencedException
+                    throw new FencedException(export, term, store.current().term(), what + " refused: session of term "
+                            + term + " (writer " + writer + ") " + why);
                 }
                 return op.run();
             } finally {
@@ -155,7 +158,9 @@ final class TermFence implements AutoCloseable {
 
         @Override
         public long size() throws IOException {
-            return guarded("size", () -> delegate().size());
+            // "request": an NBD server asks the size first for every request's bounds check, so
+            // this is what a superseded session's write or read over NBD is refused with
+            return guarded("request", () -> delegate().size());
         }
 
         @Override

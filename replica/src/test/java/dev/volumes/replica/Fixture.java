@@ -38,11 +38,16 @@ final class Fixture {
     }
 
     Replication.Builder builder(long term) {
+        return builder(term, faults::get);
+    }
+
+    /** Like {@link #builder(long)}, replica {@code i} being {@code replica.apply(i)}. */
+    Replication.Builder builder(long term, java.util.function.IntFunction<Device> replica) {
         Replication.Builder b = Replication.builder().name("set").term(term).writer("w" + term)
                 .stateDevice(new Unclosable(state)).regionSize(REGION).rebuildChunk(16 << 10)
                 .writeTimeout(Duration.ofSeconds(5));
         for (int i = 0; i < faults.size(); i++) {
-            b.replica("r" + i, faults.get(i));
+            b.replica("r" + i, replica.apply(i));
         }
         return b;
     }

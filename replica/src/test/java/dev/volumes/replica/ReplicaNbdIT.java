@@ -252,6 +252,57 @@ class ReplicaNbdIT {
         }
     }
 
+    /**
+     * A replica whose disk died is replaced by a new pool volume behind a new server (through
+     * {@code replace(id, connector)}): it gets a full rebuild beside live writes, ends byte-identical,
+     * and the old volume is never read or written again.
+     */
+    @Test
+    void aDeadNbdReplicaIsReplacedByANewOneAndFullyRebuilt() throws Exception {
+        startReplicas();
+        Pool pool = Pool.create(MemoryDevice.create("pool3", 64 << 20), PoolOptions.defaults());
+        pools.add(pool);
+        pool.createVolume("vol", Replication.replicaSize(DATA));
+        Device fresh = pool.openVolume("vol");
+        volumes.add(fresh);
+        FaultInjector freshCounter = FaultInjector.wrap(new Fixture.Unclosable(fresh));
+        AtomicBoolean stop = new AtomicBoolean();
+        try (ReplicaServer replacement = ReplicaServer.builder().export("vol", freshCounter)
+                .stateDir(dir.resolve("server3")).start();
+                ReplicatedDevice dev = writer(1, Duration.ofSeconds(5)).skipInitialSync().open();
+                ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
+            List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#replace"));
+            Thread.sleep(200);
+            // r2's disk dies: every read and write fails; the server itself stays up
+            faults.get(2).on(Op.READ, Op.WRITE, Op.WRITE_ZEROES, Op.SYNC).fail(FaultInjector.Fault.EIO);
+            for (int i = 0; i < 1000 && dev.status().get(2).state() != ReplicaState.OUT_OF_SYNC; i++) {
+                Thread.sleep(10); // the next write drops it
+            }
+            assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            dev.replace("r2", ReplicaConnector.nbd("127.0.0.1", replacement.address().getPort(), "vol"));
+            long[] oldCalls = {faults.get(2).calls(Op.READ), faults.get(2).calls(Op.WRITE),
+                faults.get(2).calls(Op.WRITE_ZEROES), faults.get(2).calls(Op.EXTENTS)};
+            RebuildReport r = dev.rebuild("r2"); // beside the live writers
+            assertThat(r.delta()).isFalse();
+            assertThat(r.bytesCopied()).isEqualTo(DATA);
+            Thread.sleep(200);
+            finish(fs, stop);
+            assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            assertThat(replacement.promisedTerm("vol")).isEqualTo(1);
+            byte[] model0 = Fixture.readAll(volumes.get(0), DATA);
+            assertThat(Arrays.mismatch(model0, model)).as("r0 vs model").isEqualTo(-1);
+            assertThat(Arrays.mismatch(Fixture.readAll(fresh, DATA), model)).as("new r2 vs model").isEqualTo(-1);
+            assertThat(ReplicaHeader.read(fresh, "r2").generation()).isEqualTo(dev.generation());
+            assertThat(Fixture.readAll(dev, DATA)).isEqualTo(model);
+            assertThat(freshCounter.calls(Op.WRITE)).isPositive();
+            assertThat(new long[] {faults.get(2).calls(Op.READ), faults.get(2).calls(Op.WRITE),
+                faults.get(2).calls(Op.WRITE_ZEROES), faults.get(2).calls(Op.EXTENTS)})
+                    .as("reads, writes, write-zeroes, extents on the old r2 after replace").isEqualTo(oldCalls);
+        } finally {
+            stop.set(true);
+        }
+    }
+
     @Test
     void oldWriterIsRefusedOverNbdOnceANewTermIsClaimed() throws Exception {
         startReplicas();

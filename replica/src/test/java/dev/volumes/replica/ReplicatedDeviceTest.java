@@ -140,10 +140,97 @@ class ReplicatedDeviceTest {
         }
     }
 
+    /**
+     * In the target's own event log, from the start of a rebuild: a SYNC of the target completes
+     * after its last data write (copy or live) and while the engine still has it REBUILDING, and
+     * the header (the set's generation, FUA) is written after that SYNC; only then is it in sync.
+     */
+    static void assertSyncedAfterLastWriteAndBeforeInSync(RecordingDevice.Log log, String id, long dataSize,
+            ReplicatedDevice dev) {
+        List<RecordingDevice.Event> events = log.of(id);
+        int lastData = -1;
+        for (int i = 0; i < events.size(); i++) {
+            if (events.get(i).isDataWrite(dataSize)) {
+                lastData = i;
+            }
+        }
+        assertThat(lastData).as("the rebuild wrote data to %s: %s", id, tail(events)).isNotNegative();
+        int sync = -1;
+        for (int i = lastData + 1; i < events.size(); i++) {
+            if (events.get(i).kind() == RecordingDevice.Kind.SYNC) {
+                sync = i;
+                break;
+            }
+        }
+        assertThat(sync).as("a SYNC of %s after its last data write, last events %s", id, tail(events)).isNotNegative();
+        for (int i = 0; i < sync; i++) {
+            assertThat(events.get(i).observed()).as("%s state at %s", id, events.get(i)).isNotEqualTo("IN_SYNC");
+        }
+        assertThat(events.get(sync).observed()).as("%s state when its SYNC returned", id).isEqualTo("REBUILDING");
+        RecordingDevice.Event header = null;
+        for (int i = sync + 1; i < events.size(); i++) {
+            RecordingDevice.Event e = events.get(i);
+            if (e.kind() == RecordingDevice.Kind.WRITE && e.offset() == dataSize && e.flag() == WriteFlag.FUA) {
+                header = e;
+            }
+        }
+        assertThat(header).as("header write (FUA) on %s after the SYNC, last events %s", id, tail(events)).isNotNull();
+        assertThat(dev.status().stream().filter(s -> s.id().equals(id)).findFirst().orElseThrow().state())
+                .isEqualTo(ReplicaState.IN_SYNC);
+    }
+
+    private static List<RecordingDevice.Event> tail(List<RecordingDevice.Event> events) {
+        return events.subList(Math.max(0, events.size() - 4), events.size());
+    }
+
+    @Test
+    void aFuaWriteReachesEveryInSyncReplicaAsFuaBeforeItIsAcknowledged() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        RecordingDevice.Log log = new RecordingDevice.Log();
+        try (ReplicatedDevice dev = f.builder(1, i -> new RecordingDevice("r" + i, f.faults.get(i), log, () -> ""))
+                .skipInitialSync().open()) {
+            f.write(dev, 0, 4096, 50); // publishes the region's dirty bit: the FUA write below sends only data
+            log.clear();
+            dev.write(ByteBuffer.wrap(Fixture.pattern(4096, 51)), 8192, WriteFlag.FUA);
+            RecordingDevice.Event ack = log.ack("engine");
+            for (int i = 0; i < 3; i++) {
+                List<RecordingDevice.Event> before = log.of("r" + i).stream().filter(e -> e.index() < ack.index())
+                        .toList();
+                boolean fua = before.stream().anyMatch(e -> e.kind() == RecordingDevice.Kind.WRITE
+                        && e.offset() == 8192 && e.flag() == WriteFlag.FUA);
+                int write = before.stream().filter(e -> e.kind() == RecordingDevice.Kind.WRITE && e.offset() == 8192)
+                        .mapToInt(RecordingDevice.Event::index).findFirst().orElse(Integer.MAX_VALUE);
+                boolean writeThenSync = before.stream().anyMatch(e -> e.kind() == RecordingDevice.Kind.SYNC
+                        && e.index() > write);
+                assertThat(fua || writeThenSync).as("r%d got the write as FUA (or write + sync) before the ack: %s",
+                        i, before).isTrue();
+            }
+            // and a plain write is not turned into FUA (the recorder tells them apart)
+            log.clear();
+            dev.write(ByteBuffer.wrap(Fixture.pattern(4096, 52)), 8192);
+            assertThat(log.events()).filteredOn(e -> e.offset() == 8192).isNotEmpty()
+                    .allMatch(e -> e.flag() == WriteFlag.NONE);
+        }
+    }
+
+    private static java.util.function.Supplier<String> stateOf(
+            java.util.concurrent.atomic.AtomicReference<ReplicatedDevice> dev, String id) {
+        return () -> {
+            ReplicatedDevice d = dev.get();
+            return d == null ? "" : d.status().stream().filter(s -> s.id().equals(id)).findFirst().orElseThrow()
+                    .state().name();
+        };
+    }
+
     @Test
     void deltaRebuildCopiesOnlyDirtyRegionsAndConverges() throws IOException {
         Fixture f = new Fixture(3, SIZE);
-        try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
+        RecordingDevice.Log log = new RecordingDevice.Log();
+        java.util.concurrent.atomic.AtomicReference<ReplicatedDevice> holder =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        RecordingDevice r1 = new RecordingDevice("r1", f.faults.get(1), log, stateOf(holder, "r1"));
+        try (ReplicatedDevice dev = f.builder(1, i -> i == 1 ? r1 : f.faults.get(i)).skipInitialSync().open()) {
+            holder.set(dev);
             f.write(dev, 0, 4096, 9);
             dev.sync();
             dev.sync(); // two quiet syncs retire the activity-log bits
@@ -151,12 +238,12 @@ class ReplicatedDeviceTest {
             f.faults.get(1).on(Op.WRITE).times(1).fail(Fault.EIO);
             f.write(dev, 5 * Fixture.REGION + 100, 300, 10);
             f.write(dev, 9 * Fixture.REGION, 4096, 11);
+            log.clear(); // earlier syncs of r1 must not count
             RebuildReport r = dev.rebuild("r1");
             assertThat(r.delta()).isTrue();
             assertThat(r.regions()).isEqualTo(2);
             assertThat(r.bytesCopied()).isEqualTo(2 * Fixture.REGION);
-            assertThat(dev.status().get(1).state()).isEqualTo(ReplicaState.IN_SYNC);
-            assertThat(f.faults.get(1).calls(Op.SYNC)).isGreaterThan(0);
+            assertSyncedAfterLastWriteAndBeforeInSync(log, "r1", SIZE, dev);
             f.assertInSyncReplicasMatchModel(dev);
             assertThat(Fixture.readAll(f.disks.get(1), SIZE)).isEqualTo(Fixture.readAll(f.disks.get(0), SIZE));
         }
@@ -170,10 +257,15 @@ class ReplicatedDeviceTest {
             f.faults.get(2).on(Op.WRITE).fail(Fault.EIO);
             f.write(dev, 65536, 4096, 13);
             MemoryDevice fresh = MemoryDevice.create("r2-new", SIZE + ReplicaHeader.AREA);
-            assertThatThrownBy(() -> dev.replace("r0", fresh)).isInstanceOf(IllegalStateException.class);
-            dev.replace("r2", fresh);
-            List<RebuildProgress> progress = new ArrayList<>();
+            RecordingDevice.Log log = new RecordingDevice.Log();
+            java.util.concurrent.atomic.AtomicReference<ReplicatedDevice> holder =
+                    new java.util.concurrent.atomic.AtomicReference<>(dev);
+            RecordingDevice recorded = new RecordingDevice("r2", fresh, log, stateOf(holder, "r2"));
+            assertThatThrownBy(() -> dev.replace("r0", recorded)).isInstanceOf(IllegalStateException.class);
+            dev.replace("r2", recorded);
+            log.clear();
             RebuildReport r = dev.rebuild("r2");
+            assertSyncedAfterLastWriteAndBeforeInSync(log, "r2", SIZE, dev);
             assertThat(r.delta()).isFalse();
             assertThat(r.bytesCopied()).isEqualTo(SIZE);
             assertThat(Fixture.readAll(fresh, SIZE)).isEqualTo(f.model);
@@ -293,23 +385,82 @@ class ReplicatedDeviceTest {
         assertThatThrownBy(() -> f.builder(1).skipInitialSync().open()).isInstanceOf(IOException.class);
     }
 
+    /** A fake clock that only the sleeps the throttle asks for move forward. */
+    static final class FakePacer implements Config.Pacer {
+        final java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_000_000);
+        final List<Long> sleeps = java.util.Collections.synchronizedList(new ArrayList<>());
+
+        @Override
+        public long nanoTime() {
+            return now.get();
+        }
+
+        @Override
+        public void sleep(long nanos) {
+            sleeps.add(nanos);
+            now.addAndGet(nanos);
+        }
+
+        long total() {
+            synchronized (sleeps) {
+                return sleeps.stream().mapToLong(Long::longValue).sum();
+            }
+        }
+    }
+
     @Test
     void rebuildReportsProgressAndHonoursTheThrottle() throws IOException {
         Fixture f = new Fixture(2, SIZE);
         List<RebuildProgress> seen = new ArrayList<>();
+        FakePacer pacer = new FakePacer();
+        long rate = 64L << 20;
         try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync()
-                .rebuildProgress(seen::add).rebuildRate(64L << 20).open()) {
+                .rebuildProgress(seen::add).rebuildRate(rate).rebuildPacer(pacer).open()) {
             f.write(dev, 0, 65536, 20);
             f.faults.get(1).on(Op.WRITE).fail(Fault.EIO);
             f.write(dev, 0, 4096, 21);
             f.faults.get(1).clearRules();
             dev.replace("r1", f.faults.get(1));
+            assertThat(pacer.sleeps).isEmpty();
             RebuildReport r = dev.rebuild("r1");
             assertThat(seen).isNotEmpty();
             assertThat(seen).extracting(RebuildProgress::doneBytes).isSorted();
             assertThat(seen.getLast().doneBytes()).isEqualTo(seen.getLast().totalBytes()).isEqualTo(SIZE);
             assertThat(dev.status().get(1).rebuildDoneBytes()).isEqualTo(SIZE);
             assertThat(r.delta()).isFalse();
+            // the copy of SIZE bytes asked for at least SIZE / rate seconds of sleep (the fake
+            // clock moves only by the sleeps, so the whole time is theirs): 1 MiB at 64 MiB/s
+            assertThat(pacer.total()).as("nanoseconds of sleep requested").isGreaterThanOrEqualTo(
+                    SIZE * 1_000_000_000L / rate).isEqualTo(15_625_000L);
+            // one sleep per 16 KiB chunk: the copy is spread out, not one sleep at the end
+            assertThat(pacer.sleeps).hasSize((int) (SIZE / (16 << 10)));
+            f.assertInSyncReplicasMatchModel(dev);
+        }
+    }
+
+    @Test
+    void theThrottleCountsTheTimeTheCopyItselfTook() throws IOException {
+        Fixture f = new Fixture(2, SIZE);
+        FakePacer pacer = new FakePacer();
+        long rate = 16L << 20;
+        // every chunk read from the source "takes" 0.5 ms of the fake clock
+        f.faults.get(0).on(Op.READ).when(r -> {
+            pacer.now.addAndGet(500_000);
+            return false;
+        }).fail(Fault.EIO);
+        try (ReplicatedDevice dev = f.builder(1).mode(ReplicationMode.minInSync(1)).skipInitialSync()
+                .rebuildRate(rate).rebuildPacer(pacer).open()) {
+            f.write(dev, 0, (int) SIZE, 22);
+            f.faults.get(1).on(Op.WRITE).times(1).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 23);
+            dev.replace("r1", f.faults.get(1));
+            long start = pacer.nanoTime();
+            dev.rebuild("r1");
+            long elapsed = pacer.nanoTime() - start;
+            assertThat(elapsed).as("fake nanoseconds the rebuild took").isGreaterThanOrEqualTo(
+                    SIZE * 1_000_000_000L / rate);
+            // 64 chunks at 1 ms due each, 0.5 ms of which the copy took: the sleeps make up the rest
+            assertThat(pacer.total()).isLessThan(SIZE * 1_000_000_000L / rate);
             f.assertInSyncReplicasMatchModel(dev);
         }
     }

@@ -1,0 +1,113 @@
+package dev.volumes.replica;
+
+import dev.volumes.device.Device;
+import dev.volumes.device.Extent;
+import dev.volumes.device.ForwardingDevice;
+import dev.volumes.device.WriteFlag;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.List;
+
+/**
+ * An NBD replica session as the engine sees it: every failure that says the session was fenced —
+ * a request the server refused because a newer claim superseded the session (its error reply
+ * carries the fence's message), or a reconnect refused with a newer term — is thrown as a
+ * {@link FencedException} (the original as its cause); everything else passes unchanged.
+ */
+final class FencedSessionDevice extends ForwardingDevice {
+
+    private final String where;
+
+    FencedSessionDevice(Device session, String where) {
+        super(session);
+        this.where = where;
+    }
+
+    private IOException map(IOException e) {
+        FencedException f = NbdConnector.asFenced(e, where);
+        if (f == null || f == e) {
+            return e;
+        }
+        if (f.getCause() == null) {
+            f.initCause(e);
+        }
+        return f;
+    }
+
+    private interface Op<T> {
+        T run() throws IOException;
+    }
+
+    private <T> T call(Op<T> op) throws IOException {
+        try {
+            return op.run();
+        } catch (FencedException e) {
+            throw e;
+        } catch (IOException e) {
+            throw map(e);
+        }
+    }
+
+    @Override
+    public long size() throws IOException {
+        return call(() -> delegate().size());
+    }
+
+    @Override
+    public void read(ByteBuffer dst, long offset) throws IOException {
+        call(() -> {
+            delegate().read(dst, offset);
+            return null;
+        });
+    }
+
+    @Override
+    public void write(ByteBuffer src, long offset) throws IOException {
+        write(src, offset, WriteFlag.NONE);
+    }
+
+    @Override
+    public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
+        call(() -> {
+            delegate().write(src, offset, flag);
+            return null;
+        });
+    }
+
+    @Override
+    public void sync() throws IOException {
+        call(() -> {
+            delegate().sync();
+            return null;
+        });
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
+        call(() -> {
+            delegate().writeZeroes(offset, length, mayUnmap);
+            return null;
+        });
+    }
+
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        call(() -> {
+            delegate().discard(offset, length);
+            return null;
+        });
+    }
+
+    @Override
+    public void prefetch(long offset, long length) throws IOException {
+        call(() -> {
+            delegate().prefetch(offset, length);
+            return null;
+        });
+    }
+
+    @Override
+    public List<Extent> extents(long offset, long length) throws IOException {
+        return call(() -> delegate().extents(offset, length));
+    }
+}
