@@ -6,6 +6,7 @@ import dev.volumes.pool.Pool;
 import dev.volumes.pool.PoolOptions;
 import dev.volumes.pool.VolumeInfo;
 import dev.volumes.replica.ReplicaServer;
+import dev.volumes.replica.Replication;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -26,9 +27,6 @@ import java.util.Map;
  * writers off, syncs and closes the volumes and the pool.
  */
 final class ReplicaNode implements Closeable {
-
-    /** Bytes of replica header at the end of every replica volume. TODO: the replica module's public constant. */
-    static final long REPLICA_HEADER = 64 << 10;
 
     /** What {@code replica serve} was asked for; {@code createSize} (data bytes) is 0 unless {@code --create}. */
     record Options(InetSocketAddress listen, List<String> volumes, long createSize, long poolSize,
@@ -115,16 +113,16 @@ final class ReplicaNode implements Closeable {
                 throw new CliException(ExitCode.NOT_FOUND, "no volume '" + name + "' in " + "the pool: create it with"
                         + " 'volumes replica serve --create SIZE " + name + "' (SIZE = the replicated volume's size)");
             }
-            info = pool.createVolume(name, createSize + REPLICA_HEADER);
+            info = pool.createVolume(name, Replication.replicaSize(createSize));
             out.printf("volumes: created replica volume '%s' (%s of data + %s replica header)%n", name,
-                    Sizes.format(createSize), Sizes.format(REPLICA_HEADER));
-        } else if (info.size() <= REPLICA_HEADER) {
+                    Sizes.format(createSize), Sizes.format(Replication.HEADER_BYTES));
+        } else if (info.size() <= Replication.HEADER_BYTES) {
             throw new CliException(ExitCode.USAGE, "volume '" + name + "' (" + Sizes.format(info.size())
-                    + ") is too small for a replica: it needs its data size plus " + Sizes.format(REPLICA_HEADER)
+                    + ") is too small for a replica: it needs its data size plus " + Sizes.format(Replication.HEADER_BYTES)
                     + " for the replica header");
-        } else if (createSize > 0 && info.size() != createSize + REPLICA_HEADER) {
+        } else if (createSize > 0 && info.size() != Replication.replicaSize(createSize)) {
             throw new CliException(ExitCode.EXISTS, "volume '" + name + "' exists with "
-                    + Sizes.format(info.size() - REPLICA_HEADER) + " of replica data, not the "
+                    + Sizes.format(info.size() - Replication.HEADER_BYTES) + " of replica data, not the "
                     + Sizes.format(createSize) + " --create asks for");
         }
         if (info.kind() == dev.volumes.pool.VolumeKind.SNAPSHOT) {
@@ -147,7 +145,7 @@ final class ReplicaNode implements Closeable {
         for (Map.Entry<String, Device> e : volumes.entrySet()) {
             long data;
             try {
-                data = e.getValue().size() - REPLICA_HEADER;
+                data = e.getValue().size() - Replication.HEADER_BYTES;
             } catch (IOException ex) {
                 data = -1;
             }

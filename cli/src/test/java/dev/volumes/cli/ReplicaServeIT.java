@@ -7,6 +7,7 @@ import dev.volumes.device.Device;
 import dev.volumes.device.WriteFlag;
 import dev.volumes.replica.FencedException;
 import dev.volumes.replica.ReplicaConnector;
+import dev.volumes.replica.Replication;
 import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
@@ -41,7 +42,7 @@ class ReplicaServeIT {
                     "--replica nbd://127.0.0.1:" + node.nbdPort + "/vol1");
             ReplicaConnector vol1 = ReplicaConnector.nbd("127.0.0.1", node.nbdPort, "vol1");
             try (Device d = vol1.connect(5, "writer-a")) {
-                assertThat(d.size()).isEqualTo((16L << 20) + ReplicaNode.REPLICA_HEADER);
+                assertThat(d.size()).isEqualTo(Replication.replicaSize(16L << 20));
                 d.write(ByteBuffer.wrap(pattern), 1 << 20, WriteFlag.FUA);
             }
             assertThat(ServeIT.scrape(node.metricsPort))
