@@ -48,12 +48,22 @@ public record CheckReport(List<String> problems, long volumes, long metadataBloc
      *
      * @param kind what is wrong
      * @param block the block concerned, or -1 (superblock slots, counters)
-     * @param message what was expected versus found
+     * @param expected what the walk expected there (a count, a kind of block, a range, an entry
+     *     value), empty if not applicable
+     * @param actual what it found instead, in the same terms, empty if not applicable
+     * @param message one line naming the block, the expected and the actual value
      */
-    public record Finding(Kind kind, long block, String message) {
+    public record Finding(Kind kind, long block, String expected, String actual, String message) {
         public Finding {
             Objects.requireNonNull(kind, "kind");
+            Objects.requireNonNull(expected, "expected");
+            Objects.requireNonNull(actual, "actual");
             Objects.requireNonNull(message, "message");
+        }
+
+        /** A finding with no separate expected and actual values. */
+        public Finding(Kind kind, long block, String message) {
+            this(kind, block, "", "", message);
         }
     }
 

@@ -42,8 +42,8 @@ final class Checker {
         this.e = engine;
     }
 
-    private void add(CheckReport.Kind kind, long block, String message) {
-        findings.add(new CheckReport.Finding(kind, block, message));
+    private void add(CheckReport.Kind kind, long block, String expected, String actual, String message) {
+        findings.add(new CheckReport.Finding(kind, block, expected, actual, message));
     }
 
     List<CheckReport.Finding> findings() {
@@ -84,8 +84,8 @@ final class Checker {
         for (Volume v : all) {
             long counted = e.mappedBlocks(v);
             if (counted != v.mapped) {
-                add(CheckReport.Kind.COUNTER, -1, "volume '" + v.name + "' maps " + counted
-                        + " blocks, its counter says " + v.mapped);
+                add(CheckReport.Kind.COUNTER, -1, counted + " mapped blocks", v.mapped + " mapped blocks",
+                        "volume '" + v.name + "' maps " + counted + " blocks, its counter says " + v.mapped);
             }
             if (v.root != 0) {
                 walk(v, v.root, v.depth - 1, expected, nodeBlocks, dataBlocks, clean, levels);
@@ -100,45 +100,52 @@ final class Checker {
         expected.merge(block, 1, Integer::sum);
         if (seen) {
             if (!nodeBlocks.contains(block)) {
-                add(CheckReport.Kind.DOUBLE_REFERENCE, block, "block " + block + " is a level-" + level + " node of '"
-                        + v.name + "' and also a data or catalog block (double reference)");
+                add(CheckReport.Kind.DOUBLE_REFERENCE, block, "level-" + level + " map node", "also a data or catalog block",
+                        "block " + block + " is a level-" + level + " node of '" + v.name
+                        + "' and also a data or catalog block (double reference)");
             } else if (levels.get(block) != level) {
-                add(CheckReport.Kind.DOUBLE_REFERENCE, block, "node " + block + " is reached at levels "
-                        + levels.get(block) + " and " + level);
+                add(CheckReport.Kind.DOUBLE_REFERENCE, block, "level " + levels.get(block), "level " + level,
+                        "node " + block + " is reached at levels " + levels.get(block) + " and " + level);
             }
             return;
         }
         Node n = e.nodes.get(block);
         if (n == null) {
-            add(CheckReport.Kind.DANGLING_POINTER, block, "volume '" + v.name + "' references node " + block
-                    + " that is not loaded (dangling pointer)");
+            add(CheckReport.Kind.DANGLING_POINTER, block, "a level-" + level + " map node", "no node loaded",
+                    "volume '" + v.name + "' references node " + block + " that is not loaded (dangling pointer)");
             return;
         }
         if (n.level != level) {
-            add(CheckReport.Kind.DOUBLE_REFERENCE, block, "node " + block + " holds level " + n.level
-                    + ", reached at level " + level);
+            add(CheckReport.Kind.DOUBLE_REFERENCE, block, "level " + level, "level " + n.level,
+                    "node " + block + " holds level " + n.level + ", reached at level " + level);
         }
         nodeBlocks.add(block);
         levels.put(block, level);
         if (!n.dirty) {
             clean.put(block, n.entries.clone());
         }
-        for (long entry : n.entries) {
+        for (int i = 0; i < n.entries.length; i++) {
+            long entry = n.entries[i];
             if (entry == 0) {
                 continue;
             }
             long child = entry & MetaBlock.ENTRY_BLOCK;
             if (!e.space.inDataArea(child)) {
-                add(CheckReport.Kind.OUT_OF_RANGE, block, "node " + block + " points at block " + child
-                        + " outside the data area " + e.space.first() + ".." + (e.space.total() - 1));
+                String range = e.space.first() + ".." + (e.space.total() - 1);
+                add(CheckReport.Kind.OUT_OF_RANGE, block, "entry " + i + " in the data area " + range,
+                        "entry " + i + " = block " + child, "node " + block + " entry " + i + " points at block "
+                        + child + " outside the data area " + range);
                 continue;
             }
             if (level > 0) {
                 walk(v, child, level - 1, expected, nodeBlocks, dataBlocks, clean, levels);
             } else {
                 if (nodeBlocks.contains(child) || e.nodes.containsKey(child)) {
-                    add(CheckReport.Kind.DOUBLE_REFERENCE, child, "block " + child + " is used as data by node "
-                            + block + " but is a map node (double reference)");
+                    Node other = e.nodes.get(child);
+                    add(CheckReport.Kind.DOUBLE_REFERENCE, child, "a data block",
+                            other == null ? "a map node" : "a level-" + other.level + " map node",
+                            "block " + child + " is used as data by node " + block + " entry " + i
+                            + " but is a map node (double reference)");
                 }
                 expected.merge(child, 1, Integer::sum);
                 dataBlocks.add(child);
@@ -149,7 +156,8 @@ final class Checker {
     private void compare(Map<Long, Integer> expected, Set<Long> nodeBlocks, Set<Long> dataBlocks, List<Long> catalog) {
         for (long c : catalog) {
             if (nodeBlocks.contains(c) || dataBlocks.contains(c)) {
-                add(CheckReport.Kind.DOUBLE_REFERENCE, c, "catalog block " + c
+                add(CheckReport.Kind.DOUBLE_REFERENCE, c, "a catalog block only",
+                        "also a " + (nodeBlocks.contains(c) ? "map node" : "data block"), "catalog block " + c
                         + " is also referenced by a map (double reference)");
             }
         }
@@ -161,15 +169,15 @@ final class Checker {
             int want = expected.getOrDefault(b, 0);
             int have = e.space.rc(b);
             if (want != have && want > 0) {
-                add(CheckReport.Kind.WRONG_REFCOUNT, b, "block " + b + ": refcount " + have + ", but " + want
-                        + " references found");
+                add(CheckReport.Kind.WRONG_REFCOUNT, b, String.valueOf(want), String.valueOf(have), "block " + b
+                        + ": refcount " + have + ", but " + want + " references found");
             }
             if (want > 0 && pending.contains(b)) {
-                add(CheckReport.Kind.REFERENCED_FREE, b, "block " + b
+                add(CheckReport.Kind.REFERENCED_FREE, b, "used", "queued to be freed", "block " + b
                         + " is referenced but waiting to be freed (double use ahead)");
             }
             if (want > 0 && !e.space.usedBit(b)) {
-                add(CheckReport.Kind.REFERENCED_FREE, b, "block " + b
+                add(CheckReport.Kind.REFERENCED_FREE, b, "used", "marked free", "block " + b
                         + " is referenced but marked free (double use ahead)");
             }
             if ((want == 0 && have == 0 && e.space.usedBit(b) && !pending.contains(b)) || (want == 0 && have > 0)) {
@@ -182,16 +190,18 @@ final class Checker {
         if (unexplained > reservedInFlight) {
             for (long b : leaks) {
                 if (e.space.rc(b) > 0) {
-                    add(CheckReport.Kind.WRONG_REFCOUNT, b, "block " + b + ": refcount " + e.space.rc(b)
-                            + ", but 0 references found");
+                    add(CheckReport.Kind.WRONG_REFCOUNT, b, "0", String.valueOf(e.space.rc(b)), "block " + b
+                            + ": refcount " + e.space.rc(b) + ", but 0 references found");
                 }
-                add(CheckReport.Kind.LEAKED, b, "block " + b + " is used but neither referenced nor pending (leak; "
-                        + unexplained + " such blocks, " + reservedInFlight + " reserved by writes in progress)");
+                add(CheckReport.Kind.LEAKED, b, "free", "used", "block " + b
+                        + " is used but neither referenced nor pending (leak; " + unexplained + " such blocks, "
+                        + reservedInFlight + " reserved by writes in progress)");
             }
         }
         long counted = e.space.countFree();
         if (counted != e.space.free()) {
-            add(CheckReport.Kind.COUNTER, -1, "free counter says " + e.space.free() + " blocks, bitmap has " + counted);
+            add(CheckReport.Kind.COUNTER, -1, counted + " free blocks", e.space.free() + " free blocks",
+                    "free counter says " + e.space.free() + " blocks, bitmap has " + counted);
         }
     }
 
@@ -204,19 +214,24 @@ final class Checker {
                 MetaBlock.verify(e.device.name(), b, block, MetaBlock.TYPE_MAP, levels.get(block), e.tag, generation);
                 long[] onDisk = new long[e.fanout];
                 b.order(ByteOrder.LITTLE_ENDIAN).position(MetaBlock.HEADER).asLongBuffer().get(onDisk);
-                if (!java.util.Arrays.equals(onDisk, en.getValue())) {
-                    add(CheckReport.Kind.STALE_METADATA, block, "node " + block
-                            + " on the device differs from the committed copy in memory");
+                int i = java.util.Arrays.mismatch(onDisk, en.getValue());
+                if (i >= 0) {
+                    String want = "entry " + i + " = 0x" + Long.toHexString(en.getValue()[i]);
+                    String have = "entry " + i + " = 0x" + Long.toHexString(onDisk[i]);
+                    add(CheckReport.Kind.STALE_METADATA, block, want, have, "node " + block
+                            + " on the device differs from the committed copy in memory: first at " + have
+                            + ", expected " + want);
                 }
             } catch (CorruptPoolException bad) {
-                add(CheckReport.Kind.BAD_CHECKSUM, block, bad.getMessage());
+                add(CheckReport.Kind.BAD_CHECKSUM, block, "a verified level-" + levels.get(block) + " map node",
+                        bad.getMessage(), bad.getMessage());
             }
         }
         for (long block : catalog) {
             try {
                 MetaBlock.verify(e.device.name(), read(block), block, MetaBlock.TYPE_CATALOG, 0, e.tag, generation);
             } catch (CorruptPoolException bad) {
-                add(CheckReport.Kind.BAD_CHECKSUM, block, bad.getMessage());
+                add(CheckReport.Kind.BAD_CHECKSUM, block, "a verified catalog block", bad.getMessage(), bad.getMessage());
             }
         }
         List<CorruptPoolException> slotErrors = new ArrayList<>();
@@ -225,12 +240,13 @@ final class Checker {
             slotGenerations.add(sb.generation());
         }
         if (slots.isEmpty() || slots.get(0).generation() != generation) {
-            add(CheckReport.Kind.SUPERBLOCK, -1, "newest valid superblock is generation "
-                    + (slots.isEmpty() ? "none" : slots.get(0).generation()) + ", committed generation is "
-                    + generation);
+            String newest = slots.isEmpty() ? "none" : String.valueOf(slots.get(0).generation());
+            add(CheckReport.Kind.SUPERBLOCK, -1, "newest valid generation " + generation,
+                    "newest valid generation " + newest, "newest valid superblock is generation " + newest
+                    + ", committed generation is " + generation);
         }
         for (CorruptPoolException s : slotErrors) {
-            add(CheckReport.Kind.SUPERBLOCK, -1, "superblock: " + s.getMessage());
+            add(CheckReport.Kind.SUPERBLOCK, -1, "a valid or empty slot", s.getMessage(), "superblock: " + s.getMessage());
         }
     }
 

@@ -22,6 +22,12 @@ public class CorruptPoolException extends IOException {
         this.block = block;
     }
 
+    /** For subclasses whose message is not about corruption: {@code message} is used as it is. */
+    protected CorruptPoolException(long block, String message) {
+        super(message);
+        this.block = block;
+    }
+
     /** The block that failed verification, or -1 if the failure is not about one block. */
     public long block() {
         return block;

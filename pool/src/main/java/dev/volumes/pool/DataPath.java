@@ -9,30 +9,40 @@ import java.util.concurrent.locks.ReentrantLock;
  * Reads and writes of volume bytes.
  *
  * <p>Write protocol (one call): take the volume's shared lock and the stripes of the touched
- * blocks; under the metadata lock, plan every block (in place, or a new block seeded with zeros
- * or with a copy of the old block), compute the worst case of new blocks (data blocks plus
- * every map node on their paths) and either reserve it or throw {@code NoSpaceException} with
- * nothing changed; write the data outside every pool-wide lock; then, under the metadata lock,
- * publish the new blocks into the map (shadowing nodes from the reservation) and return the
- * unused reservation. A failed data write returns the new blocks unpublished, so the map never
- * points at bytes that did not land.
+ * blocks; under the metadata lock, plan every block (in place; in place into the block of a
+ * ZEROED entry, zero-filling what the write does not cover; or a new block seeded with zeros or
+ * with a copy of the old block), compute the worst case of new blocks (data blocks plus every
+ * map node on the paths of the entries that change) and either reserve it or throw
+ * {@code NoSpaceException} with nothing changed; write the data outside every pool-wide lock;
+ * then, under the metadata lock, publish the new blocks (and clear the ZEROED bits) in the map,
+ * shadowing nodes from the reservation, and return the unused reservation. A failed data write
+ * returns the new blocks unpublished, so the map never points at bytes that did not land.
  *
  * <p>Reads look up a run of entries under the metadata read lock, then read the device outside
- * it; contiguous physical runs become one device read.
+ * it; contiguous physical runs become one device read. Holes and ZEROED entries read as zeros
+ * without touching the device.
  */
 final class DataPath {
 
     private final Engine e;
-    private final Unmapper unmapper;
+    private final Zeroer zeroer;
 
     DataPath(Engine engine) {
         this.e = engine;
-        this.unmapper = new Unmapper(engine);
+        this.zeroer = new Zeroer(engine);
     }
 
-    /** Discard, or write-zeroes with unmap: see {@link Unmapper}. */
+    /** Discard, or write-zeroes with unmap: see {@link Zeroer}. */
     void unmap(Volume v, long offset, long length, String op) throws IOException {
-        unmapper.unmap(v, offset, length, op);
+        zeroer.zero(v, offset, length, true, op);
+    }
+
+    /**
+     * Write-zeroes: a map operation over the whole range, planned once (see {@link Zeroer});
+     * without {@code unmap} every touched block stays or becomes allocated and reads as zeros.
+     */
+    void writeZeroes(Volume v, long offset, long length, boolean unmap) throws IOException {
+        zeroer.zero(v, offset, length, unmap, "write-zeroes");
     }
 
     void read(Volume v, ByteBuffer dst, long offset) throws IOException {
@@ -179,25 +189,18 @@ final class DataPath {
         }
     };
 
-    /** The per-block plan of one write. */
-    private record Plan(long[] lbs, long[] target, long[] old, boolean[] fresh, int freshCount, long nodes) {}
+    /**
+     * The per-block plan of one write: {@code fresh} blocks get a new block, {@code unzero} blocks
+     * are ZEROED entries written in place whose bit is cleared at publish, the rest are
+     * overwritten in place.
+     */
+    private record Plan(long[] lbs, long[] target, long[] old, boolean[] fresh, boolean[] unzero, int freshCount,
+            long nodes) {}
 
     void write(Volume v, ByteBuffer src, long offset) throws IOException {
         int length = src.remaining();
         write(v, of(src), offset, length, "write");
         src.position(src.limit());
-    }
-
-    /**
-     * Writes zeros with allocation kept ({@code writeZeroes} without unmap): like a write of a
-     * zero buffer, planned and space-checked whole, so on a full pool it fails whole with
-     * {@code NoSpaceException} and changes nothing. Ranges over 1 GiB go in 1 GiB steps.
-     */
-    void writeZeros(Volume v, long offset, long length) throws IOException {
-        long step = 1L << 30;
-        for (long done = 0; done < length; done += step) {
-            write(v, ZERO_SOURCE, offset + done, (int) Math.min(step, length - done), "write-zeroes");
-        }
     }
 
     private void write(Volume v, Source src, long offset, int length, String op) throws IOException {
@@ -254,24 +257,36 @@ final class DataPath {
         long[] target = new long[count];
         long[] old = new long[count];
         boolean[] fresh = new boolean[count];
-        long[] freshLbs = new long[count];
+        boolean[] unzero = null;
+        Engine.PathCounter paths = e.new PathCounter(v.depth);
         e.meta.writeLock().lock();
         try {
             e.ensureWritable("write to volume '" + v.name + "'");
             int freshCount = 0;
+            int changing = 0;
             for (int i = 0; i < count; i++) {
                 long lb = firstLb + i;
                 lbs[i] = lb;
                 old[i] = e.lookup(v, lb);
-                if (e.inPlace(v, lb)) {
-                    target[i] = old[i] & MetaBlock.ENTRY_BLOCK;
-                } else {
+                int placement = e.placement(v, lb);
+                if (placement == Engine.FRESH) {
                     fresh[i] = true;
-                    freshLbs[freshCount++] = lb;
+                    freshCount++;
+                } else {
+                    target[i] = old[i] & MetaBlock.ENTRY_BLOCK;
+                    if (placement == Engine.IN_PLACE) {
+                        continue;
+                    }
+                    if (unzero == null) {
+                        unzero = new boolean[count];
+                    }
+                    unzero[i] = true; // the map changes (ZEROED bit cleared), the block does not
                 }
+                paths.add(lb);
+                changing++;
             }
-            long nodes = e.nodesNeeded(v, freshLbs, freshCount);
-            long needed = freshCount + (freshCount == 0 ? 0 : nodes);
+            long nodes = paths.count();
+            long needed = freshCount + (changing == 0 ? 0 : nodes);
             if (needed > e.available()) {
                 throw e.noSpace(v.name, "write of " + length + " bytes at offset " + offset, needed);
             }
@@ -282,9 +297,10 @@ final class DataPath {
                     target[i] = blocks[k++];
                 }
             }
-            long reserved = freshCount == 0 ? 0 : nodes;
+            long reserved = changing == 0 ? 0 : nodes;
             e.space.reserve(reserved);
-            return new Plan(lbs, target, old, fresh, freshCount, reserved);
+            return new Plan(lbs, target, old, fresh, unzero == null ? new boolean[count] : unzero, freshCount,
+                    reserved);
         } finally {
             e.meta.writeLock().unlock();
         }
@@ -299,7 +315,10 @@ final class DataPath {
             long pos = offset + done;
             int within = (int) (pos % bs);
             int n = Math.min(bs - within, length - done);
-            if (p.fresh[i] && n < bs) {
+            if ((p.fresh[i] || p.unzero[i]) && n < bs) {
+                // a partial write into a new or ZEROED block: the rest of the block is the old
+                // content (copy-on-write) or zeros (a hole, or a ZEROED entry whose block holds
+                // anything: it was never written, or written before it was zeroed)
                 ByteBuffer block = ByteBuffer.allocate(bs);
                 long oldEntry = p.old[i];
                 if (oldEntry != 0 && (oldEntry & MetaBlock.ENTRY_ZEROED) == 0) {
@@ -316,7 +335,7 @@ final class DataPath {
             int j = i + 1;
             while (j < count && p.target[j] == p.target[j - 1] + 1 && run < src.maxRun() - bs) {
                 int nj = Math.min(bs, length - done - run);
-                if (p.fresh[j] && nj < bs) {
+                if ((p.fresh[j] || p.unzero[j]) && nj < bs) {
                     break;
                 }
                 run += nj;
@@ -356,6 +375,13 @@ final class DataPath {
                         e.freeRef(old & MetaBlock.ENTRY_BLOCK, v);
                     } else {
                         v.mapped++;
+                    }
+                } else if (p.unzero[i]) {
+                    long old = e.setEntry(v, p.lbs[i], p.target[i]); // the same block, now read
+                    if (old != (p.target[i] | MetaBlock.ENTRY_ZEROED)) {
+                        throw new IllegalStateException("write to '" + v.name + "' logical block " + p.lbs[i]
+                                + " planned on ZEROED entry 0x" + Long.toHexString(p.target[i] | MetaBlock.ENTRY_ZEROED)
+                                + ", found 0x" + Long.toHexString(old) + " (locking bug)");
                     }
                 }
             }

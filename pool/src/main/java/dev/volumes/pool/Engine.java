@@ -259,8 +259,9 @@ final class Engine {
         } finally {
             meta.readLock().unlock();
         }
-        LOG.log(System.Logger.Level.WARNING, "pool ''{0}'' is low on space: {1} of {2} bytes used, {3} free "
-                + "(threshold {4})", device.name(), i.usedBytes(), i.totalBytes(), i.freeBytes(), lowSpaceThreshold);
+        // formatted here (it is rare), so the numbers carry no locale-dependent grouping
+        LOG.log(System.Logger.Level.WARNING, "pool '" + device.name() + "' is low on space: " + i.usedBytes() + " of "
+                + i.totalBytes() + " bytes used, " + i.freeBytes() + " free (threshold " + lowSpaceThreshold + ")");
         LowSpaceListener l = lowSpaceListener;
         if (l != null) {
             try {
@@ -282,35 +283,95 @@ final class Engine {
         return cur;
     }
 
+    /** {@link #placement}: the write needs a new block (hole, shared or pinned path or block). */
+    static final int FRESH = 0;
+    /** {@link #placement}: the mapped data block may be overwritten in place. */
+    static final int IN_PLACE = 1;
     /**
-     * Whether a write to {@code lb} may overwrite the mapped data block in place: every node on
-     * the path and the block itself exclusive and unpinned. Meta held.
+     * {@link #placement}: the entry is ZEROED and its block may be written in place, zero-filling
+     * what the write does not cover; publishing then clears the ZEROED bit (a map change).
      */
-    boolean inPlace(Volume v, long lb) {
+    static final int IN_PLACE_ZEROED = 2;
+
+    /**
+     * Where a write to {@code lb} may land: in place only if every node on the path and the
+     * block itself are exclusive and unpinned. Meta held.
+     */
+    int placement(Volume v, long lb) {
         long cur = v.root;
         for (int level = v.depth - 1; level >= 0; level--) {
             if (cur == 0 || space.rc(cur) != 1 || space.pinned(cur)) {
+                return FRESH;
+            }
+            cur = nodes.get(cur).entries[index(lb, level)];
+        }
+        if (cur == 0) {
+            return FRESH;
+        }
+        long b = cur & MetaBlock.ENTRY_BLOCK;
+        if (space.rc(b) != 1 || space.pinned(b)) {
+            return FRESH;
+        }
+        return (cur & MetaBlock.ENTRY_ZEROED) != 0 ? IN_PLACE_ZEROED : IN_PLACE;
+    }
+
+    /** Whether a write to {@code lb} may overwrite mapped (not ZEROED) data in place. Meta held. */
+    boolean inPlace(Volume v, long lb) {
+        return placement(v, lb) == IN_PLACE;
+    }
+
+    /**
+     * Whether {@code lb} is mapped and owned by {@code v} alone: every node on its path and the
+     * block have count 1. Pins do not matter here: the caller changes only the entry (marks it
+     * ZEROED), never the block's bytes. Meta held.
+     */
+    boolean exclusive(Volume v, long lb) {
+        long cur = v.root;
+        for (int level = v.depth - 1; level >= 0; level--) {
+            if (cur == 0 || space.rc(cur) != 1) {
                 return false;
             }
             cur = nodes.get(cur).entries[index(lb, level)];
         }
-        return cur != 0 && (cur & MetaBlock.ENTRY_ZEROED) == 0 && space.rc(cur) == 1 && !space.pinned(cur);
+        return cur != 0 && space.rc(cur & MetaBlock.ENTRY_BLOCK) == 1;
     }
 
     /** Worst-case nodes to create or shadow for writes to the given ascending logical blocks. */
     long nodesNeeded(Volume v, long[] lbs, int count) {
-        long n = 0;
-        for (int level = 0; level < v.depth; level++) {
-            long last = -1;
-            for (int i = 0; i < count; i++) {
-                long id = lbs[i] / (level + 1 < pow.length ? pow[level + 1] : Long.MAX_VALUE);
-                if (id != last) {
-                    n++;
-                    last = id;
+        PathCounter c = new PathCounter(v.depth);
+        for (int i = 0; i < count; i++) {
+            c.add(lbs[i]);
+        }
+        return c.count();
+    }
+
+    /**
+     * Counts the distinct map nodes on the paths of ascending logical blocks, one block at a
+     * time (no list of blocks needed): the worst case of nodes a change of those entries creates
+     * or shadows.
+     */
+    final class PathCounter {
+        private final long[] last;
+        private long count;
+
+        PathCounter(int depth) {
+            last = new long[depth];
+            java.util.Arrays.fill(last, -1);
+        }
+
+        void add(long lb) {
+            for (int level = 0; level < last.length; level++) {
+                long id = lb / (level + 1 < pow.length ? pow[level + 1] : Long.MAX_VALUE);
+                if (id != last[level]) {
+                    count++;
+                    last[level] = id;
                 }
             }
         }
-        return n;
+
+        long count() {
+            return count;
+        }
     }
 
     /**

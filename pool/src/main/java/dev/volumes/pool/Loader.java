@@ -14,15 +14,20 @@ import java.util.Set;
  * Opens a pool: picks a superblock, verifies its whole tree and rebuilds reference counts in
  * one walk of the unique nodes.
  *
- * <p>Recovery rule: decode all four ring slots; take the valid slot with the highest generation
+ * <p>Recovery rule (docs/pool-format.md "Recovery rule"): decode all four ring slots (an intact
+ * slot of a newer format refuses the whole pool); take the valid slot with the highest generation
  * G and verify its catalog and every map node reachable from it; if anything fails, try the
- * valid slot holding generation G - 1 the same way; never older (blocks freed two commits ago
- * may have been reused). If neither verifies, the error lists every attempt as suppressed.
+ * valid slot holding G's fallback generation (its {@code previousGeneration}, else G - 1) the
+ * same way, unless the slot where generation G + 1 would be is damaged: that slot may hold a
+ * newer commit whose successor may have reused the fallback's blocks, so then G is the only
+ * candidate. Never older. If no candidate verifies, the error lists every attempt as suppressed.
  */
 final class Loader {
 
     private final Device device;
     private final String name;
+    /** Per ring slot: not blank but failing its checks (set by {@link #slots}). */
+    private final boolean[] damaged = new boolean[Superblock.SLOTS];
 
     Loader(Device device) {
         this.device = device;
@@ -38,6 +43,7 @@ final class Loader {
         }
         List<Superblock> valid = new ArrayList<>();
         int blank = 0;
+        boolean readOnly = device.capabilities().readOnly();
         for (int slot = 0; slot < Superblock.SLOTS; slot++) {
             ByteBuffer raw = ByteBuffer.allocate(Superblock.SLOT_SIZE);
             device.read(raw, (long) slot * Superblock.SLOT_SIZE);
@@ -45,9 +51,15 @@ final class Loader {
                 blank++;
                 continue;
             }
+            String unsupported = Superblock.unsupported(raw, slot, readOnly);
+            if (unsupported != null) {
+                // written by a newer format: never fall back past it to an older generation
+                throw new UnsupportedPoolFormatException(name, unsupported);
+            }
             try {
                 valid.add(Superblock.decode(name, raw, slot));
             } catch (CorruptPoolException e) {
+                damaged[slot] = true;
                 errors.add(e);
             }
         }
@@ -63,11 +75,16 @@ final class Loader {
         List<CorruptPoolException> errors = new ArrayList<>();
         List<Superblock> valid = slots(errors);
         List<Superblock> candidates = new ArrayList<>();
+        boolean newerDamaged = false;
         if (!valid.isEmpty()) {
             Superblock newest = valid.get(0);
             candidates.add(newest);
+            // The slot generation G + 1 would occupy is damaged: it may hold a commit newer than
+            // G (a slot can rot after its commit was durable), whose successor transaction may
+            // have reused blocks that only G's fallback references. Then G is the only candidate.
+            newerDamaged = damaged[Superblock.slotOf(newest.generation() + 1)];
             for (Superblock s : valid) {
-                if (s.generation() == newest.fallbackGeneration()) {
+                if (!newerDamaged && s.generation() == newest.fallbackGeneration()) {
                     candidates.add(s);
                 }
             }
@@ -86,13 +103,27 @@ final class Loader {
                 }
             }
             // a generation number is never reused: after a fallback the next commit is newer than
-            // every slot, including the one that did not verify
-            engine.txn = Math.max(engine.txn, valid.get(0).generation() + 1);
+            // every slot, including the one that did not verify; after a damaged slot that may
+            // hold G + 1, the next commit is G + 5: above anything it can hold, and written into
+            // it (slot (G + 5) % 4), so the ring is whole again after one commit
+            long newest = valid.get(0).generation();
+            engine.txn = Math.max(engine.txn, newest + (newerDamaged ? 1 + Superblock.SLOTS : 1));
             return engine;
         }
-        CorruptPoolException out = new CorruptPoolException(name, -1, valid.isEmpty()
-                ? "no superblock slot is valid"
-                : "neither generation " + valid.get(0).generation() + " nor the one before it verifies");
+        String why;
+        if (valid.isEmpty()) {
+            why = "no superblock slot is valid";
+        } else if (newerDamaged) {
+            long g = valid.get(0).generation();
+            why = "generation " + g + " does not verify, and superblock slot " + Superblock.slotOf(g + 1)
+                    + ", where generation " + (g + 1) + " would be, is damaged: it may hold a newer commit,"
+                    + " after which the blocks of generation " + valid.get(0).fallbackGeneration()
+                    + " may have been reused, so the pool does not fall back further";
+        } else {
+            why = "neither generation " + valid.get(0).generation() + " nor its fallback generation "
+                    + valid.get(0).fallbackGeneration() + " verifies";
+        }
+        CorruptPoolException out = new CorruptPoolException(name, -1, why);
         errors.forEach(out::addSuppressed);
         throw out;
     }
@@ -247,12 +278,14 @@ final class Loader {
         return b.clear();
     }
 
-    /** Walks node {@code block} at {@code level}, covering logical blocks from {@code firstLb}. */
     /** Mapped data blocks under each node walked (a shared node's count is reused, not recounted). */
     private final java.util.Map<Long, Long> mappedUnder = new java.util.HashMap<>();
     private final Set<Long> catalogBlocks = new HashSet<>();
 
-    /** Walks a node and returns the data blocks mapped under it. */
+    /**
+     * Walks node {@code block} at {@code level}, covering logical blocks from {@code firstLb}, and
+     * returns the data blocks mapped under it.
+     */
     private long visit(Engine e, Superblock sb, CatalogEntry vol, long block, int level, long firstLb)
             throws IOException {
         if (!e.space.inDataArea(block)) {

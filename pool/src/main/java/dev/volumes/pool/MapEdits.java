@@ -109,12 +109,58 @@ final class MapEdits {
      * subtrees: pairs of (logical block, entry) appended to {@code out}. Meta held.
      */
     void mappedEntries(Volume v, long from, long to, LongList lbs, LongList entries) {
+        forEachMapped(v, from, to, (lb, entry) -> {
+            lbs.add(lb);
+            entries.add(entry);
+        });
+    }
+
+    /** Receives mapped leaf entries in ascending logical block order. */
+    interface EntryVisitor {
+        void visit(long lb, long entry);
+    }
+
+    /** Visits the mapped leaf entries of logical blocks {@code [from, to)}, skipping hole subtrees. Meta held. */
+    void forEachMapped(Volume v, long from, long to, EntryVisitor visitor) {
         if (v.root != 0 && from < to) {
-            collect(v.root, v.depth - 1, 0, from, to, lbs, entries);
+            collect(v.root, v.depth - 1, 0, from, to, visitor);
         }
     }
 
-    private void collect(long block, int level, long base, long from, long to, LongList lbs, LongList entries) {
+    /**
+     * Appends the allocation runs of bytes {@code [offset, end)} of the volume to {@code out},
+     * merged: DATA for mapped entries, ZERO for ZEROED entries, HOLE for everything else. Walks
+     * only the mapped part of the map (hole subtrees are skipped), so the cost is proportional
+     * to the mapped entries of the range. Meta held.
+     */
+    void extents(Volume v, long offset, long end, java.util.List<dev.volumes.device.Extent> out) {
+        int bs = e.blockSize;
+        long fromLb = offset / bs;
+        long toLb = (end + bs - 1) / bs;
+        long[] next = {fromLb};
+        forEachMapped(v, fromLb, toLb, (lb, entry) -> {
+            if (lb > next[0]) {
+                run(out, next[0], lb, offset, end, dev.volumes.device.Extent.Type.HOLE);
+            }
+            run(out, lb, lb + 1, offset, end, (entry & MetaBlock.ENTRY_ZEROED) != 0
+                    ? dev.volumes.device.Extent.Type.ZERO : dev.volumes.device.Extent.Type.DATA);
+            next[0] = lb + 1;
+        });
+        if (next[0] < toLb) {
+            run(out, next[0], toLb, offset, end, dev.volumes.device.Extent.Type.HOLE);
+        }
+    }
+
+    private void run(java.util.List<dev.volumes.device.Extent> out, long fromLb, long toLb, long offset, long end,
+            dev.volumes.device.Extent.Type type) {
+        long from = Math.max(offset, fromLb * e.blockSize);
+        long to = Math.min(end, toLb * e.blockSize);
+        if (to > from) {
+            dev.volumes.device.Extent.append(out, from, to - from, type);
+        }
+    }
+
+    private void collect(long block, int level, long base, long from, long to, EntryVisitor visitor) {
         Node n = e.nodes.get(block);
         long span = e.pow[level];
         int i0 = (int) Math.max(0, Math.min(e.fanout, (from - base) / span));
@@ -128,10 +174,9 @@ final class MapEdits {
                 continue;
             }
             if (level == 0) {
-                lbs.add(lo);
-                entries.add(e);
+                visitor.visit(lo, e);
             } else {
-                collect(e, level - 1, lo, from, to, lbs, entries);
+                collect(e, level - 1, lo, from, to, visitor);
             }
         }
     }

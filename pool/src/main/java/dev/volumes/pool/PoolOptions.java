@@ -167,8 +167,8 @@ public final class PoolOptions {
          */
         public Builder blockSize(int bytes) {
             if (bytes < MIN_BLOCK_SIZE || bytes > MAX_BLOCK_SIZE || Integer.bitCount(bytes) != 1) {
-                throw new IllegalArgumentException("pool block size must be a power of two from 4096 to 1048576 bytes: "
-                        + bytes);
+                throw new IllegalArgumentException("pool block size must be a power of two from " + MIN_BLOCK_SIZE
+                        + " to " + MAX_BLOCK_SIZE + " bytes: " + bytes);
             }
             this.blockSize = bytes;
             return this;
@@ -181,7 +181,7 @@ public final class PoolOptions {
          */
         public Builder reserve(long bytes) {
             if (bytes < 0) {
-                throw new IllegalArgumentException("pool reserve must not be negative: " + bytes);
+                throw new IllegalArgumentException("pool reserve must not be negative: " + bytes + " bytes");
             }
             this.reserve = bytes;
             return this;
@@ -194,10 +194,14 @@ public final class PoolOptions {
          */
         public Builder label(String label) {
             Objects.requireNonNull(label, "label");
-            if (label.getBytes(java.nio.charset.StandardCharsets.UTF_8).length > MAX_LABEL_BYTES
-                    || label.indexOf('\0') >= 0) {
-                throw new IllegalArgumentException("pool label must be at most 64 UTF-8 bytes without NUL: '"
-                        + label + "'");
+            int bytes = label.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            if (bytes > MAX_LABEL_BYTES) {
+                throw new IllegalArgumentException("pool label is " + bytes + " UTF-8 bytes, at most "
+                        + MAX_LABEL_BYTES + " fit: '" + label + "'");
+            }
+            if (label.indexOf('\0') >= 0) {
+                throw new IllegalArgumentException("pool label contains a NUL character (at index "
+                        + label.indexOf('\0') + "); the superblock stores it zero padded");
             }
             this.label = label;
             return this;

@@ -24,7 +24,10 @@ import java.util.Set;
  * commits. What it refuses: pointers to unloaded nodes or outside the pool and blocks reached
  * twice (the in-memory map itself is wrong; reopening rebuilds it from the last commit), a
  * referenced block already queued to be freed (only a reopen can rebuild the allocator safely),
- * and anything while an import is running.
+ * and anything while an import is running. When it refuses because only a reopen can help, it
+ * also commits nothing and stops the pool (fail-stop, as after a failed commit): the wrong
+ * in-memory state must never reach the device, and a queued free of a referenced block must
+ * never be released.
  */
 final class Repairer {
 
@@ -41,6 +44,7 @@ final class Repairer {
     RepairReport run() throws IOException {
         CheckReport before;
         boolean superblocks = false;
+        boolean stopped = false;
         e.commitLock.lock();
         List<Volume> locked = lockAllVolumes();
         try {
@@ -50,11 +54,19 @@ final class Repairer {
                 c.scanMemory();
                 c.verifyDevice();
                 before = c.report();
-                superblocks = fix(c);
+                if (needsReopen(c)) {
+                    e.fail(new IOException("repair of '" + e.device.name() + "' found an in-memory state that only a"
+                            + " reopen can rebuild (" + String.join("; ", refused) + ")"));
+                    refused.add("nothing was changed or committed: the pool refuses every change until it is"
+                            + " reopened, so this state never reaches the device");
+                    stopped = true;
+                } else {
+                    superblocks = fix(c);
+                }
             } finally {
                 e.meta.writeLock().unlock();
             }
-            int commits = superblocks ? Superblock.SLOTS : 1;
+            int commits = stopped ? 0 : superblocks ? Superblock.SLOTS : 1;
             for (int i = 0; i < commits; i++) {
                 if (superblocks) {
                     e.meta.writeLock().lock();
@@ -105,18 +117,36 @@ final class Repairer {
         }
     }
 
+    /**
+     * Whether a finding can only be fixed by a reopen: the in-memory map is inconsistent (a
+     * dangling or out-of-range pointer, a block reached twice) or a referenced block is queued to
+     * be freed. Records each as refused. Meta held.
+     */
+    private boolean needsReopen(Checker c) {
+        Set<Long> pending = new HashSet<>(e.space.allPending());
+        for (CheckReport.Finding f : c.findings()) {
+            switch (f.kind()) {
+                case OUT_OF_RANGE, DANGLING_POINTER, DOUBLE_REFERENCE -> refused.add(f.message()
+                        + ": refused, the in-memory map itself is inconsistent; close and reopen the pool to rebuild"
+                        + " it from the last commit");
+                case REFERENCED_FREE -> {
+                    if (pending.contains(f.block())) {
+                        refused.add("block " + f.block() + " is referenced but queued to be freed: refused, reopen"
+                                + " the pool to rebuild the allocator from the last commit");
+                    }
+                }
+                default -> { }
+            }
+        }
+        return !refused.isEmpty();
+    }
+
     /** Applies the fixes (meta held); returns whether superblock slots need fresh commits. */
     private boolean fix(Checker c) {
         boolean superblocks = false;
-        boolean structural = false;
         Set<Long> relocate = new HashSet<>();
         for (CheckReport.Finding f : c.findings()) {
             switch (f.kind()) {
-                case OUT_OF_RANGE, DANGLING_POINTER, DOUBLE_REFERENCE -> {
-                    structural = true;
-                    refused.add(f.message() + ": refused, the in-memory map itself is inconsistent; close and "
-                            + "reopen the pool to rebuild it from the last commit");
-                }
                 case SUPERBLOCK -> superblocks = true;
                 case BAD_CHECKSUM, STALE_METADATA -> {
                     if (e.catalog.contains(f.block())) {
@@ -136,9 +166,7 @@ final class Repairer {
             refused.add("reference counts and leaks: refused while an import is running (its blocks are in flight)");
             return superblocks;
         }
-        if (!structural) {
-            recount(c);
-        }
+        recount(c);
         for (long block : relocate) {
             relocateNode(block);
         }
@@ -150,11 +178,6 @@ final class Repairer {
         for (long b = e.space.first(); b < e.space.total(); b++) {
             int want = c.expected.getOrDefault(b, 0);
             int have = e.space.rc(b);
-            if (want > 0 && pending.contains(b)) {
-                refused.add("block " + b + " is referenced but queued to be freed: refused, reopen the pool to "
-                        + "rebuild the allocator from the last commit");
-                continue;
-            }
             if (want > 0 && (have != want || !e.space.usedBit(b))) {
                 e.space.setRc(b, want);
                 fixed.add("block " + b + ": reference count " + have + " set to " + want);

@@ -54,6 +54,43 @@ record Superblock(UUID uuid, long generation, int blockSize, long totalBlocks, l
     static final int PREVIOUS_OFFSET = 240;
     /** Incompatible feature bits this build understands (none yet). */
     static final long KNOWN_INCOMPAT = 0;
+    /** Read-only-compatible feature bits this build understands (none yet). */
+    static final long KNOWN_RO_COMPAT = 0;
+
+    /**
+     * Why this build must not use a slot that is intact (magic and checksum right) but written by
+     * a newer format, or null if it may: a different format version, an unknown incompatible
+     * feature bit, or (unless {@code readOnly}) an unknown read-only-compatible feature bit.
+     * Damaged slots (bad magic or checksum) are not this method's business: null.
+     */
+    static String unsupported(ByteBuffer raw, int slot, boolean readOnly) {
+        if (raw.capacity() < SLOT_SIZE) {
+            return null;
+        }
+        ByteBuffer b = raw.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        if (b.getLong(0) != MAGIC || b.getInt(CRC_OFFSET) != crc(b)) {
+            return null;
+        }
+        String where = "superblock slot " + slot + " (generation field " + b.getLong(56) + ")";
+        int version = b.getInt(8);
+        if (version != VERSION) {
+            return where + " has format version " + version + "; this build reads version " + VERSION
+                    + ". Open the pool with the version of volumes that wrote it";
+        }
+        long incompat = b.getLong(16) & ~KNOWN_INCOMPAT;
+        if (incompat != 0) {
+            return where + " needs incompatible feature bits 0x" + Long.toHexString(incompat)
+                    + " that this build does not know (it knows 0x" + Long.toHexString(KNOWN_INCOMPAT)
+                    + "): the pool was written by a newer version of volumes, which is needed to open it";
+        }
+        long roCompat = b.getLong(24) & ~KNOWN_RO_COMPAT;
+        if (roCompat != 0 && !readOnly) {
+            return where + " uses read-only-compatible feature bits 0x" + Long.toHexString(roCompat)
+                    + " that this build does not know: it may only read the pool. Open it from a read-only"
+                    + " device (for example FileDevice.openReadOnly or Devices.readOnly), or with a newer version";
+        }
+        return null;
+    }
 
     /** Which ring slot a generation is written to. */
     static int slotOf(long generation) {

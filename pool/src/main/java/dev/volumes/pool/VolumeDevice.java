@@ -114,12 +114,16 @@ final class VolumeDevice implements Device {
     }
 
     /**
-     * With {@code mayUnmap}: unmaps every fully covered block (its space returns to the pool once
-     * the freeing commit is durable) and writes zeros into partially covered ones. Without: writes
-     * zeros and keeps (or makes) the range allocated, so later writes there need no new space.
-     * Either way the range reads as zeros, and on a full pool the call either completes or throws
+     * A map operation, not a write of zero buffers. With {@code mayUnmap}: unmaps every fully
+     * covered block (its space returns to the pool once the freeing commit is durable) and writes
+     * zeros into partially covered blocks that hold data. Without: every block the range touches
+     * becomes a ZEROED entry owned by this volume alone (a block it owns is kept, a hole or a
+     * shared block gets a new block that is never written), so later writes there need no new
+     * data block and {@link #extents} reports the range as ZERO; partially covered blocks holding
+     * data get zeros written. Either way the range reads as zeros, and the whole range is planned
+     * at once: on a full pool the call either completes or throws
      * {@link dev.volumes.device.NoSpaceException} having changed nothing (unmapping may use the
-     * pool's space-freeing reserve; zero writes may not).
+     * pool's space-freeing reserve; allocating may not).
      */
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
@@ -131,11 +135,7 @@ final class VolumeDevice implements Device {
         if (length == 0) {
             return;
         }
-        if (mayUnmap) {
-            data.unmap(volume, offset, length, "write-zeroes");
-        } else {
-            data.writeZeros(volume, offset, length);
-        }
+        data.writeZeroes(volume, offset, length, mayUnmap);
     }
 
     /** As {@code writeZeroes(offset, length, true)}: the range reads as zeros afterwards. */
@@ -167,23 +167,11 @@ final class VolumeDevice implements Device {
         if (length == 0) {
             return out;
         }
-        int bs = engine.blockSize;
-        long pos = offset;
-        long end = offset + length;
-        while (pos < end) {
-            long lb = pos / bs;
-            long n = Math.min((lb + 1) * bs, end) - pos;
-            long entry;
-            engine.meta.readLock().lock();
-            try {
-                entry = engine.lookup(volume, lb);
-            } finally {
-                engine.meta.readLock().unlock();
-            }
-            Extent.Type type = entry == 0 ? Extent.Type.HOLE
-                    : (entry & MetaBlock.ENTRY_ZEROED) != 0 ? Extent.Type.ZERO : Extent.Type.DATA;
-            Extent.append(out, pos, n, type);
-            pos += n;
+        engine.meta.readLock().lock();
+        try {
+            engine.edits.extents(volume, offset, offset + length, out);
+        } finally {
+            engine.meta.readLock().unlock();
         }
         return out;
     }

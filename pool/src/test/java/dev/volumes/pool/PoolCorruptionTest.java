@@ -56,10 +56,68 @@ class PoolCorruptionTest {
         assertThat(pool.list()).extracting(VolumeInfo::name).containsExactly("v");
         assertThat(read(pool.openVolume("v"), 0, 2 * BS)).containsOnly(1);
         assertThat(pool.check().problems()).singleElement().asString().contains("superblock").contains("checksum");
-        // the next commit overwrites the bad slot and the pool is clean again
+        // the next commit is numbered above anything the damaged slot may hold (it may be the lost
+        // newest commit), lands in that slot, and the pool is clean again
         write(pool.openVolume("v"), 9 * BS, fill(10, 9));
         pool.sync();
+        assertThat(pool.info().generation()).isEqualTo(gens[0] + 1 + Superblock.SLOTS);
+        assertThat(Superblock.slotOf(pool.info().generation())).isEqualTo(Superblock.slotOf(gens[1]));
         assertThat(pool.check().problems()).isEmpty();
+        assertThat(Pool.open(disk).info().generation()).isEqualTo(gens[0] + 1 + Superblock.SLOTS);
+    }
+
+    /** Generations A, B, C, D (consecutive; the ring holds all four): v's root is rewritten by each. */
+    private static MemoryDevice fourGenerations(long[] gens, long[] roots) throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 256 * BS);
+        Pool pool = Pool.create(disk, PoolOptions.builder().blockSize(BS).reserve(16 * BS).build());
+        pool.createVolume("v", 64 * BS);
+        Device v = pool.openVolume("v");
+        for (int i = 0; i < 4; i++) {
+            write(v, (long) i * BS, fill(BS, i + 1));
+            pool.sync();
+            gens[i] = pool.info().generation();
+            roots[i] = pool.engine().volumes.get("v").root;
+        }
+        assertThat(gens[3] - gens[0]).isEqualTo(3);
+        assertThat(roots).doesNotHaveDuplicates();
+        return disk;
+    }
+
+    @Test
+    void aDamagedNewestSlotLimitsTheFallbackToTheGenerationBeforeIt() throws IOException {
+        long[] gens = new long[4];
+        long[] roots = new long[4];
+        MemoryDevice disk = fourGenerations(gens, roots);
+        flip(disk, (long) Superblock.slotOf(gens[3]) * Superblock.SLOT_SIZE + 100, 4); // D's slot: checksum
+        flip(disk, roots[2] * BS + 300, 1); // C's tree does not verify; B's would
+        assertThatThrownBy(() -> Pool.open(disk)).isInstanceOf(CorruptPoolException.class)
+                .hasMessageContaining("generation " + gens[2] + " does not verify")
+                .hasMessageContaining("slot " + Superblock.slotOf(gens[3]))
+                .hasMessageContaining("does not fall back further")
+                .satisfies(e -> assertThat(e.getSuppressed())
+                        .anySatisfy(s -> assertThat(s.getMessage()).contains("block " + roots[2]))
+                        .noneSatisfy(s -> assertThat(s.getMessage()).contains("block " + roots[1])));
+    }
+
+    @Test
+    void aDamagedOlderSlotDoesNotLimitTheFallback() throws IOException {
+        long[] gens = new long[4];
+        long[] roots = new long[4];
+        MemoryDevice disk = fourGenerations(gens, roots);
+        flip(disk, (long) Superblock.slotOf(gens[1]) * Superblock.SLOT_SIZE + 100, 4); // B's slot
+        flip(disk, roots[3] * BS + 300, 1); // D's tree does not verify
+        Pool pool = Pool.open(disk);
+        assertThat(pool.info().generation()).isEqualTo(gens[2]);
+        assertThat(read(pool.openVolume("v"), 0, 4 * BS)).isEqualTo(concat(fill(BS, 1), fill(BS, 2), fill(BS, 3),
+                fill(BS, 0)));
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        ByteBuffer b = ByteBuffer.allocate(java.util.Arrays.stream(parts).mapToInt(p -> p.length).sum());
+        for (byte[] p : parts) {
+            b.put(p);
+        }
+        return b.array();
     }
 
     @Test

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
 import dev.volumes.device.Device;
+import dev.volumes.device.Extent;
 import dev.volumes.device.MemoryDevice;
 import dev.volumes.device.NoSpaceException;
 import dev.volumes.device.WriteFlag;
@@ -24,7 +25,9 @@ import org.junit.jupiter.api.Test;
  * Model-based crash test: random create / write / FUA write / snapshot / clone / delete / discard /
  * write-zeroes (with and without unmap) / resize / pool grow / sync sequences
  * over a {@link CrashSimulator} whose power is cut at a random mutating call (inside writes and
- * inside every step of a commit), then the pool is reopened and compared with the model.
+ * inside every step of a commit), then the pool is reopened and compared with the model. Every
+ * kind of operation is counted when it returns, and the test fails if one never did (a workload
+ * generator bug must not silently test nothing).
  *
  * <p>Model: the state at the last completed sync ({@code synced}), the state when the sync that
  * was interrupted began ({@code syncing}), and every sector written since the last completed
@@ -34,7 +37,10 @@ import org.junit.jupiter.api.Test;
  * value written to it after that state was taken. Then {@link Pool#check()} must be clean.
  * Writes are 512-byte aligned so that the disk model's sector atomicity gives exact answers.
  * Discard and write-zeroes are modelled as writes of zeros (after a crash a sector holds its
- * committed bytes or zeros); a resize changes the model's size (grown bytes read as zeros).
+ * committed bytes or zeros); a resize changes the model's size (grown bytes read as zeros). A FUA
+ * write ({@code write(..., WriteFlag.FUA)}) is durable on return: the model takes it as a completed
+ * sync, and a power cut inside it is a cut inside a sync whose state includes the write.
+ * After a crash, every HOLE and ZERO extent a volume reports must read as zeros.
  */
 class PoolCrashTest {
 
@@ -50,6 +56,10 @@ class PoolCrashTest {
     }
 
     private record Written(long seq, String name, int offset, byte[] data) {}
+
+    /** The operations of the workload, counted when they return. */
+    enum Op { CREATE, SNAPSHOT, CLONE, SYNC, DELETE, WRITE, FUA_WRITE, DISCARD, ZEROES_UNMAP, ZEROES_KEEP, RESIZE,
+        POOL_GROW }
 
     private static final class Model {
         Map<String, Vol> current = new LinkedHashMap<>();
@@ -87,7 +97,7 @@ class PoolCrashTest {
         long episode = 0;
         long torn = 0;
         long inSync = 0;
-        long[] ops = new long[4]; // deletes, discards/zeroes, resizes, pool grows that returned
+        long[] ops = new long[Op.values().length]; // operations that returned, by kind
         // -Dvolumes.crash.episode=N replays only episode N of this master seed (with an op trace)
         String only = System.getProperty("volumes.crash.episode");
         if (only != null) {
@@ -122,10 +132,18 @@ class PoolCrashTest {
             sim.close();
             episode++;
         }
+        StringBuilder counts = new StringBuilder();
+        for (Op op : Op.values()) {
+            counts.append(counts.isEmpty() ? "" : ", ").append(op.name().toLowerCase()).append(' ').append(ops[op.ordinal()]);
+        }
         System.out.println("crash points: " + done + " in " + episode + " episodes, " + inSync
-                + " inside a sync, " + torn + " torn writes; " + ops[0] + " deletes, " + ops[1]
-                + " discards/write-zeroes, " + ops[2] + " resizes, " + ops[3] + " pool grows");
+                + " inside a sync, " + torn + " torn writes; operations that returned: " + counts);
         assertThat(done).isGreaterThanOrEqualTo(crashPoints);
+        if (only == null) {
+            for (Op op : Op.values()) {
+                assertThat(ops[op.ordinal()]).as("%s operations that returned (%s)", op, counts).isPositive();
+            }
+        }
     }
 
     /** Runs random operations until the power is cut; returns whether that happened inside a sync. */
@@ -149,15 +167,20 @@ class PoolCrashTest {
                 try {
                     pool.createVolume(name, size);
                     m.current.put(name, new Vol(VolumeKind.VOLUME, new byte[size]));
+                    ops[Op.CREATE.ordinal()]++;
                 } catch (NoSpaceException full) {
                     // the catalog could not grow; nothing changed
                 }
             } else if (op < 10 && m.current.size() < 16) {
-                snapshotOrClone(pool, m, rnd, all, op < 7 ? VolumeKind.SNAPSHOT : VolumeKind.CLONE);
+                VolumeKind kind = op < 7 ? VolumeKind.SNAPSHOT : VolumeKind.CLONE;
+                if (snapshotOrClone(pool, m, rnd, all, kind)) {
+                    ops[(kind == VolumeKind.SNAPSHOT ? Op.SNAPSHOT : Op.CLONE).ordinal()]++;
+                }
             } else if (op < 18) {
                 if (sync(pool, m, where)) {
                     return true;
                 }
+                ops[Op.SYNC.ordinal()]++;
             } else if (op < 22 && all.size() > 1) {
                 String name = all.get(rnd.nextInt(all.size()));
                 try {
@@ -169,18 +192,16 @@ class PoolCrashTest {
                     return false; // delete touches no device, but a failed pool refuses it
                 }
                 m.current.remove(name);
-                ops[0]++;
+                ops[Op.DELETE.ordinal()]++;
             } else if (op < 27 && !writable.isEmpty()) {
-                if (!zeroRange(pool, m, rnd, writable)) {
+                if (!zeroRange(pool, m, rnd, writable, ops)) {
                     return false;
                 }
-                ops[1]++;
             } else if (op < 30 && !writable.isEmpty()) {
                 String name = writable.get(rnd.nextInt(writable.size()));
-                if (!resize(pool, m, rnd, name, bs)) {
+                if (!resize(pool, m, rnd, name, bs, ops)) {
                     return false;
                 }
-                ops[2]++;
             } else if (op < 31) {
                 long size = pool.info().totalBytes();
                 if (size < (4L << 20)) {
@@ -192,7 +213,7 @@ class PoolCrashTest {
                         return true; // grow commits: the power went during that sync
                     }
                     m.synced(pool.info().generation());
-                    ops[3]++;
+                    ops[Op.POOL_GROW.ordinal()]++;
                 }
             } else if (!writable.isEmpty()) {
                 String name = writable.get(rnd.nextInt(writable.size()));
@@ -206,20 +227,31 @@ class PoolCrashTest {
                 boolean fua = op >= 95;
                 m.seq++;
                 m.writes.add(new Written(m.seq, name, offset, data));
+                if (fua) {
+                    // durable on return: the commit inside it makes the state with this write durable
+                    m.syncing = Model.copy(m.current);
+                    System.arraycopy(data, 0, m.syncing.get(name).content(), offset, length);
+                    m.syncingSeq = m.seq;
+                }
                 try (Device d = pool.openVolume(name)) {
                     if (TRACE) {
-                        System.out.println("  write " + name + " [" + offset + ", " + (offset + length) + ")");
+                        System.out.println("  " + (fua ? "FUA " : "") + "write " + name + " [" + offset + ", "
+                                + (offset + length) + ")");
                     }
-                    d.write(ByteBuffer.wrap(data), offset);
+                    d.write(ByteBuffer.wrap(data), offset, fua ? WriteFlag.FUA : WriteFlag.NONE);
                 } catch (NoSpaceException full) {
                     m.writes.removeLast();
+                    m.syncing = null;
                     continue;
                 } catch (IOException powerLoss) {
-                    return false;
+                    return fua; // a FUA write is a sync: the power may have gone inside its commit
                 }
                 System.arraycopy(data, 0, v.content(), offset, length);
-                if (fua && sync(pool, m, where)) {
-                    return true;
+                if (fua) {
+                    m.synced(pool.info().generation());
+                    ops[Op.FUA_WRITE.ordinal()]++;
+                } else {
+                    ops[Op.WRITE.ordinal()]++;
                 }
             }
         }
@@ -227,7 +259,7 @@ class PoolCrashTest {
     }
 
     /** Discard or write-zeroes (with or without unmap) of a sector-aligned range; false on power loss. */
-    private static boolean zeroRange(Pool pool, Model m, Random rnd, List<String> writable) {
+    private static boolean zeroRange(Pool pool, Model m, Random rnd, List<String> writable, long[] ops) {
         String name = writable.get(rnd.nextInt(writable.size()));
         Vol v = m.current.get(name);
         int sectors = v.content().length / SECTOR;
@@ -255,6 +287,7 @@ class PoolCrashTest {
             return false;
         }
         Arrays.fill(v.content(), offset, offset + length, (byte) 0);
+        ops[(kind == 0 ? Op.DISCARD : kind == 1 ? Op.ZEROES_UNMAP : Op.ZEROES_KEEP).ordinal()]++;
         return true;
     }
 
@@ -262,7 +295,7 @@ class PoolCrashTest {
      * Online resize to a sector multiple (growing reads zeros; the rest of the old last block is
      * zeroed, which the model records as a write of zeros). False on power loss.
      */
-    private static boolean resize(Pool pool, Model m, Random rnd, String name, int bs) {
+    private static boolean resize(Pool pool, Model m, Random rnd, String name, int bs, long[] ops) {
         Vol v = m.current.get(name);
         int oldSize = v.content().length;
         int newSize = (1 + rnd.nextInt(64)) * 4096 - (rnd.nextBoolean() ? 0 : SECTOR * rnd.nextInt(7));
@@ -283,10 +316,12 @@ class PoolCrashTest {
             return false;
         }
         m.current.put(name, new Vol(v.kind(), Arrays.copyOf(v.content(), newSize)));
+        ops[Op.RESIZE.ordinal()]++;
         return true;
     }
 
-    private static void snapshotOrClone(Pool pool, Model m, Random rnd, List<String> all, VolumeKind kind)
+    /** Returns whether the snapshot or clone was made. */
+    private static boolean snapshotOrClone(Pool pool, Model m, Random rnd, List<String> all, VolumeKind kind)
             throws IOException {
         String source = all.get(rnd.nextInt(all.size()));
         String name = source.replaceAll("@.*", "") + "@" + m.names++ + (kind == VolumeKind.CLONE ? "c" : "s");
@@ -297,8 +332,9 @@ class PoolCrashTest {
                 pool.clone(source, name);
             }
             m.current.put(name, new Vol(kind, m.current.get(source).content().clone()));
+            return true;
         } catch (NoSpaceException full) {
-            // nothing changed
+            return false; // nothing changed
         }
     }
 
@@ -339,6 +375,11 @@ class PoolCrashTest {
             try (Device d = pool.openVolume(name)) {
                 assertThat(d.size()).as("size of '" + name + "'").isEqualTo(want.content().length);
                 d.read(ByteBuffer.wrap(have), 0);
+                for (Extent x : have.length == 0 ? List.<Extent>of() : d.extents(0, have.length)) {
+                    if (x.type().readsAsZeros() && !isZero(have, (int) x.offset(), (int) x.end())) {
+                        fail("'" + name + "' reports " + x + " but it does not read as zeros");
+                    }
+                }
             }
             if (want.kind().readOnly()) {
                 if (!Arrays.equals(have, want.content())) {
@@ -355,6 +396,15 @@ class PoolCrashTest {
         assertThat(report.problems()).as("check after reopen").isEmpty();
         m.current = actual;
         m.synced(gen);
+    }
+
+    private static boolean isZero(byte[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (b[i] != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static void checkSectors(String name, byte[] have, byte[] base, List<Written> writes, long point) {

@@ -135,7 +135,8 @@ class PoolLifecycleTest {
                 new Extent(2 * BS, 2 * BS, Extent.Type.HOLE),
                 new Extent(4 * BS, 4 * BS, Extent.Type.DATA),
                 new Extent(8 * BS, 4 * BS, Extent.Type.HOLE),
-                new Extent(12 * BS, 4 * BS, Extent.Type.DATA),
+                new Extent(12 * BS, 2 * BS, Extent.Type.ZERO),
+                new Extent(14 * BS, 2 * BS, Extent.Type.DATA),
                 new Extent(16 * BS, 16 * BS, Extent.Type.HOLE));
         assertThat(read(pool.openVolume("v@s"), 0, 16 * BS)).containsOnly(7); // the snapshot is untouched
         Device snap = pool.openVolume("v@s");

@@ -4,12 +4,14 @@ import static dev.volumes.pool.PoolTest.fill;
 import static dev.volumes.pool.PoolTest.read;
 import static dev.volumes.pool.PoolTest.write;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.volumes.device.Device;
 import dev.volumes.device.MemoryDevice;
 import dev.volumes.pool.CheckReport.Kind;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -166,5 +168,188 @@ class PoolRepairTest {
         RepairReport repair = pool.repair();
         assertThat(repair.refused()).anySatisfy(l -> assertThat(l).contains("dangling").contains("reopen"));
         assertThat(repair.after().clean()).isFalse();
+    }
+
+    // ------------------------------------------------------------ each finding kind, structured
+
+    /** The whole device, to prove that a refusing repair writes nothing. */
+    private static byte[] image(MemoryDevice disk) throws IOException {
+        return read(disk, 0, (int) disk.size());
+    }
+
+    /** v's first leaf (logical blocks 0..503), exclusive to v since the write after the snapshot. */
+    private static long firstLeaf(Engine e) {
+        return e.nodes.get(e.volumes.get("v").root).entries[0];
+    }
+
+    private static void assertStoppedUntilReopened(Pool pool, MemoryDevice disk, byte[] before) throws IOException {
+        assertThatThrownBy(pool::sync).isInstanceOf(IOException.class).hasMessageContaining("reopen");
+        assertThatThrownBy(() -> write(pool.openVolume("v"), 100L * BS, fill(BS, 9)))
+                .isInstanceOf(IOException.class).hasMessageContaining("reopen");
+        assertThat(image(disk)).as("nothing reached the device").isEqualTo(before);
+        Pool reopened = Pool.open(disk);
+        assertThat(read(reopened.openVolume("v"), 0, 4 * BS)).containsOnly(1);
+        assertThat(read(reopened.openVolume("v"), 4 * BS, BS)).containsOnly(3);
+        assertThat(reopened.check().problems()).isEmpty();
+    }
+
+    @Test
+    void anOutOfRangePointerIsReportedWithTheEntryAndTheRangeAndRepairStopsThePool() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 512 * BS);
+        Pool pool = populated(disk);
+        Engine e = pool.engine();
+        long leaf = firstLeaf(e);
+        long outside = e.space.total() + 5;
+        e.meta.writeLock().lock();
+        try {
+            e.nodes.get(leaf).entries[2] = outside; // an in-memory bug; the device is fine
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+        byte[] before = image(disk);
+        CheckReport report = pool.check();
+        assertThat(report.findings(Kind.OUT_OF_RANGE)).singleElement().satisfies(f -> {
+            assertThat(f.block()).isEqualTo(leaf);
+            assertThat(f.expected()).isEqualTo("entry 2 in the data area 4..511");
+            assertThat(f.actual()).isEqualTo("entry 2 = block " + outside);
+            assertThat(f.message()).contains("node " + leaf + " entry 2 points at block " + outside);
+        });
+        RepairReport repair = pool.repair();
+        assertThat(repair.fixed()).isEmpty();
+        assertThat(repair.refused()).anySatisfy(l -> assertThat(l).contains("node " + leaf + " entry 2")
+                        .contains("close and reopen"))
+                .anySatisfy(l -> assertThat(l).contains("nothing was changed or committed"));
+        assertThat(repair.after().findings(Kind.OUT_OF_RANGE)).hasSize(1);
+        assertStoppedUntilReopened(pool, disk, before);
+    }
+
+    @Test
+    void aDataPointerAtAMapNodeIsADoubleReferenceAndRepairStopsThePool() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 512 * BS);
+        Pool pool = populated(disk);
+        Engine e = pool.engine();
+        long leaf = firstLeaf(e);
+        long node = e.volumes.get("c").root; // a level-1 map node
+        e.meta.writeLock().lock();
+        try {
+            e.nodes.get(leaf).entries[6] = node;
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+        byte[] before = image(disk);
+        // reported where the data pointer is found, and again where the snapshot and the clone reach
+        // the node (the walk has seen the block as data by then)
+        assertThat(pool.check().findings(Kind.DOUBLE_REFERENCE)).hasSize(3)
+                .allSatisfy(f -> assertThat(f.block()).isEqualTo(node))
+                .anySatisfy(f -> {
+                    assertThat(f.expected()).isEqualTo("a data block");
+                    assertThat(f.actual()).isEqualTo("a level-1 map node");
+                    assertThat(f.message()).contains("used as data by node " + leaf + " entry 6");
+                })
+                .anySatisfy(f -> {
+                    assertThat(f.expected()).isEqualTo("level-1 map node");
+                    assertThat(f.actual()).isEqualTo("also a data or catalog block");
+                    assertThat(f.message()).contains("node of 'c'");
+                });
+        RepairReport repair = pool.repair();
+        assertThat(repair.fixed()).isEmpty();
+        assertThat(repair.refused()).anySatisfy(l -> assertThat(l).contains("double reference").contains("reopen"));
+        assertStoppedUntilReopened(pool, disk, before);
+    }
+
+    @Test
+    void aReferencedBlockMarkedFreeIsReportedAndMarkedUsedAgain() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 512 * BS);
+        Pool pool = populated(disk);
+        pool.sync();
+        pool.sync();
+        Engine e = pool.engine();
+        long data = e.lookup(e.volumes.get("v"), 4) & MetaBlock.ENTRY_BLOCK; // v's own copy
+        long freeBefore = pool.info().freeBlocks();
+        e.meta.writeLock().lock();
+        try {
+            e.space.unallocate(data); // an allocator bug: the next allocation could take it
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+        CheckReport report = pool.check();
+        assertThat(report.findings(Kind.REFERENCED_FREE)).singleElement().satisfies(f -> {
+            assertThat(f.block()).isEqualTo(data);
+            assertThat(f.expected()).isEqualTo("used");
+            assertThat(f.actual()).isEqualTo("marked free");
+        });
+        assertThat(report.findings(Kind.WRONG_REFCOUNT)).singleElement().satisfies(f -> {
+            assertThat(f.block()).isEqualTo(data);
+            assertThat(f.expected()).isEqualTo("1");
+            assertThat(f.actual()).isEqualTo("0");
+        });
+        RepairReport repair = pool.repair();
+        assertThat(repair.refused()).isEmpty();
+        assertThat(repair.fixed()).contains("block " + data + ": reference count 0 set to 1");
+        assertThat(repair.after().problems()).isEmpty();
+        pool.sync();
+        pool.sync();
+        assertThat(pool.info().freeBlocks()).isEqualTo(freeBefore);
+        write(pool.openVolume("c"), 100L * BS, fill(100 * BS, 7)); // allocates: must not take the block
+        assertThat(read(pool.openVolume("v"), 4 * BS, BS)).containsOnly(3);
+        assertThat(pool.check().problems()).isEmpty();
+    }
+
+    @Test
+    void aReferencedBlockQueuedToBeFreedIsReportedAndRepairStopsThePool() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 512 * BS);
+        Pool pool = populated(disk);
+        Engine e = pool.engine();
+        long data = e.lookup(e.volumes.get("v"), 4) & MetaBlock.ENTRY_BLOCK;
+        e.meta.writeLock().lock();
+        try {
+            e.space.reclaim(data, e.txn); // released two commits from now, while v still maps it
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+        byte[] before = image(disk);
+        assertThat(pool.check().findings(Kind.REFERENCED_FREE)).singleElement().satisfies(f -> {
+            assertThat(f.block()).isEqualTo(data);
+            assertThat(f.expected()).isEqualTo("used");
+            assertThat(f.actual()).isEqualTo("queued to be freed");
+        });
+        RepairReport repair = pool.repair();
+        assertThat(repair.fixed()).isEmpty();
+        assertThat(repair.refused()).anySatisfy(l -> assertThat(l).isEqualTo("block " + data
+                + " is referenced but queued to be freed: refused, reopen the pool to rebuild the allocator from"
+                + " the last commit"));
+        assertStoppedUntilReopened(pool, disk, before);
+    }
+
+    @Test
+    void aNodeOnTheDeviceThatVerifiesButDiffersIsStaleAndRewrittenFromMemory() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 512 * BS);
+        Pool pool = populated(disk);
+        Engine e = pool.engine();
+        long leaf = firstLeaf(e);
+        long entry5 = e.nodes.get(leaf).entries[5];
+        long entry4 = e.nodes.get(leaf).entries[4];
+        // what a lost write of a reused block leaves: an intact node (self, tag, generation, checksum)
+        // with other entries; here logical block 5 would read block 4's bytes
+        ByteBuffer node = ByteBuffer.allocate(BS).order(ByteOrder.LITTLE_ENDIAN);
+        disk.read(node, leaf * BS);
+        node.putLong(MetaBlock.HEADER + 5 * 8, entry4);
+        MetaBlock.seal(node);
+        disk.write(node.clear(), leaf * BS);
+
+        CheckReport report = pool.check();
+        assertThat(report.findings()).singleElement().satisfies(f -> {
+            assertThat(f.kind()).isEqualTo(Kind.STALE_METADATA);
+            assertThat(f.block()).isEqualTo(leaf);
+            assertThat(f.expected()).isEqualTo("entry 5 = 0x" + Long.toHexString(entry5));
+            assertThat(f.actual()).isEqualTo("entry 5 = 0x" + Long.toHexString(entry4));
+        });
+        RepairReport repair = pool.repair();
+        assertThat(repair.refused()).isEmpty();
+        assertThat(repair.fixed()).anySatisfy(l -> assertThat(l).contains("map node " + leaf).contains("rewritten"));
+        assertThat(repair.after().problems()).isEmpty();
+        Pool reopened = Pool.open(disk);
+        assertThat(read(reopened.openVolume("v"), 5 * BS, BS)).containsOnly(1);
+        assertThat(reopened.check().problems()).isEmpty();
     }
 }

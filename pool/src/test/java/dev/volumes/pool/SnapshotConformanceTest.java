@@ -7,10 +7,16 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 
 /**
- * The conformance suite over snapshots: read-only devices whose content was written to a volume
+ * The conformance suite over snapshots (16 KiB blocks; {@link SnapshotConformanceDefaultBlockSizeTest}
+ * runs it with the default options): read-only devices whose content was written to a volume
  * that is then overwritten after the snapshot, so every read goes through shared blocks.
  */
 class SnapshotConformanceTest extends DeviceConformanceTest {
+
+    /** The options of the pools this suite creates. */
+    protected PoolOptions options() {
+        return PoolOptions.builder().blockSize(16384).build();
+    }
 
     @Override
     protected Device create(long size) {
@@ -25,7 +31,7 @@ class SnapshotConformanceTest extends DeviceConformanceTest {
     @Override
     protected Device createReadOnly(byte[] content) throws IOException {
         MemoryDevice disk = MemoryDevice.create("pool-disk", 3L * content.length + (8 << 20));
-        Pool pool = Pool.create(disk, PoolOptions.builder().blockSize(16384).build());
+        Pool pool = Pool.create(disk, options());
         pool.createVolume("v", content.length);
         Device v = pool.openVolume("v");
         v.write(ByteBuffer.wrap(content), 0);
