@@ -27,6 +27,14 @@ import java.util.function.Consumer;
  *       demotes to {@link ControllerState#FOLLOWER} at once (in the coordinator's delivery
  *       thread, before anything else happens), then the fencer is released and, after {@code
  *       recampaignDelay}, the node campaigns again.</li>
+ *   <li><b>Write-failure health rule.</b> When the fencer reports that the write path of the term
+ *       this node leads can no longer write ({@link Fencer#watchTermFailures}: e.g. the
+ *       replication engine failed stop because it could not keep its mode's replicas in sync),
+ *       the node demotes at once (writes refused), counts and logs it, and resigns; the lease
+ *       loss that follows releases the term, and the node campaigns again only after a backoff
+ *       that doubles with each such failure of a term it led for less than the backoff's
+ *       maximum. Another candidate may take over meanwhile; a node alone is re-elected with a
+ *       fresh term and fences (reopens) afresh.</li>
  *   <li><b>Locking.</b> One monitor ({@code this}) guards transitions; the current {@link
  *       ControllerStatus} is a volatile snapshot, so the write gate costs one volatile read.
  *       Observers are called inside the monitor, in transition order: they must be quick and
@@ -52,11 +60,17 @@ public final class Controller implements AutoCloseable {
     private final Duration backoffMax;
     private final int maxFenceAttempts;
     private final Duration recampaignDelay;
+    private final Duration failureBackoffInitial;
+    private final Duration failureBackoffMax;
     private final ExecutorService worker;
     private final List<Consumer<ControllerEvent>> observers = new CopyOnWriteArrayList<>();
     private final Coordinator.Subscription subscription;
+    private final Coordinator.Subscription failureSubscription;
 
     private volatile ControllerStatus status = new ControllerStatus(ControllerState.FOLLOWER, 0);
+    private long promotedAtNanos;           // guarded by this
+    private Duration lastFailureBackoff;    // guarded by this; null until a write path failed
+    private Duration nextRecampaignDelay;   // guarded by this; set by a step-down, used once
 
     private final AtomicLong elections = new AtomicLong();
     private final AtomicLong fenceAttempts = new AtomicLong();
@@ -66,6 +80,7 @@ public final class Controller implements AutoCloseable {
     private final AtomicLong leaseLosses = new AtomicLong();
     private final AtomicLong campaigns = new AtomicLong();
     private final AtomicLong refusedWrites = new AtomicLong();
+    private final AtomicLong writePathFailures = new AtomicLong();
 
     private Controller(Builder b) {
         this.coordinator = b.coordinator;
@@ -74,6 +89,8 @@ public final class Controller implements AutoCloseable {
         this.backoffMax = b.backoffMax;
         this.maxFenceAttempts = b.maxFenceAttempts;
         this.recampaignDelay = b.recampaignDelay;
+        this.failureBackoffInitial = b.failureBackoffInitial;
+        this.failureBackoffMax = b.failureBackoffMax;
         String threadName = "ha-controller-" + coordinator.nodeId();
         this.worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, threadName);
@@ -82,6 +99,7 @@ public final class Controller implements AutoCloseable {
         });
         this.observers.addAll(b.observers);
         this.subscription = coordinator.observe(this::onCoordinatorEvent);
+        this.failureSubscription = fencer.watchTermFailures(this::onTermFailed);
     }
 
     /** A builder; {@link Builder#coordinator} and {@link Builder#fencer} are required. */
@@ -102,7 +120,7 @@ public final class Controller implements AutoCloseable {
     /** A snapshot of the counters. */
     public ControllerCounters counters() {
         return new ControllerCounters(elections.get(), fenceAttempts.get(), fenceFailures.get(), promotions.get(),
-                demotions.get(), leaseLosses.get(), campaigns.get(), refusedWrites.get());
+                demotions.get(), leaseLosses.get(), campaigns.get(), refusedWrites.get(), writePathFailures.get());
     }
 
     /**
@@ -184,8 +202,54 @@ public final class Controller implements AutoCloseable {
         }
         worker.submit(() -> {
             fencer.release(term);
-            sleepUnlessClosed(recampaignDelay);
+            sleepUnlessClosed(takeRecampaignDelay());
             campaignLoop();
+        });
+    }
+
+    private synchronized Duration takeRecampaignDelay() {
+        Duration d = nextRecampaignDelay;
+        nextRecampaignDelay = null;
+        return d == null || d.compareTo(recampaignDelay) < 0 ? recampaignDelay : d;
+    }
+
+    /**
+     * The write-failure health rule: the fencer says term {@code term}'s write path can no longer
+     * write. Runs on the thread that noticed (an I/O thread): demotes at once, then resigns on the
+     * worker; the lease loss that follows releases the term and re-campaigns after the backoff.
+     */
+    private void onTermFailed(long term, String reason) {
+        Duration delay;
+        synchronized (this) {
+            if (status.state() != ControllerState.LEADER || status.term() != term) {
+                return; // a stale report: that term is over here already
+            }
+            writePathFailures.incrementAndGet();
+            demotions.incrementAndGet();
+            boolean ledLong = System.nanoTime() - promotedAtNanos >= failureBackoffMax.toNanos();
+            if (lastFailureBackoff == null || ledLong) {
+                delay = failureBackoffInitial;
+            } else {
+                Duration doubled = lastFailureBackoff.multipliedBy(2);
+                delay = doubled.compareTo(failureBackoffMax) > 0 ? failureBackoffMax : doubled;
+            }
+            lastFailureBackoff = delay;
+            nextRecampaignDelay = delay;
+            transition(ControllerState.FOLLOWER, term, "write path failed: " + reason + "; resigning, campaigning"
+                    + " again in " + delay.toMillis() + " ms");
+        }
+        worker.submit(() -> {
+            // Resign only if the lease of this very term is still held: a loss decided before
+            // this check has queued its own release and re-campaign, which must not be undone.
+            if (coordinator.leaseTerm().orElse(0) != term) {
+                return;
+            }
+            try {
+                coordinator.resign();
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "node {0}: resigning term {1} after its write path failed: {2}", nodeId(),
+                        term, e.toString());
+            }
         });
     }
 
@@ -216,6 +280,7 @@ public final class Controller implements AutoCloseable {
                 if (status.state() == ControllerState.FENCE_PENDING && status.term() == term
                         && coordinator.leaseTerm().orElse(0) == term) {
                     promotions.incrementAndGet();
+                    promotedAtNanos = System.nanoTime();
                     transition(ControllerState.LEADER, term, "fenced older terms (attempt " + attempt + ")");
                     return;
                 }
@@ -317,6 +382,7 @@ public final class Controller implements AutoCloseable {
             transition(ControllerState.CLOSED, term, "closed");
         }
         subscription.close();
+        failureSubscription.close();
         try {
             coordinator.resign();
         } catch (IOException e) {
@@ -347,6 +413,8 @@ public final class Controller implements AutoCloseable {
         private Duration backoffMax = Duration.ofSeconds(2);
         private int maxFenceAttempts = 10;
         private Duration recampaignDelay = Duration.ofMillis(100);
+        private Duration failureBackoffInitial = Duration.ofSeconds(1);
+        private Duration failureBackoffMax = Duration.ofSeconds(60);
         private final List<Consumer<ControllerEvent>> observers = new java.util.ArrayList<>();
 
         private Builder() {}
@@ -397,6 +465,22 @@ public final class Controller implements AutoCloseable {
                 throw new IllegalArgumentException("recampaign delay must be >= 0: " + delay);
             }
             this.recampaignDelay = delay;
+            return this;
+        }
+
+        /**
+         * How long a node waits before campaigning again after it stepped down because the write
+         * path of its term failed (the write-failure health rule): {@code initial} (default 1 s),
+         * doubling with each such failure of a term it led for less than {@code max} (default
+         * 60 s), up to {@code max}.
+         */
+        public Builder writeFailureBackoff(Duration initial, Duration max) {
+            if (initial == null || max == null || initial.isNegative() || initial.isZero() || max.compareTo(initial) < 0) {
+                throw new IllegalArgumentException("write failure backoff needs 0 < initial <= max: " + initial + ", "
+                        + max);
+            }
+            this.failureBackoffInitial = initial;
+            this.failureBackoffMax = max;
             return this;
         }
 

@@ -11,6 +11,8 @@ package dev.volumes.ha;
  * @param leaseLosses lease losses reported by the coordinator
  * @param campaigns calls of {@link Coordinator#campaign}
  * @param refusedWrites operations a gate refused because this node was not leader
+ * @param writePathFailures times this node stepped down because the write path of the term it led
+ *     could no longer write (the write-failure health rule; each is also a demotion)
  */
 public record ControllerCounters(long elections, long fenceAttempts, long fenceFailures, long promotions,
-        long demotions, long leaseLosses, long campaigns, long refusedWrites) {}
+        long demotions, long leaseLosses, long campaigns, long refusedWrites, long writePathFailures) {}

@@ -31,8 +31,38 @@ public interface Fencer {
     default void release(long term) {}
 
     /**
+     * Told when the write path a fencer opened for a term can no longer write (for example a
+     * replication engine that failed stop: it could not keep its mode's replicas in sync and
+     * refuses writes until reopened). See {@link Fencer#watchTermFailures}.
+     */
+    @FunctionalInterface
+    interface TermFailureListener {
+        /**
+         * @param term the term whose write path failed
+         * @param reason why, for humans (the engine's error)
+         */
+        void termFailed(long term, String reason);
+    }
+
+    /**
+     * Registers {@code listener} to be told when the write path this fencer opened for a term
+     * fails for good while the term is still open (the {@link Controller} registers itself and
+     * steps down: docs/ha.md "Write-failure health rule"). A fencer that opens nothing reports
+     * nothing: the default registers nothing. Listeners are called on the thread that noticed the
+     * failure (an I/O thread) and must be quick.
+     *
+     * @return a handle whose {@code close()} unregisters the listener
+     */
+    default Coordinator.Subscription watchTermFailures(TermFailureListener listener) {
+        if (listener == null) {
+            throw new IllegalArgumentException("listener is null");
+        }
+        return () -> {};
+    }
+
+    /**
      * A fencer that runs {@code this}, then {@code next}; succeeds only if both do. Released in
-     * reverse order.
+     * reverse order. Term failures of either are reported.
      */
     default Fencer andThen(Fencer next) {
         if (next == null) {
@@ -50,6 +80,16 @@ public interface Fencer {
             public void release(long term) {
                 next.release(term);
                 first.release(term);
+            }
+
+            @Override
+            public Coordinator.Subscription watchTermFailures(TermFailureListener listener) {
+                Coordinator.Subscription a = first.watchTermFailures(listener);
+                Coordinator.Subscription b = next.watchTermFailures(listener);
+                return () -> {
+                    b.close();
+                    a.close();
+                };
             }
         };
     }

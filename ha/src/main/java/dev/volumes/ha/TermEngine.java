@@ -5,11 +5,15 @@ import dev.volumes.device.Capabilities;
 import dev.volumes.device.Device;
 import dev.volumes.device.DeviceClosedException;
 import dev.volumes.device.Extent;
+import dev.volumes.device.OutOfRangeException;
 import dev.volumes.device.WriteFlag;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The storage fence: a {@link Fencer} that fences term t by opening the write path for t (for
@@ -21,7 +25,14 @@ import java.util.List;
  * I/O reads one volatile field and never takes the monitor, so a slow open never blocks reads of
  * the term still open. A release closes the term's device; operations in flight on it then fail
  * (with the device's closed or fenced error), which is the point. Fencing the term already open
- * is a no-op, so the controller may retry. Thread-safe.
+ * is a no-op, so the controller may retry.
+ *
+ * <p><b>Term failures</b> (the write-failure health rule, docs/ha.md §2): when an operation on the
+ * open term's device fails, the engine asks the {@link Opener#writeFailure opener} whether that
+ * device can still write at all; if not, it reports the term once to the listeners registered
+ * with {@link #watchTermFailures} (the {@link Controller}, which steps down). Failures of a term
+ * that is no longer open, refusals ({@link NotLeaderException}) and range errors are not asked
+ * about. Thread-safe.
  */
 public final class TermEngine implements Device, Fencer {
 
@@ -32,9 +43,23 @@ public final class TermEngine implements Device, Fencer {
          * @throws IOException if the term could not be claimed (e.g. a newer term is promised)
          */
         Device open(long term) throws IOException;
+
+        /**
+         * Whether {@code device}, which this opener opened for a term, can still write; asked
+         * after an operation on it failed. Returns why it cannot (it failed stop and refuses writes
+         * until reopened), or empty if it can (the failure was transient or the caller's). Must be
+         * quick and must not change the device. The default says it can (no health rule).
+         */
+        default Optional<String> writeFailure(Device device) {
+            return Optional.empty();
+        }
     }
 
-    private record Open(long term, Device device) {}
+    private record Open(long term, Device device, AtomicBoolean reported) {
+        Open(long term, Device device) {
+            this(term, device, new AtomicBoolean());
+        }
+    }
 
     private static final System.Logger LOG = System.getLogger(TermEngine.class.getName());
 
@@ -44,6 +69,7 @@ public final class TermEngine implements Device, Fencer {
     private final Opener opener;
     private volatile Open open;
     private boolean closed; // guarded by this
+    private final List<TermFailureListener> failureListeners = new CopyOnWriteArrayList<>();
 
     /**
      * @param name the volume's name, for errors
@@ -118,12 +144,48 @@ public final class TermEngine implements Device, Fencer {
         }
     }
 
-    private Device current(String operation) throws IOException {
+    @Override
+    public Coordinator.Subscription watchTermFailures(TermFailureListener listener) {
+        if (listener == null) {
+            throw new IllegalArgumentException("listener is null");
+        }
+        failureListeners.add(listener);
+        return () -> failureListeners.remove(listener);
+    }
+
+    private Open current(String operation) throws IOException {
         Open o = open;
         if (o == null) {
             throw new NotLeaderException(name, operation, "no term is open on this node");
         }
-        return o.device;
+        return o;
+    }
+
+    /** After {@code failure} of an operation on {@code o}: asks the opener and reports a failed term once. */
+    private IOException failed(Open o, IOException failure) {
+        if (failure instanceof NotLeaderException || failure instanceof OutOfRangeException || open != o
+                || o.reported.get()) {
+            return failure;
+        }
+        Optional<String> why;
+        try {
+            why = opener.writeFailure(o.device);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "asking whether term {0} of {1} can still write failed: {2}", o.term, name,
+                    e.toString());
+            return failure;
+        }
+        if (why.isPresent() && open == o && o.reported.compareAndSet(false, true)) {
+            LOG.log(Level.WARNING, "term {0} of {1} can no longer write: {2}", o.term, name, why.get());
+            for (TermFailureListener l : failureListeners) {
+                try {
+                    l.termFailed(o.term, why.get());
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "term failure listener failed", e);
+                }
+            }
+        }
+        return failure;
     }
 
     @Override
@@ -154,37 +216,72 @@ public final class TermEngine implements Device, Fencer {
 
     @Override
     public void read(ByteBuffer dst, long offset) throws IOException {
-        current("read").read(dst, offset);
+        Open o = current("read");
+        try {
+            o.device.read(dst, offset);
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override
     public void write(ByteBuffer src, long offset) throws IOException {
-        current("write").write(src, offset);
+        Open o = current("write");
+        try {
+            o.device.write(src, offset);
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override
     public void write(ByteBuffer src, long offset, WriteFlag flag) throws IOException {
-        current("write").write(src, offset, flag);
+        Open o = current("write");
+        try {
+            o.device.write(src, offset, flag);
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override
     public void sync() throws IOException {
-        current("sync").sync();
+        Open o = current("sync");
+        try {
+            o.device.sync();
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {
-        current("write-zeroes").writeZeroes(offset, length, mayUnmap);
+        Open o = current("write-zeroes");
+        try {
+            o.device.writeZeroes(offset, length, mayUnmap);
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override
     public void discard(long offset, long length) throws IOException {
-        current("discard").discard(offset, length);
+        Open o = current("discard");
+        try {
+            o.device.discard(offset, length);
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override
     public List<Extent> extents(long offset, long length) throws IOException {
-        return current("extents").extents(offset, length);
+        Open o = current("extents");
+        try {
+            return o.device.extents(offset, length);
+        } catch (IOException e) {
+            throw failed(o, e);
+        }
     }
 
     @Override

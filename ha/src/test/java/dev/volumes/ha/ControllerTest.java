@@ -190,6 +190,103 @@ class ControllerTest {
         assertThat(b.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
     }
 
+    private Controller startOnEngine(String id, TermEngine engine, List<ControllerEvent> events) {
+        Controller c = Controller.builder().coordinator(group.coordinator(id)).fencer(engine)
+                .backoff(Duration.ofMillis(5), Duration.ofMillis(40)).maxFenceAttempts(4)
+                .recampaignDelay(Duration.ofMillis(10)).writeFailureBackoff(Duration.ofMillis(10), Duration.ofSeconds(10))
+                .observer(events::add).start();
+        controllers.add(c);
+        return c;
+    }
+
+    private static TermEngine engine(TermEngineTest.BreakableOpener opener) {
+        return new TermEngine("vol", 4096, dev.volumes.device.Capabilities.of(), opener);
+    }
+
+    @Test
+    void aLeaderWhoseWritePathFailsStepsDownAtOnceAndIsReelectedWithAFreshTerm() throws Exception {
+        TermEngineTest.BreakableOpener opener = new TermEngineTest.BreakableOpener();
+        TermEngine engine = engine(opener);
+        List<ControllerEvent> events = new CopyOnWriteArrayList<>();
+        Controller a = startOnEngine("a", engine, events);
+        Device gated = a.gate(engine, ReadPolicy.LEADER_ONLY);
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 1));
+        gated.write(ByteBuffer.allocate(512), 0);
+        opener.last().broken = true;
+
+        assertThatThrownBy(() -> gated.write(ByteBuffer.allocate(512), 0)).hasMessageContaining("replica write failed");
+        // demoted before the failed write returned: the gate refuses from now on
+        assertThat(a.status().state()).isEqualTo(ControllerState.FOLLOWER);
+        assertThatThrownBy(() -> gated.write(ByteBuffer.allocate(512), 0)).isInstanceOf(NotLeaderException.class);
+        // it resigned; alone in the group, it is elected again with a fresh term and fences afresh
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 2));
+        gated.write(ByteBuffer.allocate(512), 0);
+        assertThat(opener.opened).hasSize(2);
+        assertThatThrownBy(() -> opener.opened.getFirst().size()).isInstanceOf(dev.volumes.device.DeviceClosedException.class);
+        ControllerCounters c = a.counters();
+        assertThat(c.writePathFailures()).isEqualTo(1);
+        assertThat(c.demotions()).isEqualTo(1);
+        assertThat(c.promotions()).isEqualTo(2);
+        assertThat(events).filteredOn(e -> e.from() == ControllerState.LEADER).singleElement()
+                .satisfies(e -> assertThat(e.reason()).contains("write path failed")
+                        .contains("engine failed stop: 1 of 3 in sync").contains("again in 10 ms"));
+    }
+
+    @Test
+    void anotherCandidateTakesOverWhenTheLeadersWritePathFails() throws Exception {
+        TermEngineTest.BreakableOpener openerA = new TermEngineTest.BreakableOpener();
+        TermEngine engineA = engine(openerA);
+        Controller a = startOnEngine("a", engineA, new CopyOnWriteArrayList<>());
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        TermEngineTest.BreakableOpener openerB = new TermEngineTest.BreakableOpener();
+        TermEngine engineB = engine(openerB);
+        Controller b = startOnEngine("b", engineB, new CopyOnWriteArrayList<>());
+        waitUntil(() -> group.coordinator("a").members().contains("b"));
+        openerA.last().broken = true;
+        assertThatThrownBy(() -> a.gate(engineA, ReadPolicy.ANY_STATE).sync()).isInstanceOf(IOException.class);
+        assertThat(b.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 2));
+        b.gate(engineB, ReadPolicy.ANY_STATE).write(ByteBuffer.allocate(512), 0);
+        assertThat(engineA.openTerm()).isZero(); // released
+        waitUntil(() -> group.coordinator("b").members().contains("a")); // a campaigns again after its backoff
+        assertThat(a.status().state()).isEqualTo(ControllerState.FOLLOWER);
+        assertThat(a.counters().writePathFailures()).isEqualTo(1);
+    }
+
+    @Test
+    void aTransientWriteFailureKeepsTheLead() throws Exception {
+        TermEngineTest.BreakableOpener opener = new TermEngineTest.BreakableOpener();
+        TermEngine engine = engine(opener);
+        Controller a = startOnEngine("a", engine, new CopyOnWriteArrayList<>());
+        Device gated = a.gate(engine, ReadPolicy.LEADER_ONLY);
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        opener.last().permanent = false;
+        opener.last().broken = true;
+        assertThatThrownBy(() -> gated.write(ByteBuffer.allocate(512), 0)).isInstanceOf(IOException.class);
+        opener.last().broken = false;
+        gated.write(ByteBuffer.allocate(512), 0);
+        assertThat(a.status()).isEqualTo(new ControllerStatus(ControllerState.LEADER, 1));
+        assertThat(a.counters().writePathFailures()).isZero();
+    }
+
+    @Test
+    void repeatedWritePathFailuresBackOffDoublingBeforeEachCampaign() throws Exception {
+        TermEngineTest.BreakableOpener opener = new TermEngineTest.BreakableOpener();
+        opener.openBroken = true; // every term's write path is broken from the start
+        TermEngine engine = engine(opener);
+        List<ControllerEvent> events = new CopyOnWriteArrayList<>();
+        Controller a = startOnEngine("a", engine, events);
+        Device gated = a.gate(engine, ReadPolicy.LEADER_ONLY);
+        for (long term = 1; term <= 3; term++) {
+            assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, term));
+            assertThatThrownBy(() -> gated.write(ByteBuffer.allocate(512), 0)).isInstanceOf(IOException.class);
+            assertThat(a.status().state()).isEqualTo(ControllerState.FOLLOWER);
+        }
+        assertThat(events).filteredOn(e -> e.from() == ControllerState.LEADER).extracting(ControllerEvent::reason)
+                .satisfiesExactly(r -> assertThat(r).contains("again in 10 ms"), r -> assertThat(r).contains("again in 20 ms"),
+                        r -> assertThat(r).contains("again in 40 ms"));
+        assertThat(a.counters().writePathFailures()).isEqualTo(3);
+    }
+
     interface Condition {
         boolean holds() throws Exception;
     }
