@@ -32,13 +32,19 @@ final class DataPath {
         this.zeroer = new Zeroer(engine);
     }
 
+    /** The zeroer (tests set its step size and hook). */
+    Zeroer zeroer() {
+        return zeroer;
+    }
+
     /** Discard, or write-zeroes with unmap: see {@link Zeroer}. */
     void unmap(Volume v, long offset, long length, String op) throws IOException {
         zeroer.zero(v, offset, length, true, op);
     }
 
     /**
-     * Write-zeroes: a map operation over the whole range, planned once (see {@link Zeroer});
+     * Write-zeroes: a map operation over the whole range, planned and reserved once, published
+     * in bounded steps (see {@link Zeroer});
      * without {@code unmap} every touched block stays or becomes allocated and reads as zeros.
      */
     void writeZeroes(Volume v, long offset, long length, boolean unmap) throws IOException {

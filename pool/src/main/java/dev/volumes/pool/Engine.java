@@ -361,12 +361,30 @@ final class Engine {
 
         void add(long lb) {
             for (int level = 0; level < last.length; level++) {
-                long id = lb / (level + 1 < pow.length ? pow[level + 1] : Long.MAX_VALUE);
+                long id = lb / span(level);
                 if (id != last[level]) {
                     count++;
                     last[level] = id;
                 }
             }
+        }
+
+        /** As {@link #add} for every block of {@code [from, to)} (ascending, after earlier blocks), in O(depth). */
+        void addRun(long from, long to) {
+            if (from >= to) {
+                return;
+            }
+            for (int level = 0; level < last.length; level++) {
+                long span = span(level);
+                long firstId = from / span;
+                long lastId = (to - 1) / span;
+                count += lastId - firstId + 1 - (firstId == last[level] ? 1 : 0);
+                last[level] = lastId;
+            }
+        }
+
+        private long span(int level) {
+            return level + 1 < pow.length ? pow[level + 1] : Long.MAX_VALUE;
         }
 
         long count() {

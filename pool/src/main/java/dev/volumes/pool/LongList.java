@@ -22,4 +22,9 @@ final class LongList {
     int size() {
         return n;
     }
+
+    /** Empties the list, keeping its capacity. */
+    void clear() {
+        n = 0;
+    }
 }

@@ -104,17 +104,6 @@ final class MapEdits {
         }
     }
 
-    /**
-     * The mapped (non-zero) leaf entries of logical blocks {@code [from, to)}, skipping hole
-     * subtrees: pairs of (logical block, entry) appended to {@code out}. Meta held.
-     */
-    void mappedEntries(Volume v, long from, long to, LongList lbs, LongList entries) {
-        forEachMapped(v, from, to, (lb, entry) -> {
-            lbs.add(lb);
-            entries.add(entry);
-        });
-    }
-
     /** Receives mapped leaf entries in ascending logical block order. */
     interface EntryVisitor {
         void visit(long lb, long entry);
@@ -122,9 +111,23 @@ final class MapEdits {
 
     /** Visits the mapped leaf entries of logical blocks {@code [from, to)}, skipping hole subtrees. Meta held. */
     void forEachMapped(Volume v, long from, long to, EntryVisitor visitor) {
-        if (v.root != 0 && from < to) {
-            collect(v.root, v.depth - 1, 0, from, to, visitor);
+        forEachMapped(v, from, to, Long.MAX_VALUE, visitor);
+    }
+
+    /**
+     * Visits at most {@code max} mapped leaf entries of logical blocks {@code [from, to)} in
+     * ascending order, skipping hole subtrees, and returns where to resume: the logical block of
+     * the first mapped entry not visited, or {@code to} if none is left. A walk of a range in
+     * such steps visits each entry once (the caller may release the metadata lock between steps
+     * as long as nothing changes the volume's entries). Meta held.
+     */
+    long forEachMapped(Volume v, long from, long to, long max, EntryVisitor visitor) {
+        if (v.root == 0 || from >= to) {
+            return to;
         }
+        long[] walk = {max, to}; // budget left, resume point
+        collect(v.root, v.depth - 1, 0, from, to, visitor, walk);
+        return walk[1];
     }
 
     /**
@@ -160,7 +163,9 @@ final class MapEdits {
         }
     }
 
-    private void collect(long block, int level, long base, long from, long to, EntryVisitor visitor) {
+    /** Returns true when the walk stopped at its budget ({@code walk[1]} is then the resume point). */
+    private boolean collect(long block, int level, long base, long from, long to, EntryVisitor visitor,
+            long[] walk) {
         Node n = e.nodes.get(block);
         long span = e.pow[level];
         int i0 = (int) Math.max(0, Math.min(e.fanout, (from - base) / span));
@@ -174,11 +179,17 @@ final class MapEdits {
                 continue;
             }
             if (level == 0) {
+                if (walk[0] == 0) {
+                    walk[1] = lo;
+                    return true;
+                }
+                walk[0]--;
                 visitor.visit(lo, e);
-            } else {
-                collect(e, level - 1, lo, from, to, visitor);
+            } else if (collect(e, level - 1, lo, from, to, visitor, walk)) {
+                return true;
             }
         }
+        return false;
     }
 
     /**

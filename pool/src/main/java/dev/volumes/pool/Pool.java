@@ -531,6 +531,10 @@ public final class Pool implements Closeable {
         return engine;
     }
 
+    DataPath data() {
+        return data;
+    }
+
     Committer committer() {
         return committer;
     }

@@ -118,12 +118,25 @@ final class VolumeDevice implements Device {
      * covered block (its space returns to the pool once the freeing commit is durable) and writes
      * zeros into partially covered blocks that hold data. Without: every block the range touches
      * becomes a ZEROED entry owned by this volume alone (a block it owns is kept, a hole or a
-     * shared block gets a new block that is never written), so later writes there need no new
-     * data block and {@link #extents} reports the range as ZERO; partially covered blocks holding
-     * data get zeros written. Either way the range reads as zeros, and the whole range is planned
-     * at once: on a full pool the call either completes or throws
-     * {@link dev.volumes.device.NoSpaceException} having changed nothing (unmapping may use the
-     * pool's space-freeing reserve; allocating may not).
+     * shared block gets a new block that is never written), so {@link #extents} reports the
+     * range as ZERO; partially covered blocks holding data get zeros written. Either way the
+     * range reads as zeros.
+     *
+     * <p>A later write into a ZEROED block lands in place, with no new data block, if at that
+     * time the block and every map node above it are owned by this volume alone and not pinned.
+     * Right after this call that holds for every block the call allocated; a block it kept is
+     * pinned if a snapshot or clone that shared it (or a map node above it) was deleted or copied
+     * away since the second-to-last commit, and a write into it then takes a new block until two
+     * commits ({@link #sync()}) have passed. A snapshot or clone taken later shares the blocks
+     * again (copy-on-write). Clearing the ZEROED bit is a map change that may need map nodes. So
+     * on a completely full pool a write into a just-zeroed range can still throw
+     * {@link dev.volumes.device.NoSpaceException} (whole, changing nothing).
+     *
+     * <p>The whole range is planned and reserved at once: on a full pool the call either
+     * completes or throws {@link dev.volumes.device.NoSpaceException} having changed nothing
+     * (unmapping may use the pool's space-freeing reserve; allocating may not). It is then
+     * applied in bounded steps so that other volumes' I/O proceeds meanwhile; reads, writes,
+     * snapshots and clones of this volume wait for the whole call.
      */
     @Override
     public void writeZeroes(long offset, long length, boolean mayUnmap) throws IOException {

@@ -46,6 +46,8 @@ class PoolCrashTest {
 
     /** Odd episodes use 16 KiB blocks, so partial-block merges and copies are common. */
     private static final int[] BLOCK_SIZES = {4096, 16384};
+    /** Entries per step of discard and write-zeroes, per pair of episodes: the default, and small (many steps). */
+    private static final int[] ZERO_STEPS = {Zeroer.STEP, 1, 3};
     private static final int SECTOR = 512;
     private static final boolean TRACE = System.getProperty("volumes.crash.episode") != null;
 
@@ -111,6 +113,9 @@ class PoolCrashTest {
             CrashSimulator sim = CrashSimulator.wrap(disk, seed);
             int bs = BLOCK_SIZES[(int) (episode % BLOCK_SIZES.length)];
             Pool pool = Pool.create(sim, PoolOptions.builder().blockSize(bs).reserve(8L * bs).build());
+            // discard and write-zeroes publish in steps of this many entries (small steps: many)
+            int zeroStep = ZERO_STEPS[(int) (episode / BLOCK_SIZES.length % ZERO_STEPS.length)];
+            pool.data().zeroer().step = zeroStep;
             Model model = new Model();
             model.synced(pool.info().generation());
             for (int round = 0; round < roundsPerEpisode && done < crashPoints; round++, done++) {
@@ -123,6 +128,7 @@ class PoolCrashTest {
                 sim = CrashSimulator.wrap(disk, seed ^ (round + 1) * 0x9E3779B97F4A7C15L);
                 try {
                     pool = Pool.open(sim);
+                    pool.data().zeroer().step = zeroStep;
                     verify(pool, model, crashedInSync, where + " " + report);
                 } catch (AssertionError | IOException | RuntimeException e) {
                     throw new AssertionError(where + " after " + report + ": " + e + "\n" + Seeds.reproduceWith(test),

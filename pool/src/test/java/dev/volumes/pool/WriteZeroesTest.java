@@ -208,6 +208,83 @@ class WriteZeroesTest {
         assertThat(pool.check().problems()).isEmpty();
     }
 
+    /** Holds back all but {@code leave} available blocks (as a reservation); returns how many. */
+    private static long leaveAvailable(Engine e, long leave) {
+        e.meta.writeLock().lock();
+        try {
+            long n = e.available() - leave;
+            e.space.reserve(n);
+            return n;
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+    }
+
+    private static void giveBack(Engine e, long n) {
+        e.meta.writeLock().lock();
+        try {
+            e.space.unreserve(n);
+        } finally {
+            e.meta.writeLock().unlock();
+        }
+    }
+
+    private static int placement(Engine e, Volume v, long lb) {
+        e.meta.readLock().lock();
+        try {
+            return e.placement(v, lb);
+        } finally {
+            e.meta.readLock().unlock();
+        }
+    }
+
+    /**
+     * The exact guarantee for a write after write-zeroes without unmap: a block the call
+     * allocated takes the write in place at once; a block it kept (owned alone) but that is
+     * pinned (here: a snapshot sharing it was just deleted) still needs a new data block until
+     * two commits have passed, so on a full pool that write fails with NoSpaceException.
+     */
+    @Test
+    void aKeptButPinnedZeroedBlockNeedsANewBlockForTheNextWriteUntilTwoCommitsPass() throws IOException {
+        MemoryDevice disk = MemoryDevice.create("disk", 256 * BS);
+        Pool pool = Pool.create(disk, PoolOptions.builder().blockSize(BS).reserve(16 * BS).build());
+        pool.createVolume("v", 16 * BS); // one map level: the leaf is the root
+        Device v = pool.openVolume("v");
+        write(v, 0, fill(4 * BS, 7));
+        pool.sync();
+        pool.sync();
+        Engine e = pool.engine();
+        Volume vol = e.volumes.get("v");
+        long kept = e.lookup(vol, 0);
+        pool.snapshot("v", "v@s");
+        pool.delete("v@s"); // the leaf is v's alone again, but pinned until two commits pass
+        v.writeZeroes(0, 6 * BS, false); // 0..3 kept and marked, 4..5 holes get new blocks
+        assertThat(e.lookup(vol, 0)).as("kept").isEqualTo(kept | MetaBlock.ENTRY_ZEROED);
+        assertThat(placement(e, vol, 0)).as("kept, pinned (shadowing the pinned leaf pinned it)")
+                .isEqualTo(Engine.FRESH);
+        assertThat(placement(e, vol, 4)).as("allocated by the call").isEqualTo(Engine.IN_PLACE_ZEROED);
+
+        long held = leaveAvailable(e, vol.depth); // room for map nodes only, no data block
+        assertThatThrownBy(() -> write(v, 100, fill(10, 1))).isInstanceOf(NoSpaceException.class);
+        long fresh = e.lookup(vol, 4) & MetaBlock.ENTRY_BLOCK;
+        write(v, 4 * BS + 100, fill(10, 2));
+        assertThat(e.lookup(vol, 4)).as("in place, bit cleared").isEqualTo(fresh);
+        giveBack(e, held);
+
+        pool.sync();
+        pool.sync(); // the pins are gone
+        assertThat(placement(e, vol, 0)).isEqualTo(Engine.IN_PLACE_ZEROED);
+        held = leaveAvailable(e, vol.depth);
+        write(v, 100, fill(10, 1));
+        assertThat(e.lookup(vol, 0)).as("in place, bit cleared").isEqualTo(kept);
+        giveBack(e, held);
+        byte[] want = fill(BS, 0);
+        java.util.Arrays.fill(want, 100, 110, (byte) 1);
+        assertThat(read(v, 0, BS)).isEqualTo(want);
+        pool.sync();
+        assertThat(pool.check().problems()).isEmpty();
+    }
+
     @Test
     void zeroedBlocksTakenFromFreedSpaceNeverShowItsOldBytes() throws IOException {
         // small enough that the allocator's rolling cursor must come back to the freed blocks

@@ -119,6 +119,16 @@ final class DirtyMap {
      * {@code otherRegionSize} bytes (another writer's granularity).
      */
     synchronized void or(byte[] other, long otherRegionSize) {
+        bits.or(regionsOf(other, otherRegionSize));
+        version++;
+    }
+
+    /**
+     * The regions of this map covering every region set in {@code other}, a bitmap of regions of
+     * {@code otherRegionSize} bytes (another writer's granularity).
+     */
+    BitSet regionsOf(byte[] other, long otherRegionSize) {
+        BitSet out = new BitSet();
         BitSet o = BitSet.valueOf(other);
         for (int r = o.nextSetBit(0); r >= 0; r = o.nextSetBit(r + 1)) {
             long start = r * otherRegionSize;
@@ -128,9 +138,9 @@ final class DirtyMap {
             }
             int first = (int) (start / regionSize);
             int last = (int) Math.min(regions - 1, (end - 1) / regionSize);
-            bits.set(first, last + 1);
+            out.set(first, last + 1);
         }
-        version++;
+        return out;
     }
 
     /** Marks every region dirty (a replica without usable history joins). */

@@ -318,6 +318,7 @@ final class Engine implements ReplicatedDevice {
             m.connector = connector;
             m.device = device;
             m.needsFull = true;
+            m.ownRegions = null;
             m.headerGeneration = 0;
             m.reason = "replaced; needs a full rebuild";
             state.commitState();
@@ -504,7 +505,7 @@ final class Engine implements ReplicatedDevice {
 
     void checkFencedBy(List<FanOut.Failure> failures, String what) throws FencedException {
         for (FanOut.Failure f : failures) {
-            FencedException fe = NbdConnector.asFenced(f.error(), f.member().where());
+            FencedException fe = NbdConnector.asFenced(f.error(), f.member().where(), config.term(), config.writer());
             if (fe != null) {
                 FencedException wrapped = new FencedException(name + ": " + what + " on " + f.member().id, fe);
                 if (fenced == null) {

@@ -12,19 +12,24 @@ import java.util.List;
  * An NBD replica session as the engine sees it: every failure that says the session was fenced —
  * a request the server refused because a newer claim superseded the session (its error reply
  * carries the fence's message), or a reconnect refused with a newer term — is thrown as a
- * {@link FencedException} (the original as its cause); everything else passes unchanged.
+ * {@link FencedException} (the original as its cause); everything else passes unchanged, also a
+ * request refused because the same writer claimed again with the same term.
  */
 final class FencedSessionDevice extends ForwardingDevice {
 
     private final String where;
+    private final long term;
+    private final String writer;
 
-    FencedSessionDevice(Device session, String where) {
+    FencedSessionDevice(Device session, String where, long term, String writer) {
         super(session);
         this.where = where;
+        this.term = term;
+        this.writer = writer;
     }
 
     private IOException map(IOException e) {
-        FencedException f = NbdConnector.asFenced(e, where);
+        FencedException f = NbdConnector.asFenced(e, where, term, writer);
         if (f == null || f == e) {
             return e;
         }

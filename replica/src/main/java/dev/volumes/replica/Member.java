@@ -18,6 +18,12 @@ final class Member {
     volatile String reason = "not opened";
     volatile long headerGeneration;
     volatile boolean needsFull = true;
+    /**
+     * Regions its next delta rebuild copies besides the engine's dirty ones: its own header's
+     * bitmap when that header is of an older term than the set's freshest (what a deposed writer
+     * may have written on it alone); null if none. Cleared when it rejoins.
+     */
+    volatile java.util.BitSet ownRegions;
     volatile long rebuildDone;
     volatile long rebuildTotal;
     /** Requests issued to {@link #device} that have not returned (a hung one stays counted). */

@@ -15,7 +15,9 @@ import java.util.regex.Pattern;
  * {@link FencedException}: at the claim ({@code NBD_REP_ERR_POLICY} whose text starts with
  * "fenced:"), and for a request of a superseded session (an {@code EIO} error reply whose
  * structured-reply message is the fence's "fenced: replica … has promised term P, refusing term
- * R (… session of term R … superseded by term P …)", see {@link FencedSessionDevice}).
+ * R (… session of term R … superseded by term P … [fence promised-term=P promised-writer=W])",
+ * see {@link FencedSessionDevice}) — in both cases only if the promise fences this session
+ * ({@link #asFenced}).
  */
 record NbdConnector(String host, int port, String export, NbdClientTls tls, Duration requestTimeout,
         Duration reconnectDeadline, Duration handshakeTimeout) implements ReplicaConnector {
@@ -43,9 +45,9 @@ record NbdConnector(String host, int port, String export, NbdClientTls tls, Dura
         try {
             return new FencedSessionDevice(NbdClient.builder().host(host).port(port).exportName(name).tls(tls)
                     .requestTimeout(requestTimeout).reconnectDeadline(reconnectDeadline)
-                    .handshakeTimeout(handshakeTimeout).open(), describe());
+                    .handshakeTimeout(handshakeTimeout).open(), describe(), term, writer);
         } catch (NbdRefusedException e) {
-            FencedException f = asFenced(e, describe());
+            FencedException f = asFenced(e, describe(), term, writer);
             throw f != null ? f : e;
         }
     }
@@ -57,33 +59,48 @@ record NbdConnector(String host, int port, String export, NbdClientTls tls, Dura
     }
 
     /**
-     * The fencing refusal inside {@code t}'s cause chain, as a {@link FencedException}; null if
-     * none: a FencedException, a handshake refusal whose text starts with "fenced:", or an NBD
-     * error reply (EIO) whose message is the fence's refusal of a superseded session's request.
+     * The fencing refusal inside {@code t}'s cause chain, as a {@link FencedException}, for a
+     * session of {@code term} held by {@code writer}; null if none. A FencedException in the chain
+     * is returned as it is (only a fencing refusal is thrown as one). A server's text — a handshake
+     * refusal starting with "fenced:", or an error reply (EIO) whose message is the fence's refusal
+     * of a superseded session's request — counts only if it fences this session: the promise in its
+     * {@link FenceToken} tail is a newer term, or this term for another writer. Without the tail (a
+     * truncated message) a handshake refusal counts (a claim is refused only for those reasons) and
+     * a request's refusal counts only if its promised term is strictly newer than {@code term}.
      */
-    static FencedException asFenced(Throwable t, String where) {
+    static FencedException asFenced(Throwable t, String where, long term, String writer) {
         for (Throwable c = t; c != null; c = c.getCause()) {
             if (c instanceof FencedException f) {
                 return f;
             }
-            if (c instanceof NbdRefusedException r && r.serverMessage() != null
-                    && r.serverMessage().startsWith("fenced:")) {
-                Matcher m = TERMS.matcher(r.serverMessage());
-                long promised = m.find() ? Long.parseLong(m.group(1)) : 0;
-                long refused = m.find(0) ? Long.parseLong(m.group(2)) : 0;
-                return new FencedException(where, refused, promised, "server said: " + r.serverMessage());
-            }
-            if (c instanceof IOException && !(c instanceof NbdRefusedException) && c.getMessage() != null) {
+            String text;
+            boolean handshake;
+            if (c instanceof NbdRefusedException r) {
+                handshake = true;
+                text = r.serverMessage() != null && r.serverMessage().startsWith("fenced:") ? r.serverMessage() : null;
+            } else if (c instanceof IOException && c.getMessage() != null) {
+                handshake = false;
                 Matcher m = REPLY.matcher(c.getMessage());
-                if (m.find()) {
-                    String text = c.getMessage().substring(m.start());
-                    if (text.endsWith(")")) {
-                        text = text.substring(0, text.length() - 1); // the client's "EIO (...)" wrapping
-                    }
-                    return new FencedException(where, Long.parseLong(m.group(2)), Long.parseLong(m.group(1)),
-                            "server said: " + text);
+                text = m.find() ? c.getMessage().substring(m.start()) : null;
+                if (text != null && text.endsWith(")")) {
+                    text = text.substring(0, text.length() - 1); // the client's "EIO (...)" wrapping
                 }
+            } else {
+                continue;
             }
+            if (text == null) {
+                continue;
+            }
+            Matcher terms = TERMS.matcher(text);
+            long promised = terms.find() ? Long.parseLong(terms.group(1)) : 0;
+            long refused = terms.find(0) ? Long.parseLong(terms.group(2)) : term;
+            FenceToken.Promise p = FenceToken.parse(text);
+            boolean fences = p != null ? FenceToken.fences(p.term(), p.writer(), term, writer)
+                    : handshake || promised > term;
+            if (!fences) {
+                return null; // e.g. this writer's own newer session replaced the one that was refused
+            }
+            return new FencedException(where, refused, p != null ? p.term() : promised, "server said: " + text);
         }
         return null;
     }

@@ -27,6 +27,9 @@ import java.util.List;
  *       marked in sync, all under the membership lock so no drop-out moves the generation in
  *       between.</li>
  * </ol>
+ * A delta copies the dirty regions plus {@link Member#ownRegions}: a replica whose header is of an
+ * older term than the set's freshest may hold a deposed writer's writes outside the current
+ * line's dirty map (its own header bitmap names them; start-up sets it).
  * Chunks are copied one at a time; zero and hole runs of the source (per its extents) are written
  * as write-zeroes. The optional throttle sleeps between chunks, never while holding a range.
  */
@@ -65,6 +68,10 @@ final class Rebuilder {
             }
             if (delta) {
                 regions = engine.dirty.dirtyRegions();
+                BitSet own = target.ownRegions;
+                if (own != null) {
+                    regions.or(own); // what an older term wrote on it alone (docs/replication.md §5)
+                }
             } else {
                 regions = new BitSet();
                 regions.set(0, engine.dirty.regions());
@@ -252,6 +259,7 @@ final class Rebuilder {
             }
             target.headerGeneration = engine.generation();
             target.needsFull = false;
+            target.ownRegions = null;
             target.state = ReplicaState.IN_SYNC;
             target.reason = "";
             engine.state.commitState();

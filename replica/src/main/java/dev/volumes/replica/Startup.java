@@ -57,6 +57,7 @@ final class Startup {
             // generation an older writer may still have published to a replica it could reach
             long gterm = 0;
             long gmax = 0;
+            long highest = 0; // the highest generation on any readable header, whatever its term
             for (int i = 0; i < members.size(); i++) {
                 Member m = members.get(i);
                 if (m.device == null) {
@@ -66,6 +67,9 @@ final class Startup {
                 long s;
                 try {
                     s = within(ex, d::size, "size of " + m.id);
+                } catch (FencedException e) {
+                    // a newer writer claimed it after our claim: deposed, not unreachable
+                    throw new FencedException(config.name() + ": open with term " + config.term(), e);
                 } catch (IOException e) {
                     m.reason = "unreachable at open: " + FanOut.describe(e);
                     continue;
@@ -78,6 +82,7 @@ final class Startup {
                 try {
                     headers[i] = within(ex, () -> ReplicaHeader.read(d, m.id), "header of " + m.id);
                     m.headerGeneration = headers[i].generation();
+                    highest = Math.max(highest, headers[i].generation());
                     if (newer(headers[i].term(), headers[i].generation(), gterm, gmax)) {
                         gterm = headers[i].term();
                         gmax = headers[i].generation();
@@ -146,7 +151,9 @@ final class Startup {
                     }
                 }
             }
-            long generation = Math.max(gmax, rec == null ? 0 : rec.generation()) + 1;
+            // above every generation seen, not only the freshest header's: an older term's header
+            // may carry a higher one, and generations must still grow for anyone ordering by them
+            long generation = Math.max(highest, rec == null ? 0 : rec.generation()) + 1;
             // 4. decide who is in sync
             int reachable = 0;
             for (int i = 0; i < members.size(); i++) {
@@ -170,14 +177,26 @@ final class Startup {
                 } else {
                     m.state = ReplicaState.OUT_OF_SYNC;
                     m.needsFull = !usableHistory;
-                    if (m.device != null && headers[i] != null) {
+                    ReplicaHeader h = headers[i];
+                    if (m.device != null && h != null) {
                         m.reason = mr != null && !mr.inSync() && !mr.reason().isEmpty()
                                 ? "stale: " + mr.reason()
-                                : headers[i].term() == gterm
-                                        ? "stale: header generation " + headers[i].generation() + " < " + gmax
-                                        : "stale: header of term " + headers[i].term() + " generation "
-                                                + headers[i].generation() + ", older than term " + gterm
+                                : h.term() == gterm
+                                        ? "stale: header generation " + h.generation() + " < " + gmax
+                                        : "stale: header of term " + h.term() + " generation "
+                                                + h.generation() + ", older than term " + gterm
                                                 + " generation " + gmax;
+                        if (!m.needsFull && h.term() < gterm) {
+                            // an older term's writer may have written on it alone (minInSync: after
+                            // dropping the others) regions this line's dirty map never had: its own
+                            // bitmap names them; without one only a full copy is safe
+                            if (h.bitmapValid() && (h.bitmap().length == 0 || h.regionSize() > 0)) {
+                                m.ownRegions = dirty.regionsOf(h.bitmap(), h.regionSize());
+                            } else {
+                                m.needsFull = true;
+                                m.reason += "; its header bitmap is unusable: full rebuild";
+                            }
+                        }
                     }
                 }
             }
@@ -219,6 +238,11 @@ final class Startup {
                         try {
                             engine.rebuilder.copyRegions(source, t, regions);
                         } catch (IOException e) {
+                            FencedException f = NbdConnector.asFenced(e, t.where(), config.term(), config.writer());
+                            if (f != null) {
+                                throw new FencedException(config.name() + ": open with term " + config.term()
+                                        + ": restart resync", f);
+                            }
                             t.state = ReplicaState.OUT_OF_SYNC;
                             t.needsFull = false;
                             t.reason = "restart resync failed: " + e.getMessage();

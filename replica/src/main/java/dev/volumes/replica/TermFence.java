@@ -33,6 +33,12 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * <p>One session per export at a time: a claim with the same term and writer also supersedes the
  * older session (a writer reconnecting must not have stale requests of its old connection land
  * after its new ones). Multi-connection clients are therefore not supported on replica exports.
+ *
+ * <p>A request of a superseded session is refused according to the promise at the time of the
+ * request: as a {@link FencedException} (whose text ends with a {@link FenceToken}) only when the
+ * promise fences the session — a newer term, or its term for another writer; a session replaced by
+ * the same writer with the same term (a reconnect, the engine's fencing probe) fails with a plain
+ * IOException, which is no reason for the writer to stop.
  */
 final class TermFence implements AutoCloseable {
 
@@ -80,15 +86,15 @@ final class TermFence implements AutoCloseable {
         }
         try {
             TermStore.Promise p = store.current();
-            if (term < p.term() || (term == p.term() && !writer.equals(p.writer()))) {
+            if (FenceToken.fences(p.term(), p.writer(), term, writer)) {
                 throw new FencedException(export, term, p.term(), "promised to writer " + p.writer()
-                        + "; claim by " + writer + " refused");
+                        + "; claim by " + writer + " refused " + FenceToken.of(p.term(), p.writer()));
             }
             if (term > p.term()) {
                 store.promise(term, writer);
             }
             for (Session old : sessions) {
-                old.dead = "superseded by term " + term + " of writer " + writer;
+                old.superseded = true;
                 superseded.add(old);
             }
             sessions.clear();
@@ -117,8 +123,8 @@ final class TermFence implements AutoCloseable {
         final long term;
         final String writer;
         final Runnable onSuperseded;
-        /** Null while current; why it died otherwise. Written under the write lock. */
-        volatile String dead;
+        /** Set (under the write lock) when a later claim retired this session. */
+        volatile boolean superseded;
         private volatile boolean closed;
 
         Session(long term, String writer, Runnable onSuperseded) {
@@ -143,12 +149,18 @@ final class TermFence implements AutoCloseable {
                 if (closed) {
                     throw new dev.volumes.device.DeviceClosedException(name(), what);
                 }
-                String why = dead;
-                if (why != null) {
-                    // over NBD this text is the error reply's message (structured replies), which
-                    // the connector turns back into a FencedException
-                    throw new FencedException(export, term, store.current().term(), what + " refused: session of term "
-                            + term + " (writer " + writer + ") " + why);
+                if (superseded) {
+                    // over NBD this text is the error reply's message (structured replies); the
+                    // connector reads the promise from its tail and decides whether it fences
+                    TermStore.Promise p = store.current();
+                    if (FenceToken.fences(p.term(), p.writer(), term, writer)) {
+                        throw new FencedException(export, term, p.term(), what + " refused: session of term " + term
+                                + " (writer " + writer + ") superseded by term " + p.term() + " of writer " + p.writer()
+                                + " " + FenceToken.of(p.term(), p.writer()));
+                    }
+                    throw new IOException("replica export " + export + ": " + what + " refused: session of term " + term
+                            + " (writer " + writer + ") was replaced by a newer session of the same writer and term"
+                            + " (a reconnect or a fencing probe); not fenced");
                 }
                 return op.run();
             } finally {

@@ -150,6 +150,73 @@ class FencingNbdIT {
         }
     }
 
+    /**
+     * A second claim by the same writer with the same term (a reconnect; the engine's fencing
+     * probe) retires the first session, but is not a fence: a request of the first session that
+     * reaches the server before its cut fails as an ordinary error. A newer term claimed later
+     * still fences it, and a claim of the same term by another writer is refused as a fence.
+     */
+    @Test
+    void aSameWriterSameTermReclaimOverNbdIsNotAFenceButANewerTermIs() throws Exception {
+        startServers(true);
+        try (Device old = nbd(0).connect(7, "nodeA"); Device again = nbd(0).connect(7, "nodeA")) {
+            assertThat(heldCuts).hasSize(1);
+            long before = calls(0);
+            assertThatThrownBy(() -> old.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), BLOCK))
+                    .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class)
+                    .hasMessageContaining("replaced by a newer session of the same writer and term");
+            assertThat(calls(0)).as("calls that reached the volume").isEqualTo(before);
+            again.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 3)), BLOCK);
+            servers.get(0).localConnector("vol").connect(8, "nodeB");
+            for (Device d : List.of(old, again)) {
+                assertThatThrownBy(() -> d.read(ByteBuffer.allocate(BLOCK), 0))
+                        .isInstanceOfSatisfying(FencedException.class, f -> {
+                            assertThat(f.refusedTerm()).isEqualTo(7);
+                            assertThat(f.promisedTerm()).isEqualTo(8);
+                        });
+            }
+        }
+        assertThatThrownBy(() -> nbd(0).connect(8, "nodeC")).isInstanceOfSatisfying(FencedException.class,
+                f -> assertThat(f.promisedTerm()).isEqualTo(8));
+        assertThatThrownBy(() -> nbd(0).connect(7, "nodeA")).isInstanceOf(FencedException.class);
+    }
+
+    /**
+     * The review's race, made deterministic by holding back the cuts: a write fails on r1 and r2,
+     * too few would remain, so the engine keeps them in sync and probes them with its own term and
+     * writer. Each probe's claim retires the writer's session on that replica; a read on the
+     * retired r1 session then reaches the server and is refused. That refusal is not a fence: the
+     * read goes on to r0, and the writer is not deposed (its writes are refused only until it
+     * reopens, as after any below-requirement failure). Before the fix the refusal was taken as
+     * a fence and the engine stopped for good.
+     */
+    @Test
+    void theWritersOwnFencingProbeDoesNotMakeItFenced() throws Exception {
+        startServers(true);
+        byte[] acked = Fixture.pattern(BLOCK, 1);
+        try (ReplicatedDevice a = writer(1, "nodeA", allNbd()).preferred("r1").skipInitialSync().open()) {
+            a.write(ByteBuffer.wrap(acked), 0);
+            for (int i = 1; i < 3; i++) {
+                counters.get(i).on(Op.WRITE).when(r -> r.offset() == BLOCK).times(1).fail(FaultInjector.Fault.EIO);
+            }
+            assertThatThrownBy(() -> a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), BLOCK))
+                    .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class)
+                    .hasMessageContaining("nothing is published");
+            assertThat(heldCuts).as("the probes' claims retired the writer's sessions on r1 and r2").hasSize(2);
+            assertThat(a.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            ByteBuffer got = ByteBuffer.allocate(BLOCK);
+            a.read(got, 0);
+            assertThat(got.array()).isEqualTo(acked);
+            assertThatThrownBy(() -> a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 3)), 0))
+                    .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class)
+                    .hasMessageContaining("(reopen)");
+        }
+        try (ReplicatedDevice again = writer(1, "nodeA", allNbd()).open()) {
+            assertThat(again.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            assertThat(Fixture.readAll(again, BLOCK)).isEqualTo(acked);
+        }
+    }
+
     /** The engine learns it is fenced from the refused request itself, before any probe or drop-out. */
     @Test
     void theEngineSurfacesTheServersFencingOfARequestAsFencedException() throws Exception {

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -126,6 +127,209 @@ class TermAwareStartupTest {
 
     private static ReplicaHeader header(MemoryDevice d) throws IOException {
         return ReplicaHeader.read(d, d.name());
+    }
+
+    /** A connector whose next session runs {@code hook} once, before its first call of {@code op}. */
+    private static ReplicaConnector claimedBefore(ReplicaConnector inner, String op, IoRunnable hook) {
+        return new ReplicaConnector() {
+            @Override
+            public Device connect(long term, String writer) throws IOException {
+                Device d = inner.connect(term, writer);
+                java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean(true);
+                return new dev.volumes.device.ForwardingDevice(d) {
+                    private void before(String what) throws IOException {
+                        if (what.equals(op) && armed.getAndSet(false)) {
+                            hook.run();
+                        }
+                    }
+
+                    @Override
+                    public long size() throws IOException {
+                        before("size");
+                        return super.size();
+                    }
+
+                    @Override
+                    public void write(ByteBuffer src, long offset, dev.volumes.device.WriteFlag flag) throws IOException {
+                        before("write");
+                        super.write(src, offset, flag);
+                    }
+
+                    @Override
+                    public void write(ByteBuffer src, long offset) throws IOException {
+                        write(src, offset, dev.volumes.device.WriteFlag.NONE);
+                    }
+                };
+            }
+
+            @Override
+            public String describe() {
+                return inner.describe();
+            }
+        };
+    }
+
+    private long[] generations() throws IOException {
+        long[] g = new long[disks.size()];
+        for (int i = 0; i < g.length; i++) {
+            g[i] = header(disks.get(i)).generation();
+        }
+        return g;
+    }
+
+    /**
+     * minInSync(1), this node's state current: a newer writer claims r1 after our claim but before
+     * our size() of it. The session's size() is refused as fenced; the open must fail with
+     * FencedException and write no header. Before the fix the refusal counted as "unreachable at
+     * open", and with the state current the open went on and wrote term-2 headers to r0 and r2,
+     * which the newer writer had not reached.
+     */
+    @Test
+    void aNewerClaimBetweenOurClaimAndOurSizeFailsTheOpen() throws Exception {
+        startServers(3);
+        try (ReplicatedDevice dev = node("nodeA", 1, connectors()).mode(ReplicationMode.minInSync(1))
+                .skipInitialSync().open()) {
+            dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 1)), 0);
+        }
+        long[] before = generations();
+        List<ReplicaConnector> a = new ArrayList<>(connectors());
+        a.set(1, claimedBefore(a.get(1), "size", () -> claim(1, 5, "nodeB")));
+        assertThatThrownBy(() -> node("nodeA", 2, a).mode(ReplicationMode.minInSync(1)).open())
+                .isInstanceOfSatisfying(FencedException.class, f -> assertThat(f.promisedTerm()).isEqualTo(5))
+                .hasMessageContaining("open with term 2");
+        assertThat(generations()).as("no header was written").isEqualTo(before);
+        for (MemoryDevice d : disks) {
+            assertThat(header(d).term()).isEqualTo(1);
+        }
+    }
+
+    /**
+     * The same, but the newer writer claims r1 while our open copies the activity log onto it
+     * (restart resync, a dirty region left by a write that failed below the requirement). The
+     * copy's refusal is a fence, not a failed resync: the open fails with FencedException and
+     * writes no header (before: r1 "restart resync failed", term-2 headers on r0 and r2).
+     */
+    @Test
+    void aNewerClaimDuringTheRestartResyncFailsTheOpen() throws Exception {
+        startServers(3);
+        try (ReplicatedDevice dev = node("nodeA", 1, connectors()).mode(ReplicationMode.minInSync(3))
+                .skipInitialSync().open()) {
+            dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 1)), 0);
+            faults.get(2).on(Op.WRITE).when(r -> r.offset() == 4 * BLOCK).times(1).fail(Fault.EIO);
+            assertThatThrownBy(() -> dev.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), 4 * BLOCK))
+                    .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class);
+        }
+        long[] before = generations();
+        List<ReplicaConnector> a = new ArrayList<>(connectors());
+        a.set(1, claimedBefore(a.get(1), "write", () -> claim(1, 5, "nodeB")));
+        assertThatThrownBy(() -> node("nodeA", 2, a).mode(ReplicationMode.minInSync(1)).open())
+                .isInstanceOfSatisfying(FencedException.class, f -> assertThat(f.promisedTerm()).isEqualTo(5))
+                .hasMessageContaining("restart resync");
+        assertThat(generations()).as("no header was written").isEqualTo(before);
+    }
+
+    private static final long REGION = 64 << 10;
+
+    /**
+     * The history of the review's R3/R4 scenario, with real bytes. minInSync(1), 64 KiB regions:
+     * node A (term 1) writes region 3 on all three, then a write to region 3 fails on r0 and r1,
+     * which are dropped; A goes on alone on r2 and writes region 12 — its bit reaches r2's header
+     * only. A reopens (r2 gets one more generation). Node B (term 2) then opens the set without r2
+     * (docs: "open the set without it") and writes region 7. Afterwards r0 and r1 carry (term 2,
+     * generation g+1), r2 (term 1, generation g+2) with A's bytes in region 12, which B's line
+     * never wrote.
+     *
+     * @return the highest header generation on any replica
+     */
+    private long deposedWriterWroteAloneOnR2() throws IOException {
+        startServers(3);
+        ReplicationMode mode = ReplicationMode.minInSync(1);
+        try (ReplicatedDevice a = node("nodeA", 1, connectors()).mode(mode).regionSize(REGION).skipInitialSync()
+                .open()) {
+            a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 1)), 3 * REGION);
+            for (int i = 0; i < 2; i++) {
+                faults.get(i).on(Op.WRITE).when(r -> r.offset() == 3 * REGION).times(1).fail(Fault.EIO);
+            }
+            a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), 3 * REGION); // acknowledged by r2 alone
+            assertThat(a.status()).extracting(ReplicaStatus::state)
+                    .containsExactly(ReplicaState.OUT_OF_SYNC, ReplicaState.OUT_OF_SYNC, ReplicaState.IN_SYNC);
+            a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 3)), 12 * REGION);
+        }
+        try (ReplicatedDevice a = node("nodeA", 1, connectors()).mode(mode).regionSize(REGION).open()) {
+            assertThat(a.status().get(2).state()).isEqualTo(ReplicaState.IN_SYNC);
+        }
+        List<Hooked> all = connectors();
+        try (ReplicatedDevice b = node("nodeB", 2, all.subList(0, 2)).mode(mode).regionSize(REGION).open()) {
+            b.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 4)), 7 * REGION);
+        }
+        ReplicaHeader r0 = header(disks.get(0));
+        ReplicaHeader r2 = header(disks.get(2));
+        assertThat(r0.term()).isEqualTo(2);
+        assertThat(r2.term()).isEqualTo(1);
+        assertThat(r2.generation()).as("the deposed line's generation is the higher one").isGreaterThan(r0.generation());
+        assertThat(BitSet.valueOf(r0.bitmap()).get(12)).as("region 12's bit is not in B's line").isFalse();
+        assertThat(BitSet.valueOf(r2.bitmap()).get(12)).isTrue();
+        return Math.max(r0.generation(), r2.generation());
+    }
+
+    private void assertAllReplicasIdentical() throws IOException {
+        byte[] r0 = Fixture.readAll(disks.get(0), SIZE);
+        assertIdentical(r0, Fixture.readAll(disks.get(1), SIZE), "r1");
+        assertIdentical(r0, Fixture.readAll(disks.get(2), SIZE), "r2");
+    }
+
+    /**
+     * The new generation is above every readable header's, also r2's of the older term, so anyone
+     * ordering by generation alone still sees it grow. Before the fix it was the freshest header's
+     * generation + 1 (g+2), equal to r2's.
+     */
+    @Test
+    void theNewGenerationIsAboveEveryHeaderSeen() throws Exception {
+        long highest = deposedWriterWroteAloneOnR2();
+        try (ReplicatedDevice c = node("nodeC", 3, connectors()).mode(ReplicationMode.minInSync(1))
+                .regionSize(REGION).open()) {
+            assertThat(c.generation()).isEqualTo(highest + 1);
+            assertThat(header(disks.get(0)).generation()).isEqualTo(highest + 1);
+        }
+    }
+
+    /**
+     * The third writer finds r2 stale with an older term. Its rebuild must also copy the regions
+     * in r2's own header bitmap (region 12, written only by the deposed line); before the fix the
+     * delta copied only the current line's dirty regions (3, 7) and r2 rejoined in sync still
+     * holding A's bytes in region 12 (first difference at byte 786432 = 12 × 64 KiB).
+     */
+    @Test
+    void aStaleReplicaOfAnOlderTermIsRebuiltWithItsOwnDirtyRegions() throws Exception {
+        deposedWriterWroteAloneOnR2();
+        try (ReplicatedDevice c = node("nodeC", 3, connectors()).mode(ReplicationMode.minInSync(1))
+                .regionSize(REGION).open()) {
+            assertThat(c.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            assertThat(c.status().get(2).reason()).contains("older than term 2");
+            ByteBuffer got = ByteBuffer.allocate(BLOCK);
+            c.read(got, 12 * REGION);
+            assertIdentical(new byte[BLOCK], got.array(), "region 12 in the successor's line");
+            RebuildReport report = c.rebuild("r2");
+            assertThat(report.delta()).isTrue();
+            assertAllReplicasIdentical();
+            assertThat(c.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+        }
+    }
+
+    /** R3 without a usable bitmap: r2's header bitmap is torn, so its rebuild is a full one. */
+    @Test
+    void aStaleReplicaOfAnOlderTermWithATornBitmapIsRebuiltInFull() throws Exception {
+        deposedWriterWroteAloneOnR2();
+        MemoryDevice r2 = disks.get(2);
+        ByteBuffer b = ByteBuffer.allocate(1);
+        r2.read(b, SIZE + ReplicaHeader.BITMAP_OFFSET);
+        r2.write(ByteBuffer.wrap(new byte[] {(byte) (b.get(0) ^ 0x40)}), SIZE + ReplicaHeader.BITMAP_OFFSET);
+        assertThat(header(r2).bitmapValid()).isFalse();
+        try (ReplicatedDevice c = node("nodeC", 3, connectors()).mode(ReplicationMode.minInSync(1))
+                .regionSize(REGION).open()) {
+            assertThat(c.rebuild("r2").delta()).isFalse();
+            assertAllReplicasIdentical();
+        }
     }
 
     /**

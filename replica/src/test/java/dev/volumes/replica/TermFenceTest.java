@@ -52,6 +52,92 @@ class TermFenceTest {
         assertThat(b.get(0)).isEqualTo((byte) 1);
     }
 
+    /**
+     * A writer that claims again with its own term (a reconnect, or the engine's fencing probe)
+     * retires its old session, but that is not a fence: the old session's requests fail as
+     * ordinary errors. Once a newer term is promised they fail as fenced.
+     */
+    @Test
+    void aSameWriterReclaimWithItsOwnTermRetiresTheOldSessionWithoutFencingIt() throws IOException {
+        TermFence f = fence(disk);
+        AtomicInteger cut = new AtomicInteger();
+        Device first = f.claim(3, "nodeA", cut::incrementAndGet);
+        first.write(ByteBuffer.wrap(new byte[] {1}), 0);
+        Device second = f.claim(3, "nodeA", null);
+        assertThat(cut).hasValue(1);
+        assertThatThrownBy(() -> first.read(ByteBuffer.allocate(1), 0))
+                .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class)
+                .hasMessageContaining("replaced by a newer session of the same writer and term");
+        assertThatThrownBy(() -> first.write(ByteBuffer.wrap(new byte[] {2}), 0))
+                .isNotInstanceOf(FencedException.class);
+        ByteBuffer b = ByteBuffer.allocate(1);
+        second.read(b, 0);
+        assertThat(b.get(0)).isEqualTo((byte) 1);
+        f.claim(4, "nodeB", null);
+        for (Device d : new Device[] {first, second}) {
+            assertThatThrownBy(() -> d.read(ByteBuffer.allocate(1), 0))
+                    .isInstanceOfSatisfying(FencedException.class, e -> {
+                        assertThat(e.refusedTerm()).isEqualTo(3);
+                        assertThat(e.promisedTerm()).isEqualTo(4);
+                    });
+        }
+    }
+
+    /**
+     * The client's reading of a fencing text that crossed NBD (an error reply's message, or a
+     * handshake refusal): the structured tail decides, compared with the session's own term and
+     * writer; without the tail only a strictly newer promised term is a fence.
+     */
+    @Test
+    void theClientTakesOnlyANewerTermOrAnotherWriterOfItsTermAsAFence() throws IOException {
+        TermFence f = fence(disk);
+        Device old = f.claim(7, "nodeA", null);
+        f.claim(8, "node B)]", null); // a writer id that needs escaping in the structured tail
+        IOException refused = catchIo(() -> old.sync());
+        IOException overNbd = new IOException("nbd server x export 'vol': sync of 0 bytes at offset 0 failed: EIO ("
+                + refused.getMessage() + ")");
+        assertThat(NbdConnector.asFenced(overNbd, "r0", 7, "nodeA"))
+                .isNotNull()
+                .satisfies(e -> {
+                    assertThat(e.refusedTerm()).isEqualTo(7);
+                    assertThat(e.promisedTerm()).isEqualTo(8);
+                    assertThat(e.getMessage()).contains("superseded by term 8 of writer node B)]");
+                });
+        assertThat(NbdConnector.asFenced(overNbd, "r0", 8, "node B)]"))
+                .as("the same text seen by the promised writer itself").isNull();
+        // the same writer and term: the old session is merely replaced, on the wire as well
+        TermFence g = new TermFence("vol2", disk, TermStore.open(MemoryDevice.create("t2", TermStore.DEVICE_SIZE)),
+                Duration.ofMillis(300));
+        Device first = g.claim(5, "nodeA", null);
+        g.claim(5, "nodeA", null);
+        IOException replaced = catchIo(() -> first.sync());
+        assertThat(NbdConnector.asFenced(new IOException("EIO (" + replaced.getMessage() + ")"), "r0", 5, "nodeA"))
+                .isNull();
+        // a handshake refusal: the same term promised to another writer is a fence
+        IOException claim = catchIo(() -> f.claim(8, "nodeC", null));
+        assertThat(NbdConnector.asFenced(new dev.volumes.nbd.NbdRefusedException("127.0.0.1:1",
+                "vol;term=8;writer=nodeC", "NBD_OPT_GO", 0x80000002, claim.getMessage()),
+                "r0", 8, "nodeC")).isNotNull();
+        // no structured tail (a truncated message): only a strictly newer term counts
+        assertThat(NbdConnector.asFenced(new IOException("EIO (fenced: replica vol has promised term 9, refusing term 9"
+                + " (request refused: ...))"), "r0", 9, "nodeA")).isNull();
+        assertThat(NbdConnector.asFenced(new IOException("EIO (fenced: replica vol has promised term 9, refusing term 8"
+                + " (request refused: ...))"), "r0", 8, "nodeA")).isNotNull();
+    }
+
+    private interface IoCall {
+        void run() throws IOException;
+    }
+
+    private static IOException catchIo(IoCall call) {
+        try {
+            call.run();
+        } catch (IOException e) {
+            return e;
+        }
+        throw new AssertionError("expected an IOException");
+    }
+
     @Test
     void promiseSurvivesReopen() throws IOException {
         fence(disk).claim(42, "nodeA", null);
