@@ -127,11 +127,13 @@ final class HaRunner implements Closeable {
         }
     }
 
+    /** The controller logs every transition; operators also get one plain line when leadership starts or ends. */
     private static void printTransition(ControllerEvent e, PrintStream out) {
-        out.printf("volumes: ha: %s %s -> %s, term %d%s%n", e.nodeId(), e.from(), e.to(), e.term(),
-                e.reason() == null || e.reason().isEmpty() ? "" : " (" + e.reason() + ")");
         if (e.to() == ControllerState.LEADER) {
             out.printf("volumes: ha: %s is the leader of term %d and accepts writes%n", e.nodeId(), e.term());
+        } else if (e.from() == ControllerState.LEADER) {
+            out.printf("volumes: ha: %s is no longer the leader (term %d: %s); writes are refused%n", e.nodeId(), e.term(),
+                    e.reason());
         }
         out.flush();
     }
