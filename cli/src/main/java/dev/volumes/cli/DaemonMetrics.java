@@ -58,6 +58,13 @@ final class DaemonMetrics implements Closeable {
                 .callback(cb -> cb.call(value.getAsLong())).register(registry);
     }
 
+    /** Registers a gauge with one label, one series per entry of {@code values}, read at every scrape. */
+    void gauge(String name, String help, String label, java.util.Map<String, LongSupplier> values) {
+        GaugeWithCallback.builder().name(name).help(help).labelNames(label)
+                .callback(cb -> values.forEach((value, supplier) -> cb.call(supplier.getAsLong(), value)))
+                .register(registry);
+    }
+
     /**
      * The metrics of one export and operation, with their labelled data points resolved once (at
      * wrap time), so recording a request on the I/O path does no label lookup.

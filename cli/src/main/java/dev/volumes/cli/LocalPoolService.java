@@ -193,9 +193,7 @@ class LocalPoolService implements PoolService {
 
     @Override
     public CheckView check() throws IOException {
-        dev.volumes.pool.CheckReport report = pool.check();
-        return new CheckView(report.clean(), report.problems(), report.volumes(), report.metadataBlocks(),
-                report.dataBlocks(), report.generation());
+        return CheckView.of(pool.check());
     }
 
     @Override

@@ -11,7 +11,8 @@ import picocli.CommandLine.Command;
 @Command(name = "volumes", mixinStandardHelpOptions = true, version = "volumes 0.1.0",
         description = "Copy-on-write volume pools served over NBD.",
         subcommands = {ServeCommand.class, PoolCommand.class, VolumeCommand.class, SnapshotCommand.class,
-            CloneCommand.class, DiffCommand.class, ExportCommand.class, ImportCommand.class, OciCommand.class, CommandLine.HelpCommand.class},
+            CloneCommand.class, DiffCommand.class, ExportCommand.class, ImportCommand.class, OciCommand.class,
+            ReplicaCommand.class, HaCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Exit codes: 0 ok, 1 failure, 2 usage, 3 not found, 4 exists, 5 pool full, 6 in use, 7 read-only, 8 check found problems."})
 public final class Main {
 
@@ -21,8 +22,30 @@ public final class Main {
 
     private Main() {}
 
+    /**
+     * Loggers of the libraries under the ZooKeeper coordinator, kept reachable so their levels
+     * stick (java.util.logging holds loggers weakly). Their INFO chatter is not for operators;
+     * the coordinator reports connection state itself.
+     */
+    private static final java.util.List<java.util.logging.Logger> QUIET = java.util.List.of(
+            java.util.logging.Logger.getLogger("org.apache.zookeeper"),
+            java.util.logging.Logger.getLogger("org.apache.curator"));
+
     public static void main(String[] args) {
+        configureLogging();
         System.exit(run(args));
+    }
+
+    /**
+     * One line per log record on stderr ({@code volumes: WARNING: message}) unless the user set
+     * a format or a logging configuration; ZooKeeper and Curator only from SEVERE.
+     */
+    static void configureLogging() {
+        if (System.getProperty("java.util.logging.config.file") == null
+                && System.getProperty("java.util.logging.SimpleFormatter.format") == null) {
+            System.setProperty("java.util.logging.SimpleFormatter.format", "volumes: %4$s: %5$s%6$s%n");
+            QUIET.forEach(l -> l.setLevel(java.util.logging.Level.SEVERE));
+        }
     }
 
     /** Runs the command line and returns the exit code (for tests and embedding). */

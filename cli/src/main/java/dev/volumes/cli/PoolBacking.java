@@ -18,13 +18,14 @@ import java.nio.file.Path;
 
 /**
  * Where a pool lives when it is not the default file {@code DIR/default.pool}: another file, an
- * S3 prefix ({@code s3://bucket/prefix}) or, read-only, an OCI image of a pool
+ * S3 prefix ({@code s3://bucket/prefix}), an export of any NBD server ({@code nbd://host/export})
+ * or, read-only, an OCI image of a pool
  * ({@code oci://registry/repository:tag}). Recorded as JSON in {@code DIR/pool.json} by
  * {@code pool create --backing} so every later command and {@code serve} open the same place.
  * Credentials are never recorded: S3 ones come from the AWS environment and files
  * ({@link AwsEnvironment}), registry ones from {@code ~/.docker/config.json}.
  *
- * @param uri the backing as the user gave it: a path, {@code s3://...} or {@code oci://...}
+ * @param uri the backing as the user gave it: a path, {@code s3://...}, {@code nbd://...} or {@code oci://...}
  * @param endpoint S3 endpoint override (e.g. an s3proxy or MinIO URL), or null for the AWS
  *     environment's ({@code AWS_ENDPOINT_URL_S3}, profile {@code endpoint_url}, else AWS)
  */
@@ -44,6 +45,8 @@ record PoolBacking(String uri, String endpoint) {
             s3Bucket(uri);
         } else if (isOci(uri)) {
             OciAddress.parse(uri);
+        } else if (isNbd(uri)) {
+            dev.volumes.nbd.NbdClient.builder().uri(uri); // validates the URI (exit 2 if malformed)
         }
     }
 
@@ -53,6 +56,12 @@ record PoolBacking(String uri, String endpoint) {
 
     private static boolean isOci(String uri) {
         return uri.startsWith("oci://");
+    }
+
+    /** {@code nbd://}, {@code nbds://}, {@code nbd+unix://}, {@code nbds+unix://}: an export of any NBD server. */
+    static boolean isNbd(String uri) {
+        return uri.startsWith("nbd://") || uri.startsWith("nbds://") || uri.startsWith("nbd+unix://")
+                || uri.startsWith("nbds+unix://");
     }
 
     @JsonIgnore
@@ -82,6 +91,23 @@ record PoolBacking(String uri, String endpoint) {
      * @throws CliException EXISTS if a file or S3 device is already there; USAGE for an OCI backing
      */
     Device create(long size) throws IOException {
+        if (isNbd(uri)) {
+            Device export = openNbd();
+            try {
+                long available = export.size();
+                if (size == Long.MAX_VALUE) {
+                    return export; // no --size: all of it
+                }
+                if (size > available) {
+                    throw new CliException(ExitCode.USAGE, "the NBD export " + uri + " holds " + Sizes.format(available)
+                            + ", less than the " + Sizes.format(size) + " asked for (omit --size to use all of it)");
+                }
+                return size == available ? export : new OwningSlice(dev.volumes.device.Devices.slice(export, 0, size), export);
+            } catch (IOException | RuntimeException e) {
+                export.close();
+                throw e;
+            }
+        }
         if (isOci(uri)) {
             throw new CliException(ExitCode.USAGE, "an OCI image holds a frozen pool and is opened read-only, "
                     + "not created (freeze one with `volumes oci freeze-pool`)");
@@ -108,6 +134,9 @@ record PoolBacking(String uri, String endpoint) {
      * @throws dev.volumes.device.DeviceInUseException if another writer holds it
      */
     Device open() throws IOException {
+        if (isNbd(uri)) {
+            return openNbd();
+        }
         if (isOci(uri)) {
             OciAddress address = OciAddress.parse(uri);
             return ImageDevice.open(address.client(), address.ref(), ImageOptions.defaults());
@@ -130,6 +159,38 @@ record PoolBacking(String uri, String endpoint) {
             throw new CliException(ExitCode.NOT_FOUND, "no pool file at " + file);
         }
         return FileDevice.open(file);
+    }
+
+    /**
+     * The NBD export (the pool's whole backing; a pool created smaller than the export only uses
+     * its head, and finds its size in its own superblock). Request timeout 60 s; a dropped
+     * connection is retried for 60 s, acknowledged unflushed writes replayed (docs/nbd.md).
+     */
+    private Device openNbd() throws IOException {
+        try {
+            return dev.volumes.nbd.NbdClient.builder().uri(uri).reconnectDeadline(java.time.Duration.ofSeconds(60)).open();
+        } catch (IOException e) {
+            throw new IOException("cannot open the pool's NBD backing " + uri + ": " + Failures.message(e), e);
+        }
+    }
+
+    /** A slice that closes the device it slices. */
+    private static final class OwningSlice extends ForwardingDevice {
+        private final Device whole;
+
+        OwningSlice(Device slice, Device whole) {
+            super(slice);
+            this.whole = whole;
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                super.close();
+            } finally {
+                whole.close();
+            }
+        }
     }
 
     private S3Client s3Client() throws IOException {

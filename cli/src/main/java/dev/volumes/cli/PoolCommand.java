@@ -20,14 +20,15 @@ final class PoolCommand {
             description = "Create the pool file DIR/default.pool (sparse: it takes disk space only as data is written).")
     static final class Create implements Callable<Integer> {
         @Mixin CommonOptions common;
-        @Option(names = "--size", paramLabel = "SIZE", defaultValue = "64G",
-                description = "Pool capacity (default ${DEFAULT-VALUE}).") String size;
+        @Option(names = "--size", paramLabel = "SIZE",
+                description = "Pool capacity (default 64G; on an nbd:// backing the whole export).") String size;
         @Option(names = "--block-size", paramLabel = "SIZE",
                 description = "Block size, a power of two from 4K to 1M (default: the pool's default).") String blockSize;
         @Option(names = "--label", paramLabel = "TEXT", defaultValue = "default", description = "Pool label.") String label;
         @Option(names = "--backing", paramLabel = "URI",
                 description = {"Where the pool lives: a file path, s3://BUCKET/PREFIX (credentials, region and endpoint from "
-                    + "the AWS environment and ~/.aws files), or oci://REGISTRY/REPO:TAG (a frozen pool, opened read-only).",
+                    + "the AWS environment and ~/.aws files), nbd://HOST[:PORT]/EXPORT (any NBD server; also nbds://, "
+                    + "nbd+unix://), or oci://REGISTRY/REPO:TAG (a frozen pool, opened read-only).",
                     "Default: DIR/default.pool. Recorded in DIR/pool.json for later commands."}) String backing;
         @Option(names = "--s3-endpoint", paramLabel = "URL",
                 description = "S3 endpoint override for an s3:// backing (MinIO, s3proxy, ...); default from the AWS environment.")
@@ -35,7 +36,8 @@ final class PoolCommand {
 
         @Override
         public Integer call() throws Exception {
-            long bytes = Sizes.parse(size);
+            boolean nbd = backing != null && PoolBacking.isNbd(backing);
+            long bytes = size != null ? Sizes.parse(size) : nbd ? Long.MAX_VALUE : 64L << 30;
             PoolOptions.Builder options = PoolOptions.builder().label(label);
             if (blockSize != null) {
                 options.blockSize(Math.toIntExact(Sizes.parse(blockSize)));

@@ -65,6 +65,37 @@ class CommandsIT {
     }
 
     @Test
+    void checkReportsADamagedSuperblockSlotWithExit8AndRepairFixesIt() throws Exception {
+        Launcher.run(dir, "pool", "create", "--size", "256M").ok();
+        Launcher.run(dir, "volume", "create", "a", "10M").ok();
+        Launcher.run(dir, "snapshot", "create", "a", "a@1").ok();
+        long generation = JSON.readTree(Launcher.run(dir, "pool", "info", "--json").ok().out()).get("generation").asLong();
+        assertThat(generation).as("enough commits that an old slot is in use").isGreaterThanOrEqualTo(3);
+        long oldSlot = (generation + 2) % 4; // holds generation G-2: neither the newest nor the next one written
+        try (var file = java.nio.channels.FileChannel.open(dir.resolve("default.pool"),
+                java.nio.file.StandardOpenOption.READ, java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1);
+            file.read(b, oldSlot * 4096 + 100);
+            b.put(0, (byte) ~b.get(0)).rewind();
+            file.write(b, oldSlot * 4096 + 100);
+        }
+
+        Result check = Launcher.run(dir, "pool", "check", "--json");
+        assertThat(check.exit()).as(check.err()).isEqualTo(ExitCode.CHECK_FAILED.code);
+        JsonNode report = JSON.readTree(check.out());
+        assertThat(report.get("clean").asBoolean()).isFalse();
+        assertThat(report.get("findings").findValuesAsText("kind")).contains("SUPERBLOCK");
+        assertThat(report.get("findings").findValuesAsText("message")).anyMatch(m -> m.contains("slot " + oldSlot));
+        Result table = Launcher.run(dir, "pool", "check");
+        assertThat(table.exit()).isEqualTo(ExitCode.CHECK_FAILED.code);
+        assertThat(table.out()).contains("slot " + oldSlot);
+
+        Launcher.run(dir, "pool", "repair").ok();
+        assertThat(JSON.readTree(Launcher.run(dir, "pool", "check", "--json").ok().out()).get("clean").asBoolean()).isTrue();
+        assertThat(Launcher.run(dir, "volume", "list", "--json").ok().out()).contains("a@1");
+    }
+
+    @Test
     void errorsAreOneLineWithDocumentedExitCodes() throws Exception {
         Launcher.run(dir, "pool", "create", "--size", "256M").ok();
         Launcher.run(dir, "volume", "create", "a", "10M").ok();

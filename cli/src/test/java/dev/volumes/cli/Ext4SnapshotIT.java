@@ -31,6 +31,9 @@ class Ext4SnapshotIT {
         if (!Files.exists(Path.of("/dev/fuse"))) {
             Peers.missing("/dev/fuse (FUSE kernel support)");
         }
+        if (!"root".equals(System.getProperty("user.name"))) {
+            Peers.missing("root privileges for mount -o loop");
+        }
         Path data = dir.resolve("data");
         Path mnt = Files.createDirectories(dir.resolve("mnt"));
         try (Launcher.Daemon daemon = Launcher.Daemon.start(data, "--volume-size", "256M")) {

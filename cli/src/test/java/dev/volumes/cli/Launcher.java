@@ -101,10 +101,20 @@ final class Launcher {
         /** As {@link #start(Path, String...)} with extra environment variables. */
         static Daemon start(java.util.Map<String, String> env, Path dataDir, String... extra)
                 throws IOException, InterruptedException {
-            List<String> command = new ArrayList<>(List.of(BIN.toString(), "--data-dir", dataDir.toString(), "serve",
-                    "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"));
-            command.addAll(List.of(extra));
-            Path log = Files.createTempFile("volumes-serve", ".log");
+            List<String> args = new ArrayList<>(List.of("serve", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"));
+            args.addAll(List.of(extra));
+            return launch(env, dataDir, args);
+        }
+
+        /**
+         * Starts {@code bin/volumes --data-dir DIR ARGS...} (a long-running command: {@code serve},
+         * {@code replica serve}, {@code ha run}) and waits until it prints that SIGTERM stops it.
+         */
+        static Daemon launch(java.util.Map<String, String> env, Path dataDir, List<String> args)
+                throws IOException, InterruptedException {
+            List<String> command = new ArrayList<>(List.of(BIN.toString(), "--data-dir", dataDir.toString()));
+            command.addAll(args);
+            Path log = Files.createTempFile("volumes-" + args.getFirst(), ".log");
             ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             builder.environment().putAll(env);
@@ -129,11 +139,16 @@ final class Launcher {
                 Thread.sleep(50);
             }
             d.process.destroyForcibly().waitFor();
-            throw new AssertionError("volumes serve did not come up; output:\n" + d.output());
+            throw new AssertionError("volumes " + String.join(" ", args) + " did not come up; output:\n" + d.output());
         }
 
         String uri(String export) {
             return "nbd://127.0.0.1:" + nbdPort + "/" + export;
+        }
+
+        /** SIGKILL (a crash: nothing is closed or synced), then waits for the process to end. */
+        void kill() throws InterruptedException {
+            process.destroyForcibly().waitFor();
         }
 
         /** SIGTERM, then waits for the process to end; returns the exit code. */
@@ -141,7 +156,7 @@ final class Launcher {
             process.destroy();
             if (!process.waitFor(60, TimeUnit.SECONDS)) {
                 process.destroyForcibly().waitFor();
-                throw new AssertionError("volumes serve did not stop within 60 s after SIGTERM:\n" + output());
+                throw new AssertionError("volumes did not stop within 60 s after SIGTERM:\n" + output());
             }
             return process.exitValue();
         }
