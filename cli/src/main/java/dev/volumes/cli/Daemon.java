@@ -178,20 +178,6 @@ final class Daemon implements Closeable {
 
     @Override
     public void close() throws IOException {
-        IOException failure = null;
-        for (Closeable c : new Closeable[] {control, server, service, metrics}) {
-            try {
-                c.close();
-            } catch (IOException e) {
-                if (failure == null) {
-                    failure = e;
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        Shutdown.closeInOrder(java.util.List.of(control, server, service, metrics));
     }
 }

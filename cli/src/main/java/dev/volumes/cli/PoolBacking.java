@@ -102,7 +102,7 @@ record PoolBacking(String uri, String endpoint) {
                     throw new CliException(ExitCode.USAGE, "the NBD export " + uri + " holds " + Sizes.format(available)
                             + ", less than the " + Sizes.format(size) + " asked for (omit --size to use all of it)");
                 }
-                return size == available ? export : new OwningSlice(dev.volumes.device.Devices.slice(export, 0, size), export);
+                return size == available ? export : new Owning(dev.volumes.device.Devices.slice(export, 0, size), export);
             } catch (IOException | RuntimeException e) {
                 export.close();
                 throw e;
@@ -115,7 +115,7 @@ record PoolBacking(String uri, String endpoint) {
         if (isS3(uri)) {
             S3Client client = s3Client();
             try {
-                return new OwningClient(S3Device.create(s3Options(client).build(), size), client);
+                return new Owning(S3Device.create(s3Options(client).build(), size), client::close);
             } catch (IOException | RuntimeException e) {
                 client.close();
                 if (e.getMessage() != null && e.getMessage().contains("already exists")) {
@@ -144,7 +144,7 @@ record PoolBacking(String uri, String endpoint) {
         if (isS3(uri)) {
             S3Client client = s3Client();
             try {
-                return new OwningClient(S3Device.open(s3Options(client).build()), client);
+                return new Owning(S3Device.open(s3Options(client).build()), client::close);
             } catch (dev.volumes.s3.S3NoSuchKeyException e) {
                 client.close();
                 throw new CliException(ExitCode.NOT_FOUND, "no pool device at " + uri
@@ -171,25 +171,6 @@ record PoolBacking(String uri, String endpoint) {
             return dev.volumes.nbd.NbdClient.builder().uri(uri).reconnectDeadline(java.time.Duration.ofSeconds(60)).open();
         } catch (IOException e) {
             throw new IOException("cannot open the pool's NBD backing " + uri + ": " + Failures.message(e), e);
-        }
-    }
-
-    /** A slice that closes the device it slices. */
-    private static final class OwningSlice extends ForwardingDevice {
-        private final Device whole;
-
-        OwningSlice(Device slice, Device whole) {
-            super(slice);
-            this.whole = whole;
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                super.close();
-            } finally {
-                whole.close();
-            }
         }
     }
 
@@ -222,13 +203,13 @@ record PoolBacking(String uri, String endpoint) {
         return bucket;
     }
 
-    /** An S3 device that closes its client after itself. */
-    private static final class OwningClient extends ForwardingDevice {
-        private final S3Client client;
+    /** A device that closes {@code owned} (the device it slices, its S3 client) after itself. */
+    private static final class Owning extends ForwardingDevice {
+        private final java.io.Closeable owned;
 
-        OwningClient(Device device, S3Client client) {
+        Owning(Device device, java.io.Closeable owned) {
             super(device);
-            this.client = client;
+            this.owned = owned;
         }
 
         @Override
@@ -236,7 +217,7 @@ record PoolBacking(String uri, String endpoint) {
             try {
                 delegate().close();
             } finally {
-                client.close();
+                owned.close();
             }
         }
     }

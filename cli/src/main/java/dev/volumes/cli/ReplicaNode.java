@@ -164,27 +164,13 @@ final class ReplicaNode implements Closeable {
 
     @Override
     public void close() throws IOException {
-        IOException failure = null;
         List<Closeable> order = new ArrayList<>();
         order.add(server);
         order.addAll(volumes.values());
         order.add(pool::sync);
         order.add(pool);
         order.add(metrics);
-        for (Closeable c : order) {
-            try {
-                c.close();
-            } catch (IOException e) {
-                if (failure == null) {
-                    failure = e;
-                } else {
-                    failure.addSuppressed(e);
-                }
-            }
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        Shutdown.closeInOrder(order);
     }
 
     private static void closeQuietly(Closeable c, Throwable primary) {
