@@ -3,7 +3,6 @@ package dev.volumes.ha;
 import dev.volumes.device.Capabilities;
 import dev.volumes.device.Capability;
 import dev.volumes.device.Device;
-import dev.volumes.device.DeviceClosedException;
 import dev.volumes.replica.FencedException;
 import dev.volumes.replica.RebuildProgress;
 import dev.volumes.replica.ReplicaConnector;
@@ -58,8 +57,8 @@ import java.util.function.Consumer;
  * </ol>
  * {@link #writeFailure} implements the write-failure health rule: the device cannot write when
  * the engine has failed stop — fenced, its state file failed, or too few replicas left in sync —
- * which the {@link ReplicatedDevice} contract defines as "every later write throws until the set
- * is reopened". It is probed with a zero-length write-zeroes, which changes nothing.
+ * as {@link ReplicatedDevice#writeFailure()} reports (volatile reads: nothing is written or
+ * probed).
  *
  * <p>Why a state directory per term: the engine's writer state file is not term-aware yet; a
  * node's file from an older term may carry drop-outs committed after that term was fenced, and
@@ -173,22 +172,17 @@ public final class ReplicatedOpener implements TermEngine.Opener {
     }
 
     /**
-     * The write-failure health rule: why {@code device} (opened here) can no longer write, or
-     * empty if it can. A closed device (released) is not a failure.
+     * The write-failure health rule: why {@code device} (opened here) can no longer write — the
+     * engine's {@link ReplicatedDevice#writeFailure()} (fenced, state commit failed, below the
+     * mode's requirement) — or empty if it can. A closed device (released) is not a failure, nor
+     * is a device this opener did not open. Volatile reads only: cheap enough to poll.
      */
     @Override
     public Optional<String> writeFailure(Device device) {
-        if (!(device instanceof TermReplicas t)) {
+        if (!(device instanceof TermReplicas t) || t.isClosed()) {
             return Optional.empty();
         }
-        try {
-            t.writeZeroes(0, 0, false); // checks the fail-stop state, writes nothing
-            return Optional.empty();
-        } catch (DeviceClosedException e) {
-            return Optional.empty();
-        } catch (IOException e) {
-            return Optional.of(e.getMessage());
-        }
+        return t.writeFailure().map(e -> e.getMessage() != null ? e.getMessage() : e.toString());
     }
 
     /** Every replica's state in the open term on this node (empty if none is open), for metrics. */
