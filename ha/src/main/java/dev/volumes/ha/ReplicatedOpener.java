@@ -336,7 +336,11 @@ public final class ReplicatedOpener implements TermEngine.Opener {
             return this;
         }
 
-        /** Rebuild throttle in bytes per second; 0 (default) is unthrottled. */
+        /**
+         * Background rebuild throttle in bytes per second; 0 (default) is unthrottled. The repair
+         * of dirty regions inside each term's open is never throttled (it delays the fence, and
+         * nothing writes meanwhile): see {@link Replication.Builder#rebuildRate}.
+         */
         public Builder rebuildRate(long bytesPerSecond) {
             if (bytesPerSecond < 0) {
                 throw new IllegalArgumentException("rebuild rate must be >= 0: " + bytesPerSecond);

@@ -547,4 +547,34 @@ class ReplicatedDeviceTest {
             assertThatThrownBy(() -> dev.write(ByteBuffer.allocate(512), 0)).hasMessageContaining("state file failed");
         }
     }
+
+    @Test
+    void openRepairsTheActivityLogUnthrottledWhateverTheRebuildRate() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
+            for (int i = 0; i < 4; i++) {
+                f.write(dev, i * Fixture.REGION, 4096, 50 + i); // never synced: the regions stay dirty
+            }
+        }
+        // the dead writer's last write landed on r0 alone (r0 is the repair's source)
+        byte[] torn = Fixture.pattern(4096, 60);
+        f.disks.get(0).write(ByteBuffer.wrap(torn), 2 * Fixture.REGION);
+        System.arraycopy(torn, 0, f.model, (int) (2 * Fixture.REGION), torn.length);
+        FakePacer pacer = new FakePacer();
+        List<RebuildProgress> seen = new ArrayList<>();
+        // one byte per second: a throttled repair of 4 regions would ask for days of sleep
+        try (ReplicatedDevice dev = f.builder(2).rebuildRate(1).rebuildPacer(pacer).rebuildProgress(seen::add).open()) {
+            assertThat(seen).as("the open repaired dirty regions").isNotEmpty();
+            assertThat(pacer.sleeps).as("sleeps the open asked for").isEmpty();
+            assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            f.assertInSyncReplicasMatchModel(dev);
+            // a rebuild is still throttled
+            f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 61);
+            pacer.sleeps.clear();
+            dev.rebuild("r2");
+            assertThat(pacer.sleeps).isNotEmpty();
+            f.assertInSyncReplicasMatchModel(dev);
+        }
+    }
 }
