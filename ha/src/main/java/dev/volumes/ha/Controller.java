@@ -33,8 +33,10 @@ import java.util.function.Consumer;
  *       the node demotes at once (writes refused), counts and logs it, and resigns; the lease
  *       loss that follows releases the term, and the node campaigns again only after a backoff
  *       that doubles with each such failure of a term it led for less than the backoff's
- *       maximum. Another candidate may take over meanwhile; a node alone is re-elected with a
- *       fresh term and fences (reopens) afresh.</li>
+ *       maximum. Another candidate may take over meanwhile; a node alone
+ *       is re-elected with a fresh term and fences (reopens) afresh. The fencer reports a failure
+ *       when an operation runs into it, and a {@link HealthCheck} asks it every {@code
+ *       healthCheckInterval} while leading, so an idle leader steps down too.</li>
  *   <li><b>Locking.</b> One monitor ({@code this}) guards transitions; the current {@link
  *       ControllerStatus} is a volatile snapshot, so the write gate costs one volatile read.
  *       Observers are called inside the monitor, in transition order: they must be quick and
@@ -66,6 +68,7 @@ public final class Controller implements AutoCloseable {
     private final List<Consumer<ControllerEvent>> observers = new CopyOnWriteArrayList<>();
     private final Coordinator.Subscription subscription;
     private final Coordinator.Subscription failureSubscription;
+    private final HealthCheck healthCheck;
 
     private volatile ControllerStatus status = new ControllerStatus(ControllerState.FOLLOWER, 0);
     private long promotedAtNanos;           // guarded by this
@@ -100,6 +103,9 @@ public final class Controller implements AutoCloseable {
         this.observers.addAll(b.observers);
         this.subscription = coordinator.observe(this::onCoordinatorEvent);
         this.failureSubscription = fencer.watchTermFailures(this::onTermFailed);
+        this.healthCheck = new HealthCheck(coordinator.nodeId(), this::status, fencer, this::onTermFailed,
+                b.healthTicker != null ? b.healthTicker : HealthCheck.Ticker.thread("ha-health-" + coordinator.nodeId()),
+                b.healthCheckInterval);
     }
 
     /** A builder; {@link Builder#coordinator} and {@link Builder#fencer} are required. */
@@ -383,6 +389,7 @@ public final class Controller implements AutoCloseable {
         }
         subscription.close();
         failureSubscription.close();
+        healthCheck.close();
         try {
             coordinator.resign();
         } catch (IOException e) {
@@ -415,6 +422,8 @@ public final class Controller implements AutoCloseable {
         private Duration recampaignDelay = Duration.ofMillis(100);
         private Duration failureBackoffInitial = Duration.ofSeconds(1);
         private Duration failureBackoffMax = Duration.ofSeconds(60);
+        private Duration healthCheckInterval = Duration.ofMillis(250);
+        private HealthCheck.Ticker healthTicker;
         private final List<Consumer<ControllerEvent>> observers = new java.util.ArrayList<>();
 
         private Builder() {}
@@ -481,6 +490,27 @@ public final class Controller implements AutoCloseable {
             }
             this.failureBackoffInitial = initial;
             this.failureBackoffMax = max;
+            return this;
+        }
+
+        /**
+         * How often a leader asks its fencer whether the write path of its term can still write
+         * ({@link Fencer#writeFailure(long)}; default 250 ms), so that it steps down even while
+         * idle: a failed operation through the {@link TermEngine} reports at once, this catches a
+         * failure no operation ran into (e.g. the engine was fenced or failed stop during a
+         * background rebuild). Each check is a few volatile reads.
+         */
+        public Builder healthCheckInterval(Duration interval) {
+            if (interval == null || interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("health check interval must be positive: " + interval);
+            }
+            this.healthCheckInterval = interval;
+            return this;
+        }
+
+        /** Test hook: what runs the health check (default: a daemon thread per controller). */
+        Builder healthCheckTicker(HealthCheck.Ticker ticker) {
+            this.healthTicker = ticker;
             return this;
         }
 
