@@ -33,7 +33,7 @@ import java.util.function.Consumer;
  *       the node demotes at once (writes refused), counts and logs it, and resigns; the lease
  *       loss that follows releases the term, and the node campaigns again only after a backoff
  *       that doubles with each such failure of a term it led for less than the backoff's
- *       maximum. Another candidate may take over meanwhile; a node alone
+ *       maximum ({@link Backoff}). Another candidate may take over meanwhile; a node alone
  *       is re-elected with a fresh term and fences (reopens) afresh. The fencer reports a failure
  *       when an operation runs into it, and a {@link HealthCheck} asks it every {@code
  *       healthCheckInterval} while leading, so an idle leader steps down too.</li>
@@ -62,8 +62,6 @@ public final class Controller implements AutoCloseable {
     private final Duration backoffMax;
     private final int maxFenceAttempts;
     private final Duration recampaignDelay;
-    private final Duration failureBackoffInitial;
-    private final Duration failureBackoffMax;
     private final ExecutorService worker;
     private final List<Consumer<ControllerEvent>> observers = new CopyOnWriteArrayList<>();
     private final Coordinator.Subscription subscription;
@@ -71,9 +69,9 @@ public final class Controller implements AutoCloseable {
     private final HealthCheck healthCheck;
 
     private volatile ControllerStatus status = new ControllerStatus(ControllerState.FOLLOWER, 0);
-    private long promotedAtNanos;           // guarded by this
-    private Duration lastFailureBackoff;    // guarded by this; null until a write path failed
-    private Duration nextRecampaignDelay;   // guarded by this; set by a step-down, used once
+    private long promotedAtNanos;                   // guarded by this
+    private final Backoff stepDownBackoff;          // guarded by this
+    private Duration nextRecampaignDelay;           // guarded by this; set by a step-down, used once
 
     private final AtomicLong elections = new AtomicLong();
     private final AtomicLong fenceAttempts = new AtomicLong();
@@ -92,8 +90,7 @@ public final class Controller implements AutoCloseable {
         this.backoffMax = b.backoffMax;
         this.maxFenceAttempts = b.maxFenceAttempts;
         this.recampaignDelay = b.recampaignDelay;
-        this.failureBackoffInitial = b.failureBackoffInitial;
-        this.failureBackoffMax = b.failureBackoffMax;
+        this.stepDownBackoff = new Backoff(b.failureBackoffInitial, b.failureBackoffMax);
         String threadName = "ha-controller-" + coordinator.nodeId();
         this.worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, threadName);
@@ -232,14 +229,7 @@ public final class Controller implements AutoCloseable {
             }
             writePathFailures.incrementAndGet();
             demotions.incrementAndGet();
-            boolean ledLong = System.nanoTime() - promotedAtNanos >= failureBackoffMax.toNanos();
-            if (lastFailureBackoff == null || ledLong) {
-                delay = failureBackoffInitial;
-            } else {
-                Duration doubled = lastFailureBackoff.multipliedBy(2);
-                delay = doubled.compareTo(failureBackoffMax) > 0 ? failureBackoffMax : doubled;
-            }
-            lastFailureBackoff = delay;
+            delay = stepDownBackoff.afterFailure(System.nanoTime() - promotedAtNanos);
             nextRecampaignDelay = delay;
             transition(ControllerState.FOLLOWER, term, "write path failed: " + reason + "; resigning, campaigning"
                     + " again in " + delay.toMillis() + " ms");
@@ -279,7 +269,7 @@ public final class Controller implements AutoCloseable {
                 if (!waitWhilePending(term, backoff)) {
                     return;
                 }
-                backoff = backoff.multipliedBy(2).compareTo(backoffMax) > 0 ? backoffMax : backoff.multipliedBy(2);
+                backoff = Backoff.doubled(backoff, backoffMax);
                 continue;
             }
             synchronized (this) {
@@ -351,7 +341,7 @@ public final class Controller implements AutoCloseable {
             } catch (IOException | IllegalStateException e) {
                 LOG.log(Level.WARNING, "node {0}: campaign failed, retrying in {1}: {2}", nodeId(), backoff, e.toString());
                 sleepUnlessClosed(backoff);
-                backoff = backoff.multipliedBy(2).compareTo(backoffMax) > 0 ? backoffMax : backoff.multipliedBy(2);
+                backoff = Backoff.doubled(backoff, backoffMax);
             }
         }
     }
@@ -451,9 +441,7 @@ public final class Controller implements AutoCloseable {
 
         /** Backoff between failed fences and failed campaigns: doubles from initial up to max. */
         public Builder backoff(Duration initial, Duration max) {
-            if (initial == null || max == null || initial.isNegative() || initial.isZero() || max.compareTo(initial) < 0) {
-                throw new IllegalArgumentException("backoff needs 0 < initial <= max: " + initial + ", " + max);
-            }
+            Backoff.check(initial, max, "backoff");
             this.backoffInitial = initial;
             this.backoffMax = max;
             return this;
@@ -484,10 +472,7 @@ public final class Controller implements AutoCloseable {
          * 60 s), up to {@code max}.
          */
         public Builder writeFailureBackoff(Duration initial, Duration max) {
-            if (initial == null || max == null || initial.isNegative() || initial.isZero() || max.compareTo(initial) < 0) {
-                throw new IllegalArgumentException("write failure backoff needs 0 < initial <= max: " + initial + ", "
-                        + max);
-            }
+            Backoff.check(initial, max, "write failure backoff");
             this.failureBackoffInitial = initial;
             this.failureBackoffMax = max;
             return this;

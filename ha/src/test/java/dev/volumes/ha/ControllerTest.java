@@ -356,6 +356,23 @@ class ControllerTest {
         assertThat(b.status().state()).isEqualTo(ControllerState.FOLLOWER);
     }
 
+    @Test
+    void stepDownBackoffDoublesUnlessTheTermLastedAtLeastTheMaximum() {
+        Backoff b = new Backoff(Duration.ofSeconds(1), Duration.ofSeconds(60));
+        long briefly = Duration.ofSeconds(2).toNanos();
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(1));
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(2));
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(4));
+        for (int i = 0; i < 5; i++) {
+            b.afterFailure(briefly);
+        }
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(60)); // capped
+        assertThat(b.afterFailure(Duration.ofSeconds(60).toNanos())).isEqualTo(Duration.ofSeconds(1)); // led long
+        assertThat(Backoff.doubled(Duration.ofMillis(30), Duration.ofMillis(40))).isEqualTo(Duration.ofMillis(40));
+        assertThatThrownBy(() -> new Backoff(Duration.ofSeconds(2), Duration.ofSeconds(1)))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
+
     interface Condition {
         boolean holds() throws Exception;
     }
