@@ -33,8 +33,10 @@ import java.util.function.Consumer;
  *       the node demotes at once (writes refused), counts and logs it, and resigns; the lease
  *       loss that follows releases the term, and the node campaigns again only after a backoff
  *       that doubles with each such failure of a term it led for less than the backoff's
- *       maximum. Another candidate may take over meanwhile; a node alone is re-elected with a
- *       fresh term and fences (reopens) afresh.</li>
+ *       maximum ({@link Backoff}). Another candidate may take over meanwhile; a node alone
+ *       is re-elected with a fresh term and fences (reopens) afresh. The fencer reports a failure
+ *       when an operation runs into it, and a {@link HealthCheck} asks it every {@code
+ *       healthCheckInterval} while leading, so an idle leader steps down too.</li>
  *   <li><b>Locking.</b> One monitor ({@code this}) guards transitions; the current {@link
  *       ControllerStatus} is a volatile snapshot, so the write gate costs one volatile read.
  *       Observers are called inside the monitor, in transition order: they must be quick and
@@ -60,17 +62,16 @@ public final class Controller implements AutoCloseable {
     private final Duration backoffMax;
     private final int maxFenceAttempts;
     private final Duration recampaignDelay;
-    private final Duration failureBackoffInitial;
-    private final Duration failureBackoffMax;
     private final ExecutorService worker;
     private final List<Consumer<ControllerEvent>> observers = new CopyOnWriteArrayList<>();
     private final Coordinator.Subscription subscription;
     private final Coordinator.Subscription failureSubscription;
+    private final HealthCheck healthCheck;
 
     private volatile ControllerStatus status = new ControllerStatus(ControllerState.FOLLOWER, 0);
-    private long promotedAtNanos;           // guarded by this
-    private Duration lastFailureBackoff;    // guarded by this; null until a write path failed
-    private Duration nextRecampaignDelay;   // guarded by this; set by a step-down, used once
+    private long promotedAtNanos;                   // guarded by this
+    private final Backoff stepDownBackoff;          // guarded by this
+    private Duration nextRecampaignDelay;           // guarded by this; set by a step-down, used once
 
     private final AtomicLong elections = new AtomicLong();
     private final AtomicLong fenceAttempts = new AtomicLong();
@@ -89,8 +90,7 @@ public final class Controller implements AutoCloseable {
         this.backoffMax = b.backoffMax;
         this.maxFenceAttempts = b.maxFenceAttempts;
         this.recampaignDelay = b.recampaignDelay;
-        this.failureBackoffInitial = b.failureBackoffInitial;
-        this.failureBackoffMax = b.failureBackoffMax;
+        this.stepDownBackoff = new Backoff(b.failureBackoffInitial, b.failureBackoffMax);
         String threadName = "ha-controller-" + coordinator.nodeId();
         this.worker = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, threadName);
@@ -100,6 +100,9 @@ public final class Controller implements AutoCloseable {
         this.observers.addAll(b.observers);
         this.subscription = coordinator.observe(this::onCoordinatorEvent);
         this.failureSubscription = fencer.watchTermFailures(this::onTermFailed);
+        this.healthCheck = new HealthCheck(coordinator.nodeId(), this::status, fencer, this::onTermFailed,
+                b.healthTicker != null ? b.healthTicker : HealthCheck.Ticker.thread("ha-health-" + coordinator.nodeId()),
+                b.healthCheckInterval);
     }
 
     /** A builder; {@link Builder#coordinator} and {@link Builder#fencer} are required. */
@@ -226,14 +229,7 @@ public final class Controller implements AutoCloseable {
             }
             writePathFailures.incrementAndGet();
             demotions.incrementAndGet();
-            boolean ledLong = System.nanoTime() - promotedAtNanos >= failureBackoffMax.toNanos();
-            if (lastFailureBackoff == null || ledLong) {
-                delay = failureBackoffInitial;
-            } else {
-                Duration doubled = lastFailureBackoff.multipliedBy(2);
-                delay = doubled.compareTo(failureBackoffMax) > 0 ? failureBackoffMax : doubled;
-            }
-            lastFailureBackoff = delay;
+            delay = stepDownBackoff.afterFailure(System.nanoTime() - promotedAtNanos);
             nextRecampaignDelay = delay;
             transition(ControllerState.FOLLOWER, term, "write path failed: " + reason + "; resigning, campaigning"
                     + " again in " + delay.toMillis() + " ms");
@@ -273,7 +269,7 @@ public final class Controller implements AutoCloseable {
                 if (!waitWhilePending(term, backoff)) {
                     return;
                 }
-                backoff = backoff.multipliedBy(2).compareTo(backoffMax) > 0 ? backoffMax : backoff.multipliedBy(2);
+                backoff = Backoff.doubled(backoff, backoffMax);
                 continue;
             }
             synchronized (this) {
@@ -345,7 +341,7 @@ public final class Controller implements AutoCloseable {
             } catch (IOException | IllegalStateException e) {
                 LOG.log(Level.WARNING, "node {0}: campaign failed, retrying in {1}: {2}", nodeId(), backoff, e.toString());
                 sleepUnlessClosed(backoff);
-                backoff = backoff.multipliedBy(2).compareTo(backoffMax) > 0 ? backoffMax : backoff.multipliedBy(2);
+                backoff = Backoff.doubled(backoff, backoffMax);
             }
         }
     }
@@ -383,6 +379,7 @@ public final class Controller implements AutoCloseable {
         }
         subscription.close();
         failureSubscription.close();
+        healthCheck.close();
         try {
             coordinator.resign();
         } catch (IOException e) {
@@ -415,6 +412,8 @@ public final class Controller implements AutoCloseable {
         private Duration recampaignDelay = Duration.ofMillis(100);
         private Duration failureBackoffInitial = Duration.ofSeconds(1);
         private Duration failureBackoffMax = Duration.ofSeconds(60);
+        private Duration healthCheckInterval = Duration.ofMillis(250);
+        private HealthCheck.Ticker healthTicker;
         private final List<Consumer<ControllerEvent>> observers = new java.util.ArrayList<>();
 
         private Builder() {}
@@ -442,9 +441,7 @@ public final class Controller implements AutoCloseable {
 
         /** Backoff between failed fences and failed campaigns: doubles from initial up to max. */
         public Builder backoff(Duration initial, Duration max) {
-            if (initial == null || max == null || initial.isNegative() || initial.isZero() || max.compareTo(initial) < 0) {
-                throw new IllegalArgumentException("backoff needs 0 < initial <= max: " + initial + ", " + max);
-            }
+            Backoff.check(initial, max, "backoff");
             this.backoffInitial = initial;
             this.backoffMax = max;
             return this;
@@ -475,12 +472,30 @@ public final class Controller implements AutoCloseable {
          * 60 s), up to {@code max}.
          */
         public Builder writeFailureBackoff(Duration initial, Duration max) {
-            if (initial == null || max == null || initial.isNegative() || initial.isZero() || max.compareTo(initial) < 0) {
-                throw new IllegalArgumentException("write failure backoff needs 0 < initial <= max: " + initial + ", "
-                        + max);
-            }
+            Backoff.check(initial, max, "write failure backoff");
             this.failureBackoffInitial = initial;
             this.failureBackoffMax = max;
+            return this;
+        }
+
+        /**
+         * How often a leader asks its fencer whether the write path of its term can still write
+         * ({@link Fencer#writeFailure(long)}; default 250 ms), so that it steps down even while
+         * idle: a failed operation through the {@link TermEngine} reports at once, this catches a
+         * failure no operation ran into (e.g. the engine was fenced or failed stop during a
+         * background rebuild). Each check is a few volatile reads.
+         */
+        public Builder healthCheckInterval(Duration interval) {
+            if (interval == null || interval.isNegative() || interval.isZero()) {
+                throw new IllegalArgumentException("health check interval must be positive: " + interval);
+            }
+            this.healthCheckInterval = interval;
+            return this;
+        }
+
+        /** Test hook: what runs the health check (default: a daemon thread per controller). */
+        Builder healthCheckTicker(HealthCheck.Ticker ticker) {
+            this.healthTicker = ticker;
             return this;
         }
 

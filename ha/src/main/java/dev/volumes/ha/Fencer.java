@@ -3,6 +3,7 @@ package dev.volumes.ha;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Makes sure no holder of an older term can change the volume any more: the step the {@link
@@ -61,8 +62,20 @@ public interface Fencer {
     }
 
     /**
+     * Why the write path this fencer opened for {@code term} can no longer write, or empty if it
+     * can or nothing is open here for that term. The {@link Controller} asks while it leads
+     * {@code term}, every {@code healthCheckInterval}, and steps down on an answer (the periodic
+     * half of the write-failure health rule; {@link #watchTermFailures} is the immediate half).
+     * Must be quick, must not block, must change nothing. The default: empty.
+     */
+    default Optional<String> writeFailure(long term) {
+        return Optional.empty();
+    }
+
+    /**
      * A fencer that runs {@code this}, then {@code next}; succeeds only if both do. Released in
-     * reverse order. Term failures of either are reported.
+     * reverse order. Term failures of either are reported (and answered by {@link
+     * #writeFailure(long)}).
      */
     default Fencer andThen(Fencer next) {
         if (next == null) {
@@ -80,6 +93,12 @@ public interface Fencer {
             public void release(long term) {
                 next.release(term);
                 first.release(term);
+            }
+
+            @Override
+            public Optional<String> writeFailure(long term) {
+                Optional<String> why = first.writeFailure(term);
+                return why.isPresent() ? why : next.writeFailure(term);
             }
 
             @Override

@@ -3,7 +3,6 @@ package dev.volumes.ha;
 import dev.volumes.device.Capabilities;
 import dev.volumes.device.Capability;
 import dev.volumes.device.Device;
-import dev.volumes.device.DeviceClosedException;
 import dev.volumes.replica.FencedException;
 import dev.volumes.replica.RebuildProgress;
 import dev.volumes.replica.ReplicaConnector;
@@ -13,6 +12,7 @@ import dev.volumes.replica.Replication;
 import dev.volumes.replica.ReplicationMode;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -45,11 +45,10 @@ import java.util.function.Consumer;
  *       closed again), so the deposed writer is cut off from all replicas at about the same
  *       instant; a {@link FencedException} from any replica (a newer term exists) fails the open.
  *       Unreachable replicas are left to the engine's open.</li>
- *   <li><b>Prunes old writer states</b>: the state of each term lives in {@code stateDir/term-<t>};
- *       the directories of all but the newest {@code keepTermStates} terms older than t are
- *       deleted.</li>
- *   <li>Opens {@code Replication.builder()…term(t).writer(nodeId).stateDir(stateDir/term-<t>)},
- *       which claims the replicas again (an equal term is accepted) and reconciles them.</li>
+ *   <li>Opens {@code Replication.builder()…term(t).writer(nodeId).stateDir(stateDir)}, which
+ *       claims the replicas again (an equal term is accepted) and reconciles them. The same
+ *       directory serves every term this node writes in (see below). Directories {@code term-<u>}
+ *       left there by older versions, which kept a directory per term, are deleted first.</li>
  *   <li>Starts the <b>background rebuild</b> of the term: a virtual thread that rebuilds every
  *       {@code OUT_OF_SYNC} replica (throttled by {@code rebuildRate}, reported to the progress
  *       listener), looks again every {@code rebuildInterval}, and backs off (doubling up to 1
@@ -58,17 +57,35 @@ import java.util.function.Consumer;
  * </ol>
  * {@link #writeFailure} implements the write-failure health rule: the device cannot write when
  * the engine has failed stop — fenced, its state file failed, or too few replicas left in sync —
- * which the {@link ReplicatedDevice} contract defines as "every later write throws until the set
- * is reopened". It is probed with a zero-length write-zeroes, which changes nothing.
+ * as {@link ReplicatedDevice#writeFailure()} reports (volatile reads: nothing is written or
+ * probed).
  *
- * <p>Why a state directory per term: the engine's writer state file is not term-aware yet; a
- * node's file from an older term may carry drop-outs committed after that term was fenced, and
- * would be taken as current by the next open (docs/ha.md §6, §8). A fresh directory per term
- * makes a new writer start from the replicas' headers alone. Thread-safe.
+ * <p>Why one state directory serves every term: the engine counts its writer state file only
+ * if the file's (term, generation) is not older than the freshest replica header it reads (docs/
+ * replication.md, "When the state file counts"). A node deposed after it committed a drop-out
+ * that never reached the replicas comes back with a file of its old term; once any successor
+ * opened, the successor's term is on the headers of a majority (QUORUM: every open reads a
+ * majority, so it sees one), so the file is ignored and the open relies on the headers alone —
+ * what the per-term directories of older versions achieved by never having a state. If no
+ * successor opened, the file and the freshest headers are of the same term, and within a term
+ * the file is at least as new as the headers (committed before them): it can only mark out a
+ * replica that could have stayed, never keep a stale one in.
+ *
+ * <p>That argument needs QUORUM's majority read. In {@code minInSync} modes an open may read
+ * fewer replicas when the writer's own state is current, and a node's state from an earlier term
+ * can look current on exactly the replicas a successor did not write (for instance one whose
+ * header write failed at the successor's open) while the successor's acknowledged writes live
+ * on replicas this node cannot reach. So in those modes the state file is deleted before each
+ * term opens: every term starts from the replicas' headers alone, which in {@code minInSync}
+ * needs every replica reachable — what the per-term directories of older versions gave.
+ * (docs/ha.md §6.) Thread-safe.
  */
 public final class ReplicatedOpener implements TermEngine.Opener {
 
     private static final System.Logger LOG = System.getLogger(ReplicatedOpener.class.getName());
+
+    /** The engine's writer state file in its state directory (docs/replication.md §3). */
+    private static final String STATE_FILE = "replication.state";
 
     /** What every {@link ReplicatedDevice} advertises (a test pins it against a real one). */
     private static final Capabilities CAPABILITIES =
@@ -79,7 +96,7 @@ public final class ReplicatedOpener implements TermEngine.Opener {
     private final Map<String, ReplicaConnector> replicas;
     private final List<String> order;
     private final ReplicationMode mode;
-    private final TermStateDirs stateDirs;
+    private final Path stateDir;
     private final Duration writeTimeout;
     private final long regionSize;
     private final long rebuildRate;
@@ -95,7 +112,7 @@ public final class ReplicatedOpener implements TermEngine.Opener {
         this.nodeId = b.nodeId;
         this.replicas = Map.copyOf(b.replicas);
         this.mode = b.mode;
-        this.stateDirs = new TermStateDirs(b.stateDir, b.keepTermStates);
+        this.stateDir = b.stateDir;
         this.writeTimeout = b.writeTimeout;
         this.regionSize = b.regionSize;
         this.rebuildRate = b.rebuildRate;
@@ -140,9 +157,12 @@ public final class ReplicatedOpener implements TermEngine.Opener {
             throw new IllegalArgumentException("term must be >= 1: " + term);
         }
         preclaim(term);
-        stateDirs.prune(term);
+        LegacyTermStates.remove(stateDir);
+        if (!mode.isQuorum()) {
+            forgetWriterState();
+        }
         Replication.Builder b = Replication.builder().name(volume + "@" + nodeId).mode(mode).term(term)
-                .writer(nodeId).stateDir(stateDirs.forTerm(term)).writeTimeout(writeTimeout).rebuildRate(rebuildRate);
+                .writer(nodeId).stateDir(stateDir).writeTimeout(writeTimeout).rebuildRate(rebuildRate);
         if (regionSize > 0) {
             b.regionSize(regionSize);
         }
@@ -166,6 +186,18 @@ public final class ReplicatedOpener implements TermEngine.Opener {
         return t;
     }
 
+    /**
+     * In {@code minInSync} modes each term opens without this node's writer state, as the
+     * per-term directories of older versions did (see the class comment for why QUORUM keeps it).
+     */
+    private void forgetWriterState() throws IOException {
+        Path file = stateDir.resolve(STATE_FILE);
+        if (Files.deleteIfExists(file)) {
+            LOG.log(System.Logger.Level.DEBUG, "{0}: {1} mode: the next term opens without the writer state of"
+                    + " earlier terms", volume, mode);
+        }
+    }
+
     private void closed(TermReplicas t) {
         if (current == t) {
             current = null;
@@ -173,22 +205,17 @@ public final class ReplicatedOpener implements TermEngine.Opener {
     }
 
     /**
-     * The write-failure health rule: why {@code device} (opened here) can no longer write, or
-     * empty if it can. A closed device (released) is not a failure.
+     * The write-failure health rule: why {@code device} (opened here) can no longer write — the
+     * engine's {@link ReplicatedDevice#writeFailure()} (fenced, state commit failed, below the
+     * mode's requirement) — or empty if it can. A closed device (released) is not a failure, nor
+     * is a device this opener did not open. Volatile reads only: cheap enough to poll.
      */
     @Override
     public Optional<String> writeFailure(Device device) {
-        if (!(device instanceof TermReplicas t)) {
+        if (!(device instanceof TermReplicas t) || t.isClosed()) {
             return Optional.empty();
         }
-        try {
-            t.writeZeroes(0, 0, false); // checks the fail-stop state, writes nothing
-            return Optional.empty();
-        } catch (DeviceClosedException e) {
-            return Optional.empty();
-        } catch (IOException e) {
-            return Optional.of(e.getMessage());
-        }
+        return t.writeFailure().map(e -> e.getMessage() != null ? e.getMessage() : e.toString());
     }
 
     /** Every replica's state in the open term on this node (empty if none is open), for metrics. */
@@ -248,7 +275,6 @@ public final class ReplicatedOpener implements TermEngine.Opener {
         private final Map<String, ReplicaConnector> replicas = new LinkedHashMap<>();
         private ReplicationMode mode = ReplicationMode.QUORUM;
         private Path stateDir;
-        private int keepTermStates = 3;
         private Duration writeTimeout = Duration.ofSeconds(10);
         private long regionSize;
         private long rebuildRate;
@@ -304,23 +330,15 @@ public final class ReplicatedOpener implements TermEngine.Opener {
         }
 
         /**
-         * This node's directory for the volume (required; created if missing). Each term's writer
-         * state goes to {@code term-<t>} beneath it.
+         * This node's directory for the volume (required; created if missing): the engine's writer
+         * state ({@code replication.state}) of every term this node writes in. One per (node,
+         * volume); do not share it between nodes or volumes.
          */
         public Builder stateDir(Path dir) {
             if (dir == null) {
                 throw new IllegalArgumentException("state directory is null");
             }
             this.stateDir = dir;
-            return this;
-        }
-
-        /** How many terms' state directories to keep, the one opening included (default 3, >= 1). */
-        public Builder keepTermStates(int count) {
-            if (count < 1) {
-                throw new IllegalArgumentException("keep at least one term state: " + count);
-            }
-            this.keepTermStates = count;
             return this;
         }
 
@@ -342,7 +360,11 @@ public final class ReplicatedOpener implements TermEngine.Opener {
             return this;
         }
 
-        /** Rebuild throttle in bytes per second; 0 (default) is unthrottled. */
+        /**
+         * Background rebuild throttle in bytes per second; 0 (default) is unthrottled. The repair
+         * of dirty regions inside each term's open is never throttled (it delays the fence, and
+         * nothing writes meanwhile): see {@link Replication.Builder#rebuildRate}.
+         */
         public Builder rebuildRate(long bytesPerSecond) {
             if (bytesPerSecond < 0) {
                 throw new IllegalArgumentException("rebuild rate must be >= 0: " + bytesPerSecond);

@@ -32,7 +32,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * device can still write at all; if not, it reports the term once to the listeners registered
  * with {@link #watchTermFailures} (the {@link Controller}, which steps down). Failures of a term
  * that is no longer open, refusals ({@link NotLeaderException}) and range errors are not asked
- * about. Thread-safe.
+ * about. The controller also polls {@link #writeFailure(long)} while it leads, which asks the
+ * opener the same question about the open term without any operation having failed. Thread-safe.
  */
 public final class TermEngine implements Device, Fencer {
 
@@ -151,6 +152,25 @@ public final class TermEngine implements Device, Fencer {
         }
         failureListeners.add(listener);
         return () -> failureListeners.remove(listener);
+    }
+
+    /**
+     * Asks the opener whether the device open for {@code term} can still write (the controller's
+     * periodic health check); empty if it can, or if {@code term} is not the open one.
+     */
+    @Override
+    public Optional<String> writeFailure(long term) {
+        Open o = open;
+        if (o == null || o.term != term) {
+            return Optional.empty();
+        }
+        try {
+            return opener.writeFailure(o.device);
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "asking whether term {0} of {1} can still write failed: {2}", o.term, name,
+                    e.toString());
+            return Optional.empty();
+        }
     }
 
     private Open current(String operation) throws IOException {

@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -178,6 +179,16 @@ final class TermReplicas extends ForwardingDevice implements ReplicatedDevice {
     @Override
     public List<ReplicaStatus> status() {
         return engine.status();
+    }
+
+    @Override
+    public Optional<IOException> writeFailure() {
+        return engine.writeFailure();
+    }
+
+    /** Whether this term's device was closed (released). */
+    boolean isClosed() {
+        return closed;
     }
 
     @Override

@@ -194,6 +194,7 @@ class ControllerTest {
         Controller c = Controller.builder().coordinator(group.coordinator(id)).fencer(engine)
                 .backoff(Duration.ofMillis(5), Duration.ofMillis(40)).maxFenceAttempts(4)
                 .recampaignDelay(Duration.ofMillis(10)).writeFailureBackoff(Duration.ofMillis(10), Duration.ofSeconds(10))
+                .healthCheckTicker(new ManualTicker()) // only failed I/O reports here: never ticked
                 .observer(events::add).start();
         controllers.add(c);
         return c;
@@ -285,6 +286,91 @@ class ControllerTest {
                 .satisfiesExactly(r -> assertThat(r).contains("again in 10 ms"), r -> assertThat(r).contains("again in 20 ms"),
                         r -> assertThat(r).contains("again in 40 ms"));
         assertThat(a.counters().writePathFailures()).isEqualTo(3);
+    }
+
+    /** Runs the health check by hand: no clock, no thread. */
+    static final class ManualTicker implements HealthCheck.Ticker {
+        final List<Runnable> tasks = new CopyOnWriteArrayList<>();
+        volatile Duration period;
+
+        @Override
+        public AutoCloseable every(Duration every, Runnable task) {
+            period = every;
+            tasks.add(task);
+            return () -> tasks.remove(task);
+        }
+
+        void tick() {
+            tasks.forEach(Runnable::run);
+        }
+    }
+
+    @Test
+    void anIdleLeaderWhoseWritePathFailedStepsDownAtTheNextHealthCheck() throws Exception {
+        TermEngineTest.BreakableOpener opener = new TermEngineTest.BreakableOpener();
+        TermEngine engine = engine(opener);
+        ManualTicker ticker = new ManualTicker();
+        List<ControllerEvent> events = new CopyOnWriteArrayList<>();
+        Controller a = Controller.builder().coordinator(group.coordinator("a")).fencer(engine)
+                .backoff(Duration.ofMillis(5), Duration.ofMillis(40)).recampaignDelay(Duration.ofMillis(10))
+                .writeFailureBackoff(Duration.ofMillis(10), Duration.ofSeconds(10))
+                .healthCheckInterval(Duration.ofMillis(300)).healthCheckTicker(ticker).observer(events::add).start();
+        controllers.add(a);
+        assertThat(ticker.period).isEqualTo(Duration.ofMillis(300));
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 1));
+        ticker.tick(); // healthy: keeps the lead
+        assertThat(opener.asked).hasValue(1);
+        assertThat(a.status().state()).isEqualTo(ControllerState.LEADER);
+
+        opener.last().broken = true; // the engine failed stop; nothing writes
+        assertThat(a.status().state()).isEqualTo(ControllerState.LEADER); // nobody noticed yet
+        ticker.tick();
+        assertThat(a.status().state()).isEqualTo(ControllerState.FOLLOWER); // demoted inside the check
+        assertThat(a.counters().writePathFailures()).isEqualTo(1);
+        assertThat(events).filteredOn(e -> e.from() == ControllerState.LEADER).singleElement()
+                .satisfies(e -> assertThat(e.reason()).contains("engine failed stop: 1 of 3 in sync")
+                        .contains("periodic health check").contains("again in 10 ms"));
+        // it resigned: alone, it is re-elected with a fresh term on a fresh device
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isEqualTo(new ControllerStatus(ControllerState.LEADER, 2));
+        ticker.tick();
+        assertThat(a.status()).isEqualTo(new ControllerStatus(ControllerState.LEADER, 2));
+        a.close();
+        assertThat(ticker.tasks).isEmpty(); // the check stops with the controller
+    }
+
+    @Test
+    void theHealthCheckAsksNothingUnlessTheNodeLeads() throws Exception {
+        TermEngineTest.BreakableOpener opener = new TermEngineTest.BreakableOpener();
+        TermEngine engine = engine(opener);
+        Controller a = startOnEngine("a", engine, new CopyOnWriteArrayList<>());
+        assertThat(a.awaitState(ControllerState.LEADER, WAIT)).isNotNull();
+        ManualTicker ticker = new ManualTicker();
+        TermEngineTest.BreakableOpener openerB = new TermEngineTest.BreakableOpener();
+        Controller b = Controller.builder().coordinator(group.coordinator("b")).fencer(engine(openerB))
+                .healthCheckTicker(ticker).start();
+        controllers.add(b);
+        waitUntil(() -> group.coordinator("a").members().contains("b"));
+        ticker.tick();
+        ticker.tick();
+        assertThat(openerB.asked).hasValue(0);
+        assertThat(b.status().state()).isEqualTo(ControllerState.FOLLOWER);
+    }
+
+    @Test
+    void stepDownBackoffDoublesUnlessTheTermLastedAtLeastTheMaximum() {
+        Backoff b = new Backoff(Duration.ofSeconds(1), Duration.ofSeconds(60));
+        long briefly = Duration.ofSeconds(2).toNanos();
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(1));
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(2));
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(4));
+        for (int i = 0; i < 5; i++) {
+            b.afterFailure(briefly);
+        }
+        assertThat(b.afterFailure(briefly)).isEqualTo(Duration.ofSeconds(60)); // capped
+        assertThat(b.afterFailure(Duration.ofSeconds(60).toNanos())).isEqualTo(Duration.ofSeconds(1)); // led long
+        assertThat(Backoff.doubled(Duration.ofMillis(30), Duration.ofMillis(40))).isEqualTo(Duration.ofMillis(40));
+        assertThatThrownBy(() -> new Backoff(Duration.ofSeconds(2), Duration.ofSeconds(1)))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 
     interface Condition {

@@ -11,6 +11,7 @@ import dev.volumes.replica.RebuildProgress;
 import dev.volumes.replica.ReplicaState;
 import dev.volumes.replica.ReplicaStatus;
 import dev.volumes.replica.ReplicatedDevice;
+import dev.volumes.replica.Replication;
 import dev.volumes.replica.ReplicationMode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -132,19 +133,88 @@ class ReplicatedOpenerTest {
     }
 
     @Test
-    void theStateDirectoriesOfOldTermsArePrunedToTheNewestFew() throws Exception {
+    void oneStateDirectoryServesEveryTermAndThePerTermLayoutOfOlderVersionsIsRemoved() throws Exception {
         set = new ReplicaSet(3, SIZE, dir);
-        ReplicatedOpener o = opener(set.links()).keepTermStates(2).build();
-        Files.createDirectories(dir.resolve("n1"));
-        Files.writeString(dir.resolve("n1").resolve("notes"), "not a term");
-        for (long t = 1; t <= 5; t++) {
-            o.open(t).close();
+        ReplicaSet.Links links = set.links();
+        Path base = dir.resolve("n1");
+        // what an older version left: a writer state per term, the second with r2 out of sync
+        for (long term = 1; term <= 2; term++) {
+            if (term == 2) {
+                links.breakLink("r2");
+            }
+            Replication.Builder older = Replication.builder().name("old").term(term).writer("n1")
+                    .stateDir(base.resolve("term-" + term)).regionSize(64 << 10).skipInitialSync();
+            links.connectors.forEach(older::replica);
+            try (ReplicatedDevice old = older.open()) {
+                write(old, 0, (byte) term);
+            }
         }
-        try (Stream<Path> left = Files.list(dir.resolve("n1"))) {
+        links.heal("r2");
+        Files.writeString(base.resolve("notes"), "not a term");
+        ReplicatedOpener o = opener(links).build();
+        try (ReplicatedDevice d = o.open(3)) {
+            assertThat(d.status().get(0).state()).isEqualTo(ReplicaState.IN_SYNC);
+            write(d, 64 << 10, (byte) 3);
+        }
+        try (Stream<Path> left = Files.list(base)) {
             assertThat(left.map(p -> p.getFileName().toString()).sorted())
-                    .containsExactly("notes", "term-4", "term-5");
+                    .containsExactly("notes", "replication.state");
         }
-        assertThat(dir.resolve("n1").resolve("term-5").resolve("replication.state")).exists();
+        // the next terms open on the same directory (the background rebuild of term 3 may or may
+        // not have finished: r2 is in sync or rebuilt in term 4 either way)
+        try (ReplicatedDevice d = o.open(4)) {
+            ControllerTest.waitUntil(() -> o.replicaStatus().stream().allMatch(st -> st.state() == ReplicaState.IN_SYNC));
+            ByteBuffer b = ByteBuffer.allocate(1);
+            d.read(b, 64 << 10);
+            assertThat(b.get(0)).isEqualTo((byte) 3);
+        }
+        assertThat(base.resolve("term-4")).doesNotExist();
+    }
+
+    @Test
+    void aDeposedNodesStateOnTheFixedDirectoryDoesNotOverruleItsSuccessor() throws Exception {
+        set = new ReplicaSet(3, SIZE, dir);
+        ReplicaSet.Links l1 = set.links();
+        ReplicatedOpener n1 = opener(l1).rebuildInterval(Duration.ofHours(1)).build();
+        n1.open(1).close();
+        ReplicatedDevice d1 = n1.open(2);
+        l1.breakLink("r2");
+        write(d1, 0, (byte) 1); // n1 drops r2 and commits that to its state: (term 2, r2 out of sync)
+        assertThat(d1.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+        d1.close();
+        l1.heal("r2");
+        // n2 takes over with every replica, rebuilds r2 and writes
+        ReplicatedOpener n2 = ReplicatedOpener.builder().volume("vol").nodeId("n2").replicas(set.links().connectors)
+                .stateDir(dir.resolve("n2")).regionSize(64 << 10).rebuildInterval(Duration.ofMillis(20)).build();
+        try (ReplicatedDevice d2 = n2.open(3)) {
+            ControllerTest.waitUntil(() -> n2.replicaStatus().stream().allMatch(s -> s.state() == ReplicaState.IN_SYNC));
+            write(d2, 0, (byte) 3);
+        }
+        // n1 leads again on its old directory: its term-2 state is older than the term-3 headers
+        try (ReplicatedDevice d1again = n1.open(4)) {
+            assertThat(d1again.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            ByteBuffer b = ByteBuffer.allocate(4096);
+            d1again.read(b, 0);
+            assertThat(b.get(0)).isEqualTo((byte) 3);
+        }
+    }
+
+    @Test
+    void inMinInSyncModesEachTermOpensWithoutTheWriterStateOfEarlierTerms() throws Exception {
+        set = new ReplicaSet(3, SIZE, dir);
+        ReplicaSet.Links links = set.links();
+        ReplicatedOpener o = opener(links).mode(ReplicationMode.minInSync(1)).build();
+        try (ReplicatedDevice d = o.open(1)) {
+            write(d, 0, (byte) 1);
+        }
+        // its own state would count (same term as every header) and let it open without r2; but
+        // a successor may have written where it cannot see: it must read every replica
+        links.breakLink("r2");
+        assertThatThrownBy(() -> o.open(2)).hasMessageContaining("every replica must be reachable");
+        links.heal("r2");
+        try (ReplicatedDevice d = o.open(3)) {
+            assertThat(d.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+        }
     }
 
     @Test

@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -268,6 +269,19 @@ final class Engine implements ReplicatedDevice {
     @Override
     public List<ReplicaStatus> status() {
         return members.stream().map(Member::status).toList();
+    }
+
+    @Override
+    public Optional<IOException> writeFailure() {
+        FencedException f = fenced;
+        if (f != null) {
+            return Optional.of(f);
+        }
+        IOException stop = state.failStop;
+        if (stop != null) {
+            return Optional.of(stop);
+        }
+        return Optional.ofNullable(quorumLost);
     }
 
     @Override

@@ -31,7 +31,8 @@ import java.util.List;
  * older term than the set's freshest may hold a deposed writer's writes outside the current
  * line's dirty map (its own header bitmap names them; start-up sets it).
  * Chunks are copied one at a time; zero and hole runs of the source (per its extents) are written
- * as write-zeroes. The optional throttle sleeps between chunks, never while holding a range.
+ * as write-zeroes. The optional throttle sleeps between chunks, never while holding a range; it
+ * paces rebuilds only, not start-up's repair of the activity log ({@link #copyRegions}).
  */
 final class Rebuilder {
 
@@ -93,12 +94,22 @@ final class Rebuilder {
         }
     }
 
-    /** Copies {@code regions} of {@code [0, dataSize)} from source to target, in order. */
+    /**
+     * Copies {@code regions} of {@code [0, dataSize)} from source to target, in order, <b>not
+     * throttled</b>: this is start-up's repair of the activity log (docs/replication.md
+     * "Start-up" step 5), which runs inside {@code open()} before any write is accepted, so a
+     * throttle would only delay every failover without sparing any live I/O.
+     */
     long copyRegions(Member source, Member target, BitSet regions) throws IOException {
-        return copy(source, target, regions, true);
+        return copy(source, target, regions, true, false);
     }
 
     private long copy(Member source, Member target, BitSet regions, boolean delta) throws IOException {
+        return copy(source, target, regions, delta, true);
+    }
+
+    private long copy(Member source, Member target, BitSet regions, boolean delta, boolean throttled)
+            throws IOException {
         long regionSize = engine.dirty.regionSize();
         long total = 0;
         for (int r = regions.nextSetBit(0); r >= 0; r = regions.nextSetBit(r + 1)) {
@@ -123,7 +134,9 @@ final class Rebuilder {
                 if (engine.config.progress() != null) {
                     engine.config.progress().accept(new RebuildProgress(target.id, done, total, delta));
                 }
-                throttle(done, t0);
+                if (throttled) {
+                    throttle(done, t0);
+                }
             }
             r = end - 1;
         }

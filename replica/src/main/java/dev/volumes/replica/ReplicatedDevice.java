@@ -3,6 +3,7 @@ package dev.volumes.replica;
 import dev.volumes.device.Device;
 import java.io.IOException;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * A {@link Device} that mirrors every write synchronously onto a set of replicas; built by
@@ -30,6 +31,8 @@ import java.util.List;
  *       other in-sync replicas in configuration order; a stale replica is never read.</li>
  *   <li><b>Fencing</b>: once any replica reports a newer term every later operation throws
  *       {@link FencedException}.</li>
+ *   <li><b>Fail-stop is observable</b>: {@link #writeFailure()} says why writes are refused until
+ *       the set is reopened, without writing anything.</li>
  *   <li>{@link #size()} is the replicas' size minus the {@link Replication#HEADER_BYTES} (64 KiB)
  *       header area each carries (create replicas with {@link Replication#replicaSize}).</li>
  * </ul>
@@ -48,6 +51,32 @@ public interface ReplicatedDevice extends Device {
 
     /** A snapshot of every replica's state, in configuration order. */
     List<ReplicaStatus> status();
+
+    /**
+     * Why this device refuses every write until the set is reopened ("failed stop"), or empty
+     * while it can still write. The reasons, checked in this order:
+     * <ol>
+     *   <li><b>fenced</b>: a replica reported (or, probed after a failure, admitted) a newer term —
+     *       the {@link FencedException}; every later operation, reads included, throws;</li>
+     *   <li><b>state commit failed</b>: the writer state file could not be committed — an
+     *       {@code IOException} with the file's error as its cause; writes throw;</li>
+     *   <li><b>below the mode's requirement</b>: a failure would have left fewer in-sync replicas
+     *       than the {@link ReplicationMode} requires, so nothing was published — the
+     *       {@code IOException} that write threw, naming each failed replica and why; writes, sync
+     *       and rebuilds throw.</li>
+     * </ol>
+     * It reports what this engine has learnt: a writer deposed by a claim that none of its
+     * requests has run into yet still reports empty. A transient failure is not a fail-stop: a replica dropped out while enough remain in sync,
+     * or one write that failed or timed out once, leaves this empty. Once present it stays present
+     * for the life of this device (a later fencing may replace the reason by the
+     * {@link FencedException}); only a new {@link Replication.Builder#open()} clears it. Not
+     * affected by {@link #close()}: a closed device reports the failure it had, if any (every
+     * operation on it throws {@code DeviceClosedException} anyway).
+     *
+     * <p>Cheap (volatile reads), never blocks, changes nothing: meant for health checks that poll
+     * it (docs/ha.md §2, the write-failure health rule).
+     */
+    Optional<IOException> writeFailure();
 
     /** How many regions are recorded dirty (may differ between some replicas). */
     int dirtyRegions();

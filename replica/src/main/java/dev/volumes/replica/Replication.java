@@ -181,7 +181,13 @@ public final class Replication {
             return this;
         }
 
-        /** Rebuild throttle in bytes per second; 0 (default) is unthrottled. */
+        /**
+         * Rebuild throttle in bytes per second; 0 (default) is unthrottled. It paces
+         * {@link ReplicatedDevice#rebuild}, which runs beside live writes (and a brand-new set's
+         * initial copy, once in the set's life). It does <b>not</b> pace the repair of the activity
+         * log's dirty regions that every {@link #open()} does before it returns: no write is
+         * accepted until that ends, so a throttle would only make every failover slower.
+         */
         public Builder rebuildRate(long bytesPerSecond) {
             if (bytesPerSecond < 0) {
                 throw new IllegalArgumentException("rebuild rate must be >= 0: " + bytesPerSecond);

@@ -23,6 +23,7 @@ final class StatePublisher {
     /** Dirty-map version whose bits are on every in-sync replica's header; written under membership. */
     private volatile long publishedDirtyVersion;
     private volatile long generation;
+    /** The first failed state commit (its message says writes are refused until reopened), or null. */
     volatile IOException failStop;
     /**
      * True from the moment a replica is marked out of sync until the bumped generation is on
@@ -177,9 +178,12 @@ final class StatePublisher {
                         engine.dataSize, recs,
                         snap.bitmap()));
             } catch (IOException e) {
-                failStop = e;
-                throw new IOException(engine.name + ": committing the replication state failed; writes are refused"
-                        + " until reopened", e);
+                IOException stop = new IOException(engine.name + ": committing the replication state failed; writes"
+                        + " are refused until reopened", e);
+                if (failStop == null) {
+                    failStop = stop; // the first failure is the reason (ReplicatedDevice.writeFailure)
+                }
+                throw stop;
             }
             return snap;
         }

@@ -188,4 +188,21 @@ class FencingTest {
                 .hasMessageContaining("promised term 5")
                 .hasMessageContaining("refusing term 4");
     }
+
+    @Test
+    void aDeposedWriterReportsTheFenceAsItsWriteFailureOnceItRanIntoIt() throws Exception {
+        startServers(3);
+        try (ReplicatedDevice a = writer(1, "nodeA").open()) {
+            a.write(ByteBuffer.wrap(Fixture.pattern(4096, 1)), 0);
+            assertThat(a.writeFailure()).isEmpty();
+            try (ReplicatedDevice b = writer(2, "nodeB").open()) {
+                assertThat(a.writeFailure()).isEmpty(); // it has not run into the claim yet
+                assertThatThrownBy(() -> a.write(ByteBuffer.wrap(Fixture.pattern(4096, 2)), 0))
+                        .isInstanceOf(FencedException.class);
+                assertThat(a.writeFailure()).get().isInstanceOf(FencedException.class).asString()
+                        .contains("promised term 2");
+                assertThat(b.writeFailure()).isEmpty();
+            }
+        }
+    }
 }

@@ -2,9 +2,11 @@ package dev.volumes.replica;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.volumes.device.MemoryDevice;
 import dev.volumes.device.WriteFlag;
+import dev.volumes.testkit.FaultInjector;
 import dev.volumes.testkit.FaultInjector.Fault;
 import dev.volumes.testkit.FaultInjector.Op;
 import java.io.IOException;
@@ -497,5 +499,82 @@ class ReplicatedDeviceTest {
         f.builder(5).skipInitialSync().open().close();
         assertThatThrownBy(() -> f.builder(4).open()).isInstanceOf(FencedException.class)
                 .hasMessageContaining("promised term 5").hasMessageContaining("refusing term 4");
+    }
+
+    @Test
+    void writeFailureSaysWhyWritesAreRefusedUntilReopenedAndIgnoresTransientFailures() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        ReplicatedDevice closed;
+        IOException thrown;
+        try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
+            closed = dev;
+            assertThat(dev.writeFailure()).isEmpty();
+            f.faults.get(2).on(Op.WRITE).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 40); // r2 drops out, 2 of 3 remain: a transient failure
+            assertThat(dev.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
+            assertThat(dev.writeFailure()).isEmpty();
+            f.faults.get(1).on(Op.WRITE).fail(Fault.EIO); // dropping r1 would leave 1 of 3
+            thrown = catchThrowableOfType(IOException.class, () -> dev.write(ByteBuffer.allocate(512), 0));
+            assertThat(thrown).hasMessageContaining("writes are refused until reopened");
+            assertThat(dev.writeFailure()).containsSame(thrown);
+            f.faults.get(1).clearRules(); // a healed replica does not undo it: only a reopen does
+            assertThat(dev.writeFailure()).containsSame(thrown);
+            assertThatThrownBy(() -> dev.write(ByteBuffer.allocate(512), 0)).hasCause(thrown);
+        }
+        assertThat(closed.writeFailure()).containsSame(thrown); // close does not clear it
+        f.faults.get(2).clearRules();
+        try (ReplicatedDevice dev = f.builder(2).open()) {
+            assertThat(dev.writeFailure()).isEmpty();
+            f.write(dev, 0, 4096, 41);
+        }
+    }
+
+    @Test
+    void aFailedStateCommitIsAWriteFailure() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        FaultInjector state = FaultInjector.wrap(new Fixture.Unclosable(f.state));
+        try (ReplicatedDevice dev = f.builder(1).stateDevice(state).skipInitialSync().open()) {
+            assertThat(dev.writeFailure()).isEmpty();
+            state.on(Op.WRITE).fail(Fault.EIO);
+            // a write to a clean region publishes its dirty bit: state file first, which fails
+            assertThatThrownBy(() -> f.write(dev, 0, 4096, 42)).hasMessageContaining("committing the replication state");
+            assertThat(dev.writeFailure()).get().satisfies(e -> {
+                assertThat(e).hasMessageContaining("writes are refused until reopened");
+                assertThat(e.getCause()).hasMessageContaining("injected EIO");
+            });
+            state.clearRules();
+            assertThat(dev.writeFailure()).isPresent();
+            assertThatThrownBy(() -> dev.write(ByteBuffer.allocate(512), 0)).hasMessageContaining("state file failed");
+        }
+    }
+
+    @Test
+    void openRepairsTheActivityLogUnthrottledWhateverTheRebuildRate() throws IOException {
+        Fixture f = new Fixture(3, SIZE);
+        try (ReplicatedDevice dev = f.builder(1).skipInitialSync().open()) {
+            for (int i = 0; i < 4; i++) {
+                f.write(dev, i * Fixture.REGION, 4096, 50 + i); // never synced: the regions stay dirty
+            }
+        }
+        // the dead writer's last write landed on r0 alone (r0 is the repair's source)
+        byte[] torn = Fixture.pattern(4096, 60);
+        f.disks.get(0).write(ByteBuffer.wrap(torn), 2 * Fixture.REGION);
+        System.arraycopy(torn, 0, f.model, (int) (2 * Fixture.REGION), torn.length);
+        FakePacer pacer = new FakePacer();
+        List<RebuildProgress> seen = new ArrayList<>();
+        // one byte per second: a throttled repair of 4 regions would ask for days of sleep
+        try (ReplicatedDevice dev = f.builder(2).rebuildRate(1).rebuildPacer(pacer).rebuildProgress(seen::add).open()) {
+            assertThat(seen).as("the open repaired dirty regions").isNotEmpty();
+            assertThat(pacer.sleeps).as("sleeps the open asked for").isEmpty();
+            assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
+            f.assertInSyncReplicasMatchModel(dev);
+            // a rebuild is still throttled
+            f.faults.get(2).on(Op.WRITE).times(1).fail(Fault.EIO);
+            f.write(dev, 0, 4096, 61);
+            pacer.sleeps.clear();
+            dev.rebuild("r2");
+            assertThat(pacer.sleeps).isNotEmpty();
+            f.assertInSyncReplicasMatchModel(dev);
+        }
     }
 }

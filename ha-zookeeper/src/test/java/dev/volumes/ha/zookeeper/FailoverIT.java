@@ -9,6 +9,7 @@ import dev.volumes.replica.ReplicaServer;
 import dev.volumes.replica.ReplicaState;
 import dev.volumes.replica.ReplicaStatus;
 import dev.volumes.testkit.Seeds;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -59,6 +60,8 @@ class FailoverIT {
     private final List<MemoryDevice> disks = new ArrayList<>();
     private final List<InetSocketAddress> replicaAddresses = new ArrayList<>();
     private final HaNode[] nodes = new HaNode[3];
+    /** Each node's writer state directory (one per node and volume, every term). */
+    private final Path[] stateDirs = new Path[3];
     private final List<HaNode> dead = new ArrayList<>();
     private final WriteHistory history = new WriteHistory();
     private Random random;
@@ -76,13 +79,31 @@ class FailoverIT {
             replicaAddresses.add(server.address());
         }
         for (int i = 0; i < 3; i++) {
+            stateDirs[i] = Files.createDirectories(dir.resolve("node-" + i));
             nodes[i] = newNode(i);
         }
     }
 
     private HaNode newNode(int i) throws Exception {
-        return new HaNode("n" + i, zk.address(), SESSION, replicaAddresses,
-                Files.createDirectories(dir.resolve("node-" + i)), history, random.nextLong());
+        return new HaNode("n" + i, zk.address(), SESSION, replicaAddresses, stateDirs[i], history, random.nextLong());
+    }
+
+    /**
+     * What a dead process leaves on its disk: a copy of its state directory as it is now. (The
+     * hard-killed node's abandoned engine stays in this JVM holding the exclusive lock of its
+     * state file, which the OS would have released at the process's death; the copy is the same
+     * bytes under a new inode.)
+     */
+    private Path diskOfDeadProcess(int i, long term) throws IOException {
+        Path copy = Files.createDirectories(dir.resolve("node-" + i + "-after-term-" + term));
+        try (var files = Files.list(stateDirs[i])) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (Files.isRegularFile(f)) {
+                    Files.copy(f, copy.resolve(f.getFileName()));
+                }
+            }
+        }
+        return copy;
     }
 
     @AfterEach
@@ -180,6 +201,9 @@ class FailoverIT {
             case KILL, HARD_KILL -> {
                 int i = Arrays.asList(nodes).indexOf(old);
                 dead.add(old);
+                if (scenario == Scenario.HARD_KILL) {
+                    stateDirs[i] = diskOfDeadProcess(i, oldTerm);
+                }
                 nodes[i] = newNode(i); // the node comes back as a fresh process on the same state directory
             }
             case PARTITION -> {
