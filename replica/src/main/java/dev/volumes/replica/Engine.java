@@ -315,6 +315,7 @@ final class Engine implements ReplicatedDevice {
                         + "; only an out-of-sync replica can be replaced");
             }
             Device old = m.device;
+            boolean session = m.connector != null;
             m.connector = connector;
             m.device = device;
             m.needsFull = true;
@@ -322,7 +323,11 @@ final class Engine implements ReplicatedDevice {
             m.headerGeneration = 0;
             m.reason = "replaced; needs a full rebuild";
             state.commitState();
-            if (old != null && m.inflight.get() == 0) {
+            if (old != null && session) {
+                // stopped now even with requests in flight: they fail locally (still counted in
+                // inflight, which the rebuild waits for) and it can never reconnect or replay
+                Sessions.abandon(old, "replaced", executor);
+            } else if (old != null && m.inflight.get() == 0) {
                 closeQuietly(old);
             }
         } finally {
