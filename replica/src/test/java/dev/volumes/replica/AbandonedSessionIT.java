@@ -28,7 +28,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Replica sessions the engine has abandoned (dropped out, replaced, superseded by a fresh session)
  * must never reach their replica again — neither by reconnecting on their own nor by replaying
- * the NBD client's journal (docs/replication.md §1 "Abandoned sessions"). Pool
+ * the NBD client's journal — and a stale client of the same writer and term must never supersede
+ * a newer session (docs/replication.md §1 "Abandoned sessions", §2 "Session numbers"). Pool
  * volumes behind {@link ReplicaServer}s on loopback; each volume sits behind a
  * {@link FaultInjector} used as a call counter below the term fence.
  */
@@ -161,5 +162,72 @@ class AbandonedSessionIT {
             }
             assertThat(dataCalls(2)).as("data calls on the replaced r2 after the rebuild").isEqualTo(before);
         }
+    }
+    /**
+     * Server side: a stale NBD client of the same writer and term — here one the test keeps
+     * alive instead of the engine abandoning it — reconnects after a newer session of its writer
+     * replaced it. Its re-claim carries its older session number and is refused (not as a fence),
+     * so it neither retires the newer session nor replays its journal over the newer session's
+     * write. Before session numbers the re-claim was accepted and the replay put the old bytes
+     * back (the volume held the stale block). A reconnect of the current session (same number)
+     * still works.
+     */
+    @Test
+    void aStaleSessionOfTheSameWriterAndTermCannotReclaimOrReplay() throws Exception {
+        startServer(0);
+        HoldingProxy proxy = new HoldingProxy(servers.get(0).address());
+        closers.add(proxy);
+        ReplicaConnector direct = ReplicaConnector.nbd("127.0.0.1", servers.get(0).address().getPort(), "vol");
+        ReplicaConnector proxied = ReplicaConnector.nbd("127.0.0.1", proxy.port(), "vol");
+        byte[] stale = Fixture.pattern(BLOCK, 1);
+        byte[] current = Fixture.pattern(BLOCK, 2);
+        try (Device old = direct.connect(1, "node1")) {
+            old.write(ByteBuffer.wrap(stale), 0); // acknowledged, unflushed: in old's replay journal
+            try (Device newer = proxied.connect(1, "node1")) { // the same writer's newer session: cuts old
+                newer.write(ByteBuffer.wrap(current), 0);
+                newer.sync();
+                IOException refused = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                        () -> old.read(ByteBuffer.allocate(BLOCK), 0)); // reconnects and re-claims
+                assertThat(refused).isNotInstanceOf(FencedException.class);
+                assertThat(refused).hasStackTraceContaining("is older than session");
+                assertThat(NbdConnector.asFenced(refused, "r0", 1, "node1")).isNull();
+                assertThat(Arrays.copyOf(Fixture.readAll(volumes.get(0), BLOCK), BLOCK)).as("the volume's block 0")
+                        .isEqualTo(current);
+                proxy.cutAll(); // the current session reconnects with its own number: allowed
+                ByteBuffer got = ByteBuffer.allocate(BLOCK);
+                newer.read(got, 0);
+                assertThat(got.array()).isEqualTo(current);
+                assertThatThrownBy(() -> old.write(ByteBuffer.wrap(stale), 0)).isInstanceOf(IOException.class);
+            }
+        }
+        assertThat(Arrays.copyOf(Fixture.readAll(volumes.get(0), BLOCK), BLOCK)).isEqualTo(current);
+    }
+
+    /**
+     * A replica server from before session numbers refuses the unknown {@code session} parameter;
+     * the connector then claims without it (the old rules), so writers can be upgraded first.
+     */
+    @Test
+    void aServerWithoutSessionNumbersIsClaimedWithoutOne() throws Exception {
+        List<String> asked = new java.util.concurrent.CopyOnWriteArrayList<>();
+        MemoryDevice disk = MemoryDevice.create("old", Replication.replicaSize(DATA));
+        dev.volumes.nbd.NbdServer old = dev.volumes.nbd.NbdServer.builder()
+                .listen(new java.net.InetSocketAddress("127.0.0.1", 0))
+                .exportResolver((name, conn) -> {
+                    asked.add(name);
+                    if (name.contains(";session=")) { // what ExportName.parse said before session numbers
+                        throw new dev.volumes.nbd.ExportRefusedException("replica export name " + name
+                                + ": unknown parameter 'session' (known: term, writer)");
+                    }
+                    return java.util.Optional.of(new dev.volumes.nbd.ResolvedExport("vol", null, disk, null));
+                }).build();
+        old.start();
+        closers.add(old);
+        try (Device d = ReplicaConnector.nbd("127.0.0.1", old.address().getPort(), "vol").connect(3, "node3")) {
+            d.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 3)), 0);
+        }
+        assertThat(asked).hasSize(2);
+        assertThat(asked.get(0)).startsWith("vol;term=3;writer=node3;session=");
+        assertThat(asked.get(1)).isEqualTo("vol;term=3;writer=node3");
     }
 }
