@@ -484,6 +484,24 @@ public final class NbdDevice implements Device {
         throw new UnsupportedDeviceOperationException(name, "resize", "the NBD client does not implement NBD_CMD_RESIZE");
     }
 
+    /**
+     * Stops the device at once, for an owner that abandons it while requests may still be under
+     * way (the replica engine when it drops, replaces or re-attaches a replica's session:
+     * docs/replication.md §1 "Abandoned sessions"). Afterwards no connection is re-established,
+     * nothing is re-sent — neither the replay journal nor requests whose connection dropped —
+     * every request waiting for a reply or a connection fails locally with an {@link IOException}
+     * naming {@code reason}, and so does every later call. Connections are closed without
+     * {@code NBD_CMD_DISC}. A reconnect handshake already under way cannot be taken back (the
+     * server may still see its open, e.g. a replica claim) but nothing is sent on it: it is closed
+     * as soon as it completes. A request the server had already read may still complete there,
+     * as after any dropped connection. Call {@link #close()} afterwards to release the device; it
+     * then does not wait for replies. Idempotent; thread-safe; does not block on the server.
+     */
+    public void abort(String reason) {
+        slots.abort(new IOException("nbd server " + server + " export '" + config.target().exportName()
+                + "': aborted by its owner: " + reason));
+    }
+
     @Override
     public void close() throws IOException {
         if (closed) {

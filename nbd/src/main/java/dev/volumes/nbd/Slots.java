@@ -42,6 +42,8 @@ final class Slots implements ClientWire.Listener {
     private static final class Slot {
         final ReentrantLock lock = new ReentrantLock();
         volatile ClientWire connection;
+        /** A reconnected connection not yet published (replaying the journal); {@link #abort} kills it too. */
+        volatile ClientWire fresh;
         long downSinceNanos;
     }
 
@@ -66,6 +68,8 @@ final class Slots implements ClientWire.Listener {
     private final java.util.concurrent.atomic.AtomicLong replayed = new java.util.concurrent.atomic.AtomicLong();
     private volatile boolean closing; // no more reconnects
     private volatile boolean stopped; // watchdog ends
+    /** Counted down by {@link #abort} and {@link #beginClose}: wakes reconnects sleeping in their backoff. */
+    private final java.util.concurrent.CountDownLatch stopping = new java.util.concurrent.CountDownLatch(1);
 
     Slots(NbdDevice device, NbdClient.Config config, ClientHandshake.Session first) throws IOException {
         this.device = device;
@@ -300,28 +304,43 @@ final class Slots implements ClientWire.Listener {
                             + config.target().exportName() + "' " + (s.extended() ? "offered" : "no longer offers")
                             + " extended headers after a reconnect; refusing to continue"));
                 }
+                if (failure != null) { // aborted during the handshake: send nothing on it
+                    s.transport().close();
+                    throw notSent(r, failure);
+                }
                 ClientWire fresh = new ClientWire(s, config.target().describe(), this);
+                slot.fresh = fresh; // before the check below: abort() sees it or we see the failure
                 try {
+                    if (failure != null) {
+                        throw notSent(r, failure);
+                    }
                     replay(c, fresh, r);
+                    slot.connection = fresh;
+                    if (failure != null) { // abort() may have read the slot before it was published
+                        throw notSent(r, failure);
+                    }
                 } catch (IOException | RuntimeException e) {
                     fresh.abort(e instanceof IOException io ? io : new IOException(e));
                     throw e;
+                } finally {
+                    slot.fresh = null;
                 }
-                slot.connection = fresh;
                 slot.downSinceNanos = 0;
                 reconnects.incrementAndGet();
                 return fresh;
             } catch (NbdRefusedException e) {
                 throw fail(e);
             } catch (IOException e) {
-                if (failure != null) {
-                    throw e;
+                IOException stop = failure;
+                if (stop != null) {
+                    throw e == stop || e.getCause() == stop ? e : notSent(r, stop);
                 }
                 last = e;
             }
             long sleep = Math.min(backoff, Math.max(0, deadline - System.nanoTime()));
             try {
-                TimeUnit.NANOSECONDS.sleep(Math.max(sleep, TimeUnit.MILLISECONDS.toNanos(1)));
+                // woken early by abort() or close(): the loop then throws without connecting
+                stopping.await(Math.max(sleep, TimeUnit.MILLISECONDS.toNanos(1)), TimeUnit.NANOSECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException(device.describe(r) + ": interrupted while reconnecting");
@@ -448,6 +467,10 @@ final class Slots implements ClientWire.Listener {
         }
     }
 
+    private IOException notSent(NbdDevice.Request r, IOException f) {
+        return new IOException(device.describe(r) + " not sent: " + f.getMessage(), f);
+    }
+
     private IOException fail(IOException cause) {
         synchronized (this) {
             if (failure == null) {
@@ -488,6 +511,26 @@ final class Slots implements ClientWire.Listener {
     /** Stops reconnecting: requests waiting for a connection fail with DeviceClosedException. */
     void beginClose() {
         closing = true;
+        stopping.countDown();
+    }
+
+    /**
+     * Stops at once ({@link NbdDevice#abort}): fails the client with {@code cause}, so no request
+     * is sent any more and nothing is reconnected or replayed, and kills every connection — also
+     * one reconnected but not yet published (its replay stops) — so that every request waiting for
+     * a reply fails locally. A handshake under way is closed as soon as it returns.
+     */
+    void abort(IOException cause) {
+        fail(cause);
+        closing = true;
+        stopping.countDown();
+        for (Slot s : slots) {
+            for (ClientWire c : new ClientWire[] {s.connection, s.fresh}) {
+                if (c != null) {
+                    c.abort(cause);
+                }
+            }
+        }
     }
 
     /** Disconnects every connection (DISC if {@code graceful}, else just closes). */

@@ -329,6 +329,7 @@ final class Engine implements ReplicatedDevice {
                         + "; only an out-of-sync replica can be replaced");
             }
             Device old = m.device;
+            boolean session = m.connector != null;
             m.connector = connector;
             m.device = device;
             m.needsFull = true;
@@ -336,7 +337,11 @@ final class Engine implements ReplicatedDevice {
             m.headerGeneration = 0;
             m.reason = "replaced; needs a full rebuild";
             state.commitState();
-            if (old != null && m.inflight.get() == 0) {
+            if (old != null && session) {
+                // stopped now even with requests in flight: they fail locally (still counted in
+                // inflight, which the rebuild waits for) and it can never reconnect or replay
+                Sessions.abandon(old, "replaced", executor);
+            } else if (old != null && m.inflight.get() == 0) {
                 closeQuietly(old);
             }
         } finally {
@@ -445,11 +450,21 @@ final class Engine implements ReplicatedDevice {
     void probeFencing(List<FanOut.Failure> failed, String what) throws IOException {
         List<Member> asked = new ArrayList<>();
         List<Future<Device>> probes = new ArrayList<>();
+        // per probe: 0 running, 1 its device was handed over, 2 given up (the probe closes it)
+        List<java.util.concurrent.atomic.AtomicInteger> handoff = new ArrayList<>();
         for (FanOut.Failure f : failed) {
             ReplicaConnector c = f.member().connector;
             if (c != null) {
                 asked.add(f.member());
-                probes.add(executor.submit(() -> c.connect(config.term(), config.writer())));
+                java.util.concurrent.atomic.AtomicInteger h = new java.util.concurrent.atomic.AtomicInteger();
+                handoff.add(h);
+                probes.add(executor.submit(() -> {
+                    Device d = c.connect(config.term(), config.writer());
+                    if (!h.compareAndSet(0, 1)) { // answered too late: nobody takes it, do not leave it open
+                        Sessions.abandon(d, "fencing probe answered too late", executor);
+                    }
+                    return d;
+                }));
             }
         }
         long deadline = System.nanoTime() + config.writeTimeout().toNanos();
@@ -457,12 +472,19 @@ final class Engine implements ReplicatedDevice {
         for (int i = 0; i < probes.size(); i++) {
             Future<Device> probe = probes.get(i);
             try {
-                Device d = probe.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-                executor.submit(() -> closeQuietly(d));
+                Device d;
+                try {
+                    d = probe.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                } catch (TimeoutException e) {
+                    if (handoff.get(i).compareAndSet(0, 2)) {
+                        probe.cancel(true);
+                        continue;
+                    }
+                    d = probe.get(); // handed over just now: it returns at once
+                }
+                Sessions.abandon(d, "fencing probe done", executor);
             } catch (ExecutionException e) {
                 answers.add(new FanOut.Failure(asked.get(i), e.getCause()));
-            } catch (TimeoutException e) {
-                probe.cancel(true);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new InterruptedIOException(name + ": interrupted while probing replicas");

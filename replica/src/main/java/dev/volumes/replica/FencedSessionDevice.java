@@ -4,6 +4,7 @@ import dev.volumes.device.Device;
 import dev.volumes.device.Extent;
 import dev.volumes.device.ForwardingDevice;
 import dev.volumes.device.WriteFlag;
+import dev.volumes.nbd.NbdDevice;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.List;
@@ -20,12 +21,26 @@ final class FencedSessionDevice extends ForwardingDevice {
     private final String where;
     private final long term;
     private final String writer;
+    /** Why the engine abandoned this session (null while in use): every call then fails locally. */
+    private volatile String abandoned;
 
     FencedSessionDevice(Device session, String where, long term, String writer) {
         super(session);
         this.where = where;
         this.term = term;
         this.writer = writer;
+    }
+
+    /**
+     * The engine no longer uses this session ({@link Sessions#abandon}): the NBD client stops at
+     * once ({@link NbdDevice#abort}: no reconnect, no journal replay, no re-sent request; waiting
+     * requests fail locally) and every later call fails without reaching the client.
+     */
+    void abandon(String why) {
+        abandoned = why;
+        if (delegate() instanceof NbdDevice nbd) {
+            nbd.abort("replica session " + where + " (term " + term + ", writer " + writer + ") abandoned: " + why);
+        }
     }
 
     private IOException map(IOException e) {
@@ -44,6 +59,11 @@ final class FencedSessionDevice extends ForwardingDevice {
     }
 
     private <T> T call(Op<T> op) throws IOException {
+        String why = abandoned;
+        if (why != null) {
+            throw new IOException("replica session " + where + " (term " + term + ", writer " + writer
+                    + ") was abandoned by the engine: " + why);
+        }
         try {
             return op.run();
         } catch (FencedException e) {

@@ -11,7 +11,7 @@ import java.util.regex.Pattern;
 
 /**
  * Claims a {@link ReplicaServer} export over NBD: the term travels in the export name
- * ({@code vol;term=7;writer=nodeA}), and a fencing refusal comes back as a
+ * ({@code vol;term=7;writer=nodeA;session=N}), and a fencing refusal comes back as a
  * {@link FencedException}: at the claim ({@code NBD_REP_ERR_POLICY} whose text starts with
  * "fenced:"), and for a request of a superseded session (an {@code EIO} error reply whose
  * structured-reply message is the fence's "fenced: replica … has promised term P, refusing term
@@ -39,16 +39,36 @@ record NbdConnector(String host, int port, String export, NbdClientTls tls, Dura
         }
     }
 
+    /**
+     * Claims with a new session number of this process ({@link ExportName#nextSession()}); its
+     * client reconnects with the same name, so a reconnect is the same session. A replica server
+     * from before session numbers refuses the parameter: then the claim is repeated without it
+     * (and that server cannot refuse a stale session of this writer, docs/replication.md §2).
+     */
     @Override
     public Device connect(long term, String writer) throws IOException {
-        String name = new ExportName(export, term, writer).format();
         try {
-            return new FencedSessionDevice(NbdClient.builder().host(host).port(port).exportName(name).tls(tls)
+            return open(new ExportName(export, term, writer, ExportName.nextSession()), term, writer);
+        } catch (NbdRefusedException e) {
+            String m = e.serverMessage();
+            if (m == null || !m.contains("unknown parameter 'session'")) {
+                throw e;
+            }
+        }
+        return open(new ExportName(export, term, writer), term, writer);
+    }
+
+    private Device open(ExportName name, long term, String writer) throws IOException {
+        try {
+            return new FencedSessionDevice(NbdClient.builder().host(host).port(port).exportName(name.format()).tls(tls)
                     .requestTimeout(requestTimeout).reconnectDeadline(reconnectDeadline)
                     .handshakeTimeout(handshakeTimeout).open(), describe(), term, writer);
         } catch (NbdRefusedException e) {
             FencedException f = asFenced(e, describe(), term, writer);
-            throw f != null ? f : e;
+            if (f != null) {
+                throw f;
+            }
+            throw e;
         }
     }
 

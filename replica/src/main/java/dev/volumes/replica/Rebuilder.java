@@ -233,6 +233,11 @@ final class Rebuilder {
         ReplicaConnector c = target.connector;
         if (c != null) {
             Device old = target.device;
+            if (old != null) {
+                // before the fresh claim: the old session must never reconnect, re-claim (which
+                // would retire the fresh one) or replay its journal over copied regions
+                Sessions.abandon(old, "superseded by a fresh session for a rebuild", engine.executor);
+            }
             Device fresh = c.connect(engine.config.term(), engine.config.writer());
             if (fresh.size() - ReplicaHeader.AREA != engine.dataSize) {
                 Engine.closeQuietly(fresh);
@@ -244,9 +249,6 @@ final class Rebuilder {
                 target.device = fresh;
             } finally {
                 engine.membership.unlock();
-            }
-            if (old != null && old != fresh) {
-                Engine.closeQuietly(old);
             }
         }
         if (target.device == null) {

@@ -23,7 +23,8 @@ import java.util.function.Consumer;
  * Serves local volumes as term-fenced NBD exports: the replica side of replication.
  *
  * <p>A writer connects to export {@code vol} with the export name
- * {@code vol;term=<term>;writer=<id>} (our extension, docs/replication.md "Wire"). The server
+ * {@code vol;term=<term>;writer=<id>;session=<n>} (our extension, docs/replication.md "Wire"; the
+ * session number is optional, and a lower one than the writer's current session is refused). The server
  * durably records the highest term promised per export (fsync'd before the handshake is
  * answered), refuses lower terms with {@code NBD_REP_ERR_POLICY} and a message naming both terms,
  * checks every request of a connection against the promise (race-free, see {@link TermFence}), and
@@ -69,7 +70,7 @@ public final class ReplicaServer implements Closeable {
         return new ReplicaConnector() {
             @Override
             public Device connect(long term, String writer) throws IOException {
-                return fence.claim(term, writer, null);
+                return fence.claim(term, writer, ExportName.nextSession(), null);
             }
 
             @Override
@@ -105,15 +106,16 @@ public final class ReplicaServer implements Closeable {
         }
         TermFence.Session session;
         try {
-            session = fence.claim(parsed.term(), parsed.writer(), () -> cutter.accept(
+            session = fence.claim(parsed.term(), parsed.writer(), parsed.session(), () -> cutter.accept(
                     () -> connection.disconnect("replica export " + parsed.export() + ": superseded by a newer claim")));
-        } catch (FencedException e) {
+        } catch (FencedException | TermFence.StaleSessionException e) {
             throw new ExportRefusedException(e.getMessage());
         } catch (IOException e) {
             throw new ExportRefusedException("replica export " + parsed.export() + ": claim failed: " + e.getMessage());
         }
         return Optional.of(new ResolvedExport(parsed.export(), "replica export, term " + parsed.term() + " of "
-                + parsed.writer(), session, session::close));
+                + parsed.writer() + (parsed.session() > 0 ? " session " + parsed.session() : ""), session,
+                session::close));
     }
 
     /** Stops serving (connections are cut) and closes the term files; exported devices stay open. */

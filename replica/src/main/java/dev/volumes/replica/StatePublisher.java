@@ -73,6 +73,18 @@ final class StatePublisher {
                 if (remaining < engine.required) {
                     engine.refuseMinority(fresh, what, remaining);
                 }
+                // They are dropped below (or a probe finds the engine fenced): stop their sessions
+                // first. A probe's claim cuts a session's connection; a live session would then
+                // reconnect on its own, re-claim and replay its client's journal onto the replica
+                // (docs/replication.md §1 "Abandoned sessions"). Requests still in flight fail
+                // locally and stay counted in inflight until they return.
+                for (FanOut.Failure f : fresh) {
+                    Member m = f.member();
+                    Device d = m.device;
+                    if (m.connector != null && d != null) {
+                        Sessions.abandon(d, "dropped out at generation " + generation + " after " + what, engine.executor);
+                    }
+                }
                 // a connection cut by a newer claim looks like a dropped connection: ask first
                 engine.probeFencing(fresh.stream().filter(f -> !FanOut.isTimeout(f.error())).toList(), what);
                 for (FanOut.Failure f : fresh) {
@@ -82,11 +94,6 @@ final class StatePublisher {
                     }
                     m.state = ReplicaState.OUT_OF_SYNC;
                     m.reason = "dropped at generation " + generation + ": " + FanOut.describe(f.error());
-                    ReplicaConnector c = m.connector;
-                    Device d = m.device;
-                    if (c != null && d != null) {
-                        engine.executor.submit(() -> Engine.closeQuietly(d));
-                    }
                 }
                 generation++;
                 pending = publishState();

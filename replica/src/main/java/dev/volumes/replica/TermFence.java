@@ -34,6 +34,15 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * older session (a writer reconnecting must not have stale requests of its old connection land
  * after its new ones). Multi-connection clients are therefore not supported on replica exports.
  *
+ * <p><b>Session numbers.</b> A claim may carry a session number, strictly increasing per writer
+ * process ({@link ExportName#nextSession()}). The fence remembers the highest number claimed
+ * under the current promise (in memory: since this fence started, reset by a newer term) and
+ * refuses a claim of the same term and writer with a <em>lower</em> number — a stale client of
+ * that writer reconnecting after a newer session of its own replaced it (a superseded NBD client
+ * re-claiming and replaying its journal over a rebuild's session). An equal number is a reconnect
+ * of the current session and is allowed. That refusal is no fence (the writer's term is still
+ * promised). A claim without a number (0: an older client) is not compared and changes nothing.
+ *
  * <p>A request of a superseded session is refused according to the promise at the time of the
  * request: as a {@link FencedException} (whose text ends with a {@link FenceToken}) only when the
  * promise fences the session — a newer term, or its term for another writer; a session replaced by
@@ -48,6 +57,8 @@ final class TermFence implements AutoCloseable {
     private final Duration claimTimeout;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock(true);
     private final Set<Session> sessions = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Highest session number claimed under the current promise since this fence started; under the write lock. */
+    private long highestSession;
 
     TermFence(String export, Device device, TermStore store, Duration claimTimeout) {
         this.export = export;
@@ -65,14 +76,22 @@ final class TermFence implements AutoCloseable {
         return store.current().term();
     }
 
+    /** An unnumbered claim (session 0, as by a client from before session numbers). */
+    Session claim(long term, String writer, Runnable onSuperseded) throws IOException {
+        return claim(term, writer, 0, onSuperseded);
+    }
+
     /**
      * Claims the export for {@code term}.
      *
+     * @param session the claim's session number, 0 if it has none (not compared)
      * @param onSuperseded run (outside the lock) when a later claim makes this session dead
      * @throws FencedException if a newer term (or the same term for another writer) was promised
+     * @throws StaleSessionException if {@code session} is below the highest number already
+     *     claimed with this term by this writer
      * @throws IOException if the promise could not be made durable or older requests did not drain
      */
-    Session claim(long term, String writer, Runnable onSuperseded) throws IOException {
+    Session claim(long term, String writer, long session, Runnable onSuperseded) throws IOException {
         List<Session> superseded = new ArrayList<>();
         Session s;
         try {
@@ -92,13 +111,20 @@ final class TermFence implements AutoCloseable {
             }
             if (term > p.term()) {
                 store.promise(term, writer);
+                highestSession = 0;
+            } else if (session > 0 && session < highestSession) {
+                throw new StaleSessionException("replica export " + export + ": claim by writer " + writer
+                        + " with term " + term + " refused: its session " + session + " is older than session "
+                        + highestSession + " of the same writer and term, which replaced it (a stale client"
+                        + " reconnecting); not fenced");
             }
+            highestSession = Math.max(highestSession, session);
             for (Session old : sessions) {
                 old.superseded = true;
                 superseded.add(old);
             }
             sessions.clear();
-            s = new Session(term, writer, onSuperseded);
+            s = new Session(term, writer, session, onSuperseded);
             sessions.add(s);
         } finally {
             lock.writeLock().unlock();
@@ -118,19 +144,28 @@ final class TermFence implements AutoCloseable {
         store.close();
     }
 
+    /** A claim refused because a newer session of the same writer and term exists: not a fence. */
+    static final class StaleSessionException extends IOException {
+        StaleSessionException(String message) {
+            super(message);
+        }
+    }
+
     /** One writer's session: a device view that refuses every request once superseded. */
     final class Session extends ForwardingDevice {
         final long term;
         final String writer;
+        final long number;
         final Runnable onSuperseded;
         /** Set (under the write lock) when a later claim retired this session. */
         volatile boolean superseded;
         private volatile boolean closed;
 
-        Session(long term, String writer, Runnable onSuperseded) {
+        Session(long term, String writer, long number, Runnable onSuperseded) {
             super(device);
             this.term = term;
             this.writer = writer;
+            this.number = number;
             this.onSuperseded = onSuperseded == null ? () -> { } : onSuperseded;
         }
 

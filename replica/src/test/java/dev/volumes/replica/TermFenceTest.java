@@ -176,4 +176,49 @@ class TermFenceTest {
         assertThatThrownBy(() -> ExportName.parse("vol;term=3")).hasMessageContaining("writer");
         assertThatThrownBy(() -> ExportName.parse("vol;term=0;writer=a")).hasMessageContaining(">= 1");
     }
+
+    @Test
+    void exportNameMayCarryASessionNumber() {
+        assertThat(ExportName.parse("vol;session=9;term=7;writer=nodeA")).isEqualTo(new ExportName("vol", 7, "nodeA", 9));
+        assertThat(new ExportName("vol", 7, "nodeA", 9).format()).isEqualTo("vol;term=7;writer=nodeA;session=9");
+        assertThat(new ExportName("vol", 7, "nodeA").format()).isEqualTo("vol;term=7;writer=nodeA");
+        assertThatThrownBy(() -> ExportName.parse("vol;term=7;writer=a;session=0")).hasMessageContaining(">= 1");
+        assertThatThrownBy(() -> ExportName.parse("vol;term=7;writer=a;session=x")).hasMessageContaining("decimal");
+        assertThatThrownBy(() -> ExportName.parse("vol;session=3")).hasMessageContaining("needs term");
+        long a = ExportName.nextSession();
+        assertThat(ExportName.nextSession()).isGreaterThan(a);
+    }
+
+    /**
+     * Session numbers: a claim by the same writer with the same term but a lower session number
+     * than the highest already claimed is a stale client (a superseded NBD session reconnecting on
+     * its own) and is refused — not as a fence — leaving the newer session alive; an equal number
+     * (a reconnect of the current session) and an unnumbered claim (an older client) are accepted;
+     * a newer term starts the numbering afresh.
+     */
+    @Test
+    void aLowerSessionNumberOfTheSameWriterAndTermIsRefusedWithoutFencing() throws IOException {
+        TermFence f = fence(disk);
+        Device s5 = f.claim(1, "nodeA", 5, null);
+        s5.write(ByteBuffer.wrap(new byte[] {5}), 0);
+        Device s7 = f.claim(1, "nodeA", 7, null);
+        s7.write(ByteBuffer.wrap(new byte[] {7}), 0);
+        assertThatThrownBy(() -> f.claim(1, "nodeA", 5, null))
+                .isInstanceOf(TermFence.StaleSessionException.class).isNotInstanceOf(FencedException.class)
+                .hasMessageContaining("session 5 is older than session 7").hasMessageContaining("not fenced");
+        assertThat(NbdConnector.asFenced(catchIo(() -> f.claim(1, "nodeA", 6, null)), "r", 1, "nodeA")).isNull();
+        ByteBuffer b = ByteBuffer.allocate(1);
+        s7.read(b, 0); // still the current session: the refused claims retired nothing
+        assertThat(b.get(0)).isEqualTo((byte) 7);
+        Device again = f.claim(1, "nodeA", 7, null); // a reconnect of session 7
+        assertThatThrownBy(() -> s7.read(ByteBuffer.allocate(1), 0)).hasMessageContaining("replaced by a newer session");
+        Device legacy = f.claim(1, "nodeA", null); // no number: the rules from before session numbers
+        assertThatThrownBy(() -> again.read(ByteBuffer.allocate(1), 0)).hasMessageContaining("replaced");
+        legacy.read(ByteBuffer.allocate(1), 0);
+        assertThatThrownBy(() -> f.claim(1, "nodeA", 6, null)).isInstanceOf(TermFence.StaleSessionException.class);
+        f.claim(2, "nodeA", 1, null); // a newer term: numbering starts again
+        f.claim(2, "nodeA", 2, null);
+        assertThatThrownBy(() -> f.claim(2, "nodeA", 1, null)).isInstanceOf(TermFence.StaleSessionException.class);
+        assertThatThrownBy(() -> f.claim(1, "nodeA", 99, null)).isInstanceOf(FencedException.class);
+    }
 }
