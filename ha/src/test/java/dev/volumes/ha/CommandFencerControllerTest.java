@@ -100,7 +100,8 @@ class CommandFencerControllerTest {
     void theCommandRunsBeforeTheStorageClaimAndAFailingCommandBlocksPromotionUntilItSucceeds() throws Exception {
         Files.createFile(failFlag);
         Node a = start("a");
-        ControllerTest.waitUntil(() -> logLines().size() >= 3);
+        // the script logs its call before it exits; the controller counts the failure after that
+        ControllerTest.waitUntil(() -> logLines().size() >= 3 && a.controller().counters().fenceFailures() >= 3);
         assertThat(a.controller().status()).isEqualTo(new ControllerStatus(ControllerState.FENCE_PENDING, 1));
         assertThat(logLines()).containsOnly("command term=1 node=a");
         assertThat(a.controller().counters().fenceFailures()).isGreaterThanOrEqualTo(3);
