@@ -22,7 +22,12 @@ public class NbdClientBench {
         int qd = Integer.parseInt(args[3]);
         int conns = Integer.parseInt(args[4]);
         double seconds = Double.parseDouble(args[5]);
-        try (NbdDevice d = NbdClient.builder().uri(uri).connections(conns).open()) {
+        NbdClient.Builder builder = NbdClient.builder().uri(uri).connections(conns);
+        String journal = System.getProperty("bench.replayJournal"); // bytes; 0 = off (A/B of its cost)
+        if (journal != null) {
+            builder.replayJournal(Long.parseLong(journal));
+        }
+        try (NbdDevice d = builder.open()) {
             long size = d.size();
             if (!mode.startsWith("copy")) {
                 run(d, mode, bs, qd, Math.max(2, seconds / 3), size); // warm-up

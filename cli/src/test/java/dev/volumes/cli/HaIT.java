@@ -67,7 +67,7 @@ class HaIT {
             long killed = System.nanoTime();
             awaitLeader(List.of(follower));
             long failoverMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killed);
-            System.out.println("HaIT: failover after SIGKILL of the leader took " + failoverMs + " ms (session timeout 2 s)");
+            System.out.println("HaIT: failover after SIGKILL of the leader took " + failoverMs + " ms (session timeout 4 s)");
             try (Device d = open(follower)) {
                 ByteBuffer back = ByteBuffer.allocate((int) SIZE);
                 d.read(back, 0);
@@ -76,12 +76,14 @@ class HaIT {
             }
             String oldName = leader == a ? "a" : "b";
             Launcher.Daemon restarted = c.add(node(oldName, zk, replicaArgs));
-            Thread.sleep(1000);
+            zk.awaitCandidate(oldName); // it has joined the election, behind the leader
             assertThat(restarted.output()).doesNotContain("is the leader");
+            assertThat(follower.output()).doesNotContain("is no longer the leader");
             try (Device d = open(restarted)) {
                 assertThatThrownBy(() -> d.write(ByteBuffer.allocate(4096), 0, WriteFlag.FUA))
                         .isInstanceOf(ReadOnlyDeviceException.class);
             }
+            awaitAllReplicasInSync(follower); // the replica the old leader's term may have dropped is rebuilt
             c.stopAll();
 
             for (int i = 0; i < 3; i++) {
@@ -95,8 +97,8 @@ class HaIT {
 
     private Launcher.Daemon node(String id, Zk zk, List<String> replicaArgs) throws Exception {
         List<String> args = new ArrayList<>(List.of("ha", "run", "--volume", "vol0", "--size", "8M", "--node-id", id,
-                "--zookeeper", zk.connectString(), "--session-timeout", "2s", "--connection-timeout", "1s",
-                "--write-timeout", "3s", "--listen", "127.0.0.1:0"));
+                "--zookeeper", zk.connectString(), "--session-timeout", "4s", "--connection-timeout", "2s",
+                "--write-timeout", "3s", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"));
         args.addAll(replicaArgs);
         return Launcher.Daemon.launch(Map.of(), dir.resolve("node-" + id), args);
     }
@@ -115,6 +117,25 @@ class HaIT {
         StringBuilder out = new StringBuilder();
         nodes.forEach(n -> out.append(n.output()).append("\n---\n"));
         throw new AssertionError("no node became leader within 60 s:\n" + out);
+    }
+
+    /** Waits (at most 60 s) until the leader's /metrics say every replica is in sync in its term. */
+    private static void awaitAllReplicasInSync(Launcher.Daemon leader) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        Map<String, Double> m = Map.of();
+        while (System.nanoTime() < deadline) {
+            m = ServeIT.scrape(leader.metricsPort);
+            boolean all = true;
+            for (int i = 0; i < 3; i++) {
+                all &= Double.valueOf(1.0).equals(m.get("volumes_ha_replica_in_sync{replica=\"r" + i + "\"}"));
+            }
+            if (all) {
+                assertThat(m.get("volumes_ha_leader")).isEqualTo(1.0);
+                return;
+            }
+            Thread.sleep(50);
+        }
+        throw new AssertionError("replicas not all in sync within 60 s: " + m);
     }
 
     private static Device open(Launcher.Daemon node) throws Exception {
@@ -174,6 +195,28 @@ class HaIT {
 
         String connectString() {
             return "127.0.0.1:" + port;
+        }
+
+        /** Waits (at most 60 s) until node {@code id} has a candidate node in the volume's election. */
+        void awaitCandidate(String id) throws Exception {
+            try (org.apache.zookeeper.ZooKeeper client = new org.apache.zookeeper.ZooKeeper(connectString(), 10_000,
+                    event -> { })) {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (System.nanoTime() < deadline) {
+                    try {
+                        for (String child : client.getChildren("/volumes/vol0/candidates", false)) {
+                            byte[] data = client.getData("/volumes/vol0/candidates/" + child, false, null);
+                            if (id.equals(new String(data, java.nio.charset.StandardCharsets.UTF_8))) {
+                                return;
+                            }
+                        }
+                    } catch (org.apache.zookeeper.KeeperException e) {
+                        // not connected yet, or a candidate vanished between list and read: look again
+                    }
+                    Thread.sleep(20);
+                }
+                throw new AssertionError("node " + id + " never became a candidate");
+            }
         }
 
         @Override

@@ -541,8 +541,9 @@ public final class NbdDevice implements Device {
             return;
         }
         // A non-FUA write is sent from a pooled copy the journal keeps once acknowledged (one copy
-        // per write; a FUA write is durable when acknowledged and needs none).
-        boolean journaled = write && journal.enabled() && (cmdFlags & Wire.CMD_FLAG_FUA) == 0;
+        // per write; a FUA write is durable when acknowledged and needs none; while the journal has
+        // overflowed since the last flush nothing would be kept, so nothing is copied).
+        boolean journaled = write && journal.journaling() && (cmdFlags & Wire.CMD_FLAG_FUA) == 0;
         List<Request> parts = new ArrayList<>();
         try {
             for (int done = 0; done < length; done += maxPayload) {

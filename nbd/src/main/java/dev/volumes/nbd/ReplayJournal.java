@@ -94,7 +94,8 @@ final class ReplayJournal {
     private long lost;
     /** Sequence number of the acknowledgement whose overflow emptied a non-empty journal (0 = none). */
     private long cleared;
-    private boolean journaling;
+    /** Written under {@link #lock}; read without it by {@link #journaling()}. */
+    private volatile boolean journaling;
 
     /** A journal holding at most {@code capBytes} (0 = never journal). */
     ReplayJournal(long capBytes) {
@@ -103,9 +104,21 @@ final class ReplayJournal {
         this.pool = new BufferPool(Math.min(capBytes, 16L << 20));
     }
 
-    /** Whether writes should be sent from a {@link #copy} (the journal can keep them). */
+    /** Whether the journal exists at all (a cap above 0). */
     boolean enabled() {
         return cap > 0;
+    }
+
+    /**
+     * Whether a write sent now should go from a {@link #copy}: the journal exists and has not
+     * overflowed since the last flush was sent. During an overflow nothing acknowledged is kept
+     * until the next flush, so copying would only cost: a long stream of writes without flushes
+     * (a bulk copy) pays for the copies of its first {@code cap} bytes only. A write sent during
+     * the overflow and acknowledged after a flush resumed journaling is counted as lost (not
+     * journaled), the conservative answer.
+     */
+    boolean journaling() {
+        return journaling;
     }
 
     /** A pooled copy of {@code src}'s remaining bytes (src is not consumed), to send and then journal. */

@@ -129,7 +129,8 @@ class NbdClientPeersIT {
             assertThat(d.connectionCount()).isEqualTo(2);
             d.write(ByteBuffer.wrap(new byte[] {1}), 0);
             d.sync();
-            int dropped = count(p.output(), "client closed input socket"); // NbdPeer's port probe
+            awaitLog(p, "client closed input socket", 1); // NbdPeer's port probe; its line may come late
+            int dropped = count(p.output(), "client closed input socket");
             d.dropConnectionForTest(1); // control: a connection that just goes away
             awaitLog(p, "client closed input socket", dropped + 1);
             d.read(ByteBuffer.allocate(1), 1); // requests go round robin: one of these reconnects slot 1

@@ -103,8 +103,16 @@ class ReplayJournalTest {
         assertThat(j.bytes()).isZero();
         assertThat(j.lostSince()).isTrue();
         assertThat(j.droppedSince()).as("journaled entries were dropped too").isTrue();
+        assertThat(j.journaling()).as("writes are not copied during the overflow").isFalse();
         assertThat(write(j, 0, 512, 4)).as("no journaling until a flush is sent").isPositive();
+        assertThat(j.acknowledged(W, 0, 1024, 512, null))
+                .as("a write sent uncopied during the overflow is lost, whenever its acknowledgement comes").isPositive();
         long covered = j.flushSending();
+        assertThat(j.journaling()).isTrue();
+        assertThat(j.acknowledged(W, 0, 1024, 512, null))
+                .as("an uncopied write acknowledged after the flush was sent is lost again").isPositive();
+        assertThat(j.journaling()).isFalse();
+        covered = j.flushSending();
         assertThat(write(j, 0, 512, 5)).as("journaling again after the flush was sent").isZero();
         assertThat(j.lostSince()).as("until that flush completes").isTrue();
         j.flushed(covered);

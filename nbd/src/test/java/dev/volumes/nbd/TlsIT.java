@@ -161,6 +161,7 @@ class TlsIT {
                 assertThat(c.read(10).getLong()).isEqualTo(16 << 20);
             }
             // Our client without TLS, and with STARTTLS: the same bytes either way.
+            awaitNoConnections(s); // the raw clients' connections end on the server's own threads
             try (NbdDevice plain = NbdClient.open("nbd://127.0.0.1:" + port + "/disk");
                     NbdDevice secure = NbdClient.builder().host("127.0.0.1").port(port).exportName("disk")
                             .tls(NbdClientTls.trustPem(certs.caCert())).open()) {
@@ -257,5 +258,15 @@ class TlsIT {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4);
         device.read(b, 0);
         assertThat(b.array()).containsExactly(9, 8, 7, 6);
+    }
+
+    private static void awaitNoConnections(NbdServer s) throws InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(30);
+        while (s.stats().connections() != 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("connections still open after 30 s: " + s.stats().perConnection());
+            }
+            Thread.sleep(10);
+        }
     }
 }

@@ -81,7 +81,7 @@ class LateProbeTest {
         GatedConnector r2 = new GatedConnector(fx.faults.get(2));
         Replication.Builder b = Replication.builder().name("set").term(1).writer("w1")
                 .stateDevice(new Fixture.Unclosable(fx.state)).regionSize(Fixture.REGION)
-                .writeTimeout(Duration.ofMillis(200)).skipInitialSync()
+                .writeTimeout(Duration.ofSeconds(2)).skipInitialSync() // also bounds the probe; r0, r1 must never time out
                 .replica("r0", fx.faults.get(0)).replica("r1", fx.faults.get(1)).replica("r2", r2);
         try (ReplicatedDevice dev = b.open()) {
             fx.write(dev, 0, 4096, 1);

@@ -97,6 +97,7 @@ class HandoverIT {
             ReplicatedDevice deposed = current;
             long deposedTerm = term - 1;
             AtomicBoolean stop = new AtomicBoolean();
+            java.util.concurrent.atomic.AtomicInteger ackedBeforeClaim = new java.util.concurrent.atomic.AtomicInteger();
             Random writes = new Random(random.nextLong());
             Thread writer = Thread.ofVirtual().start(() -> {
                 while (!stop.get()) {
@@ -104,13 +105,19 @@ class HandoverIT {
                     try {
                         deposed.write(w.payload(), w.offset(), WriteFlag.FUA);
                         history.acked(w, deposedTerm);
+                        ackedBeforeClaim.incrementAndGet();
                     } catch (IOException | RuntimeException e) {
                         history.failed(w, e);
                         return; // deposed
                     }
                 }
             });
-            Thread.sleep(5);
+            // the deposed writer is writing flat out (at least one write through) when the claims come
+            for (int i = 0; i < 2000 && ackedBeforeClaim.get() == 0 && writer.isAlive(); i++) {
+                Thread.sleep(5);
+            }
+            assertThat(ackedBeforeClaim.get()).as("the deposed writer of term %d got a write through", deposedTerm)
+                    .isPositive();
             Device r0 = connectors.get(0).connect(term, "w" + term);
             Device r1 = connectors.get(1).connect(term, "w" + term);
             history.claimed("w" + term + " (r0, r1)", term); // a majority promised the new term
