@@ -23,7 +23,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The built command as an operator runs it: a real ZooKeeper on 127.0.0.1 (Curator's
- * TestingServer in this JVM, tick 100 ms), three {@code volumes replica serve} processes and two
+ * TestingServer in this JVM, tick 250 ms), three {@code volumes replica serve} processes and two
  * {@code volumes ha run} nodes over them. One node leads and takes writes over NBD; the follower
  * refuses writes (EPERM). The leader is killed with SIGKILL (no resignation, nothing committed):
  * the other node is elected, fences the replicas with a newer term and serves every acknowledged
@@ -181,14 +181,14 @@ class HaIT {
         }
     }
 
-    /** ZooKeeper on 127.0.0.1 with a 100 ms tick, so a 2 s session timeout is allowed. */
+    /** ZooKeeper on 127.0.0.1 with a 250 ms tick: session timeouts from 0.5 s to 5 s are honoured. */
     private static final class Zk implements AutoCloseable {
         private final TestingServer server;
         private final int port;
 
         Zk() throws Exception {
             port = InstanceSpec.getRandomPort();
-            InstanceSpec spec = new InstanceSpec(Files.createTempDirectory("zk").toFile(), port, -1, -1, true, -1, 100,
+            InstanceSpec spec = new InstanceSpec(Files.createTempDirectory("zk").toFile(), port, -1, -1, true, -1, 250,
                     -1, Map.of("clientPortAddress", "127.0.0.1", "admin.enableServer", "false"), "127.0.0.1");
             server = new TestingServer(spec, true);
         }
