@@ -30,7 +30,9 @@ trap cleanup EXIT
 img="$work/disk.raw"
 truncate -s "${size_mib}M" "$img"
 # Pre-fill so reads hit real data in every server.
-dd if=/dev/urandom of="$img" bs=1M count="$size_mib" conv=notrunc status=none
+dd if=/dev/urandom of="$img" bs=1M count="$size_mib" conv=notrunc,fsync status=none
+# (fsync: otherwise the kernel writes back the fill during the first server's jobs, which then
+# measure the writeback; every server also starts after a sync, below.)
 
 wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
@@ -68,6 +70,7 @@ fi
 results="$work/results.tsv"
 : >"$results"
 for s in "${servers[@]}"; do
+  sync # the previous server's dirty pages are written back before this one is measured
   # shellcheck disable=SC2086
   ${cmd[$s]} >"$work/$s.log" 2>&1 &
   pid=$!
