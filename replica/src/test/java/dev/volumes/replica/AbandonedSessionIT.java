@@ -8,6 +8,7 @@ import dev.volumes.device.MemoryDevice;
 import dev.volumes.nbd.NbdClient;
 import dev.volumes.pool.Pool;
 import dev.volumes.pool.PoolOptions;
+import dev.volumes.testkit.CuttingProxy;
 import dev.volumes.testkit.FaultInjector;
 import dev.volumes.testkit.FaultInjector.Op;
 import java.io.IOException;
@@ -120,7 +121,7 @@ class AbandonedSessionIT {
         startServer(1);
         startServer(2);
         ReplicaServer replacement = startServer(3);
-        HoldingProxy proxy = new HoldingProxy(servers.get(2).address());
+        CuttingProxy proxy = new CuttingProxy(servers.get(2).address());
         closers.add(proxy);
         Duration long30 = Duration.ofSeconds(30);
         try (ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor();
@@ -175,7 +176,7 @@ class AbandonedSessionIT {
     @Test
     void aStaleSessionOfTheSameWriterAndTermCannotReclaimOrReplay() throws Exception {
         startServer(0);
-        HoldingProxy proxy = new HoldingProxy(servers.get(0).address());
+        CuttingProxy proxy = new CuttingProxy(servers.get(0).address());
         closers.add(proxy);
         ReplicaConnector direct = ReplicaConnector.nbd("127.0.0.1", servers.get(0).address().getPort(), "vol");
         ReplicaConnector proxied = ReplicaConnector.nbd("127.0.0.1", proxy.port(), "vol");

@@ -9,17 +9,24 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A loopback TCP proxy in front of a server whose connections a test can cut at once, abruptly
  * and possibly in the middle of a request or reply: a network fault without a server restart.
- * New connections keep being accepted after a cut. Thread-safe.
+ * New connections keep being accepted after a cut. It can also <em>hold</em> new connections:
+ * while held, a connection is accepted but not forwarded (the client waits for the server's
+ * greeting, i.e. a reconnect is parked inside its handshake) until {@link #release()}.
+ * Thread-safe.
  */
 public final class CuttingProxy implements AutoCloseable {
 
     private final ServerSocket server;
     private final InetSocketAddress target;
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+    private final List<Socket> parked = new CopyOnWriteArrayList<>();
+    private final AtomicInteger parkedTotal = new AtomicInteger();
+    private volatile boolean holding;
     private volatile boolean closed;
 
     /** Listens on an ephemeral 127.0.0.1 port and forwards each connection to {@code target}. */
@@ -38,19 +45,49 @@ public final class CuttingProxy implements AutoCloseable {
         while (!closed) {
             try {
                 Socket in = server.accept();
-                Socket out = new Socket(target.getAddress(), target.getPort());
                 in.setTcpNoDelay(true);
-                out.setTcpNoDelay(true);
-                sockets.add(in);
-                sockets.add(out);
-                Thread.ofVirtual().start(() -> pump(in, out));
-                Thread.ofVirtual().start(() -> pump(out, in));
+                synchronized (this) {
+                    if (holding) {
+                        parked.add(in);
+                        parkedTotal.incrementAndGet();
+                        continue;
+                    }
+                }
+                forward(in);
             } catch (IOException e) {
                 if (closed) {
                     return;
                 }
             }
         }
+    }
+
+    private void forward(Socket in) throws IOException {
+        Socket out = new Socket(target.getAddress(), target.getPort());
+        out.setTcpNoDelay(true);
+        sockets.add(in);
+        sockets.add(out);
+        Thread.ofVirtual().start(() -> pump(in, out));
+        Thread.ofVirtual().start(() -> pump(out, in));
+    }
+
+    /** From now on new connections are parked (not forwarded) until {@link #release()}. */
+    public synchronized void hold() {
+        holding = true;
+    }
+
+    /** Connections parked since the proxy started (released ones included). */
+    public int parkedTotal() {
+        return parkedTotal.get();
+    }
+
+    /** Forwards every parked connection and stops holding. */
+    public synchronized void release() throws IOException {
+        holding = false;
+        for (Socket s : parked) {
+            forward(s);
+        }
+        parked.clear();
     }
 
     private static void pump(Socket from, Socket to) {
@@ -93,5 +130,9 @@ public final class CuttingProxy implements AutoCloseable {
             // closing
         }
         cutAll();
+        for (Socket s : parked) {
+            closeQuietly(s);
+        }
+        parked.clear();
     }
 }
