@@ -62,7 +62,7 @@ final class HaRunner implements Closeable {
         Files.createDirectories(state);
         ReplicatedOpener.Builder replication = ReplicatedOpener.builder().volume(o.volume()).nodeId(o.nodeId())
                 .mode(o.mode()).stateDir(state).writeTimeout(o.writeTimeout()).rebuildRate(o.rebuildRate())
-                .rebuildProgress(p -> { }); // progress is in the replica metrics
+                .rebuildProgress(RebuildReporter.forDaemon());
         for (ReplicaAddress r : o.replicas()) {
             replication.replica(r.id(), r.connector(o.writeTimeout()));
         }
@@ -159,13 +159,30 @@ final class HaRunner implements Closeable {
         m.gauge("volumes_ha_replica_in_sync",
                 "1 if the replica is in sync in this leader's term, 0 if not, -1 when this node does not lead", "replica",
                 inSync);
+        Map<String, LongSupplier> rebuildDone = new LinkedHashMap<>();
+        Map<String, LongSupplier> rebuildTotal = new LinkedHashMap<>();
+        for (ReplicaAddress r : o.replicas()) {
+            rebuildDone.put(r.id(), () -> replicaStatus(v, r.id(), ReplicaStatus::rebuildDoneBytes));
+            rebuildTotal.put(r.id(), () -> replicaStatus(v, r.id(), ReplicaStatus::rebuildTotalBytes));
+        }
+        m.gauge("volumes_ha_rebuild_done_bytes",
+                "Bytes copied by the replica's running or last rebuild in this leader's term (-1 when not leading)",
+                "replica", rebuildDone);
+        m.gauge("volumes_ha_rebuild_total_bytes",
+                "Bytes the replica's running or last rebuild has to copy (-1 when not leading)", "replica",
+                rebuildTotal);
         m.gauge("volumes_nbd_connections", "Open NBD connections", () -> server.stats().connections());
     }
 
     private static long replicaState(HaVolume v, String id) {
+        return replicaStatus(v, id, s -> s.state() == ReplicaState.IN_SYNC ? 1 : 0);
+    }
+
+    /** {@code field} of replica {@code id}'s status in this leader's term, or -1 when not leading. */
+    private static long replicaStatus(HaVolume v, String id, java.util.function.ToLongFunction<ReplicaStatus> field) {
         for (ReplicaStatus s : v.replicaStatus()) {
             if (s.id().equals(id)) {
-                return s.state() == ReplicaState.IN_SYNC ? 1 : 0;
+                return field.applyAsLong(s);
             }
         }
         return -1;

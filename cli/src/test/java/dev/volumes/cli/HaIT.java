@@ -51,6 +51,9 @@ class HaIT {
             Launcher.Daemon b = c.add(node("b", zk, replicaArgs));
             Launcher.Daemon leader = awaitLeader(List.of(a, b));
             Launcher.Daemon follower = leader == a ? b : a;
+            // the brand-new set's first leader copied r0 onto the others, and said so
+            assertThat(leader.output()).contains("rebuild r1 (full): started, 8 MiB to copy")
+                    .contains("rebuild r1 (full): copied (8 MiB in ");
 
             byte[] expected = new byte[(int) SIZE];
             Random random = new Random(11);
@@ -131,6 +134,10 @@ class HaIT {
             }
             if (all) {
                 assertThat(m.get("volumes_ha_leader")).isEqualTo(1.0);
+                for (int i = 0; i < 3; i++) { // a finished (or never needed) rebuild copied all it had to
+                    assertThat(m.get("volumes_ha_rebuild_done_bytes{replica=\"r" + i + "\"}"))
+                            .isEqualTo(m.get("volumes_ha_rebuild_total_bytes{replica=\"r" + i + "\"}")).isNotNull();
+                }
                 return;
             }
             Thread.sleep(50);
