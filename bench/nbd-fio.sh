@@ -9,6 +9,11 @@
 # Usage: bench/nbd-fio.sh [RUNTIME_SECONDS=10] [SIZE_MIB=1024]
 # Optional filters (space-separated names) for quick A/B runs:
 #   NBD_BENCH_SERVERS="ours-mem nbdkit-mem"  NBD_BENCH_JOBS="randread-4k-qd1 randwrite-4k-qd1"
+# and JVM options for our server, e.g. OURS_JAVA_OPTS=-Dvolumes.nbd.platformReader=true (the old
+# reader design) for an A/B run. NBD_BENCH_ROUNDS=N (default 1) runs every server N times, in turn
+# (round 1: all servers, round 2: all servers, ...), and prints the median of each figure and the
+# median, minimum and maximum of each round's ratio: on a shared machine one round's ratios swing by
+# ±30 %, so a target is judged on the median ratio.
 # Needs: fio (with the nbd engine), nbdkit, qemu-utils, a JDK 25, Maven (builds the nbd module).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -38,7 +43,7 @@ wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev
 
 # Servers run one at a time (FileDevice and qemu-nbd both lock the image file).
 declare -A cmd=(
-  [ours-file]="java --enable-native-access=ALL-UNNAMED -cp $cp bench/NbdServe.java file $img 20801"
+  [ours-file]="java ${OURS_JAVA_OPTS:-} --enable-native-access=ALL-UNNAMED -cp $cp bench/NbdServe.java file $img 20801"
   [nbdkit-file]="nbdkit --exit-with-parent -f -i 127.0.0.1 -p 20802 file $img"
   [qemu-nbd]="qemu-nbd -f raw -x disk -b 127.0.0.1 -p 20803 -t --cache=writeback $img"
   [ours-mem]="java ${OURS_JAVA_OPTS:-} -cp $cp bench/NbdServe.java memory $((size_mib << 20)) 20804"
@@ -67,8 +72,10 @@ if [[ -n ${NBD_BENCH_JOBS:-} ]]; then
   jobs=("${selected[@]}")
 fi
 
+rounds=${NBD_BENCH_ROUNDS:-1}
 results="$work/results.tsv"
 : >"$results"
+for round in $(seq 1 "$rounds"); do
 for s in "${servers[@]}"; do
   sync # the previous server's dirty pages are written back before this one is measured
   # shellcheck disable=SC2086
@@ -89,32 +96,44 @@ for s in "${servers[@]}"; do
     fio --name="$name" --ioengine=nbd --uri="${uri[$s]}" $args --size="$((size_mib / 2))m" \
         --time_based --runtime="$runtime" --ramp_time=1 --output-format=json >"$work/$s-$name.json" 2>"$work/$s-$name.err" \
       || { echo "fio failed for $s $name: $(cat "$work/$s-$name.err")" >&2; exit 1; }
-    /usr/bin/python3 - "$work/$s-$name.json" "$s" "$name" >>"$results" <<'PY'
+    /usr/bin/python3 - "$work/$s-$name.json" "$s" "$name" "$round" >>"$results" <<'PY'
 import json, sys
 text = open(sys.argv[1]).read()
 j = json.loads(text[text.index("{"):])["jobs"][0]  # fio may print notices before the JSON
 side = j["read"] if j["read"]["io_bytes"] > 0 else j["write"]
 p99 = side.get("clat_ns", {}).get("percentile", {}).get("99.000000", 0) / 1000.0
-print("%s\t%s\t%.0f\t%.1f\t%.0f" % (sys.argv[3], sys.argv[2], side["iops"], side["bw_bytes"] / 1e6, p99))
+print("%s\t%s\t%s\t%.0f\t%.1f\t%.0f" % (sys.argv[4], sys.argv[3], sys.argv[2], side["iops"], side["bw_bytes"] / 1e6, p99))
 PY
   done
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
 done
+done
 
-/usr/bin/python3 - "$results" <<'PY'
-import sys, collections
+/usr/bin/python3 - "$results" "$rounds" <<'PY'
+import sys, collections, statistics
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-by = collections.defaultdict(dict)
-for job, server, iops, mbs, p99 in rows:
-    by[job][server] = (float(iops), float(mbs), float(p99))
-print("%-18s %-12s %10s %9s %10s" % ("job", "server", "IOPS", "MB/s", "p99(us)"))
+rounds = int(sys.argv[2])
+by = collections.defaultdict(lambda: collections.defaultdict(dict))  # job -> server -> round -> figures
+for rnd, job, server, iops, mbs, p99 in rows:
+    by[job][server][int(rnd)] = (float(iops), float(mbs), float(p99))
+med = lambda xs: statistics.median(xs) if xs else 0.0
+print("%-18s %-12s %10s %9s %10s" % ("job", "server", "IOPS", "MB/s", "p99(us)")
+      + ("   (medians of %d rounds)" % rounds if rounds > 1 else ""))
 for job, servers in by.items():
-    for s, (iops, mbs, p99) in servers.items():
-        print("%-18s %-12s %10.0f %9.1f %10.0f" % (job, s, iops, mbs, p99))
+    for s, per in servers.items():
+        print("%-18s %-12s %10.0f %9.1f %10.0f" % (job, s, *(med([f[i] for f in per.values()]) for i in range(3))))
 print()
-print("%-18s %16s %16s %16s" % ("job", "file: ours/qemu", "file: ours/nbdkit", "mem: ours/nbdkit"))
-for job, s in by.items():
-    r = lambda a, b: "%.2fx" % (s[a][0] / s[b][0]) if s.get(b, (0,))[0] else "n/a"
-    print("%-18s %16s %16s %16s" % (job, r("ours-file", "qemu-nbd"), r("ours-file", "nbdkit-file"), r("ours-mem", "nbdkit-mem")))
+def ratio(per, a, b):
+    rs = sorted(per[a][r][0] / per[b][r][0] for r in per.get(a, {}) if per.get(b, {}).get(r, (0,))[0])
+    if not rs:
+        return "n/a"
+    if len(rs) == 1:
+        return "%.2fx" % rs[0]
+    return "%.2fx (%.2f-%.2f)" % (med(rs), rs[0], rs[-1])
+w = 16 if rounds == 1 else 22
+print(("%-18s" + (" %" + str(w) + "s") * 3) % ("job", "file: ours/qemu", "file: ours/nbdkit", "mem: ours/nbdkit"))
+for job, per in by.items():
+    print(("%-18s" + (" %" + str(w) + "s") * 3) % (job, ratio(per, "ours-file", "qemu-nbd"),
+          ratio(per, "ours-file", "nbdkit-file"), ratio(per, "ours-mem", "nbdkit-mem")))
 PY

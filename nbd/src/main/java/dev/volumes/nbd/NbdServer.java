@@ -752,7 +752,7 @@ public final class NbdServer implements Closeable {
             return this;
         }
 
-        /** Tests only: platform-thread readers on (default: {@code -Dvolumes.nbd.platformReader}, true) or off. */
+        /** Tests only: platform-thread readers on or off (default: {@code -Dvolumes.nbd.platformReader}, false). */
         Builder platformReader(boolean on) {
             this.platformReader = on;
             return this;

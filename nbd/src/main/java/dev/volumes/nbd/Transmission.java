@@ -27,25 +27,25 @@ import java.util.concurrent.locks.ReentrantLock;
  * one hold, so they are contiguous on the wire. A reply is only sent after the Device call
  * returned, so an acknowledged write has reached the Device (and with FUA, durable storage).
  *
- * <p>Two reader modes share that rule. (1) A platform-thread reader (default, {@link
- * #platformLead}) blocks in the socket read itself, so the kernel wakes it directly; when a small
- * READ or WRITE (at most {@link #INLINE_MAX} bytes, no FUA) is the only request in flight and no
- * further request bytes are buffered, it runs the request inline and reads on — one wake-up per
- * request at queue depth 1, where a virtual reader costs a poller wake-up plus a carrier wake-up
- * plus a thread start (measured: ~1.2 vs ~4.7 context switches per 4 KiB request). (2) At the
- * first request it cannot run inline (the client pipelines, or a large/FUA/other command), the
- * platform reader starts a virtual leader/follower chain, which takes the reader role, runs that
- * request, and waits on {@link #readerRole}. Virtual readers keep the role while requests
- * overlap; the first one that finds a request it may run inline runs it and returns the role to
- * the platform reader. So exactly one thread reads at any time, and role transfers happen through
- * Thread.start or the semaphore (both happens-before), which also publishes the reader-only
- * fields ({@link #inlineNext}, {@link #inlineBackoff}, the decoder and the input buffer). A
- * request arriving while an inline one runs waits at most for that one small request; if an
- * inline request was slow (over {@link #INLINE_SLOW_NANOS}, e.g. a Device that went to the
- * network), inlining pauses for {@link #INLINE_BACKOFF} requests so a slow Device cannot
- * serialise a client. Replies always go through {@link #send} (write lock, send watchdog). With
- * {@code -Dvolumes.nbd.platformReader=false}, or if no platform thread can be started, only
- * virtual readers run (inline execution then continues on the virtual reader).
+ * <p>Small requests run inline. When a small READ or WRITE (at most {@link #INLINE_MAX} bytes, no
+ * FUA) is the only request in flight and no further request bytes are buffered, the reader runs it
+ * itself and reads on: at queue depth 1 a request costs one wake-up of the reader and no thread
+ * start. A request that cannot run inline (the client pipelines, or a large/FUA/other command)
+ * starts the next virtual reader as described above. A request arriving while an inline one runs
+ * waits at most for that one small request; if an inline request was slow (over {@link
+ * #INLINE_SLOW_NANOS}, e.g. a Device that went to the network), inlining pauses for {@link
+ * #INLINE_BACKOFF} requests so a slow Device cannot serialise a client. The reader role passes
+ * between threads through Thread.start (happens-before), which also publishes the reader-only
+ * fields ({@link #inlineNext}, {@link #inlineBackoff}, the decoder and the input buffer).
+ *
+ * <p>Readers are virtual threads by default. {@code -Dvolumes.nbd.platformReader=true} starts each
+ * connection with a platform-thread reader instead ({@link #platformLead}), which blocks in the
+ * socket read itself and runs inline requests; at the first request it cannot run inline it
+ * starts the virtual chain and waits on {@link #readerRole} until a virtual reader that finds an
+ * inline request hands the role back. It was the default until the measurements of 2026-12-06
+ * (docs/benchmarks.md, nbd "reader threads"): on a quiet 2-core machine virtual readers with
+ * inline execution were faster on every job (about 1.4x at queue depth 1). Replies always go
+ * through {@link #send} (write lock, send watchdog).
  *
  * <p>On NBD_CMD_DISC, end of stream, or a graceful server shutdown (which shuts the socket's
  * input), the last reader completes {@link #readersDone}; the connection thread then waits for every in-flight request to reply (by taking all request
@@ -185,11 +185,10 @@ final class Transmission {
     }
 
     /**
-     * Whether connections start with a platform-thread reader (see the class comment); on by
-     * default, {@code -Dvolumes.nbd.platformReader=false} keeps every reader virtual (for A/B
-     * measurements).
+     * Whether connections start with a platform-thread reader (see the class comment); off by
+     * default, {@code -Dvolumes.nbd.platformReader=true} turns it on (for A/B measurements).
      */
-    static final boolean PLATFORM_READER = Boolean.parseBoolean(System.getProperty("volumes.nbd.platformReader", "true"));
+    static final boolean PLATFORM_READER = Boolean.parseBoolean(System.getProperty("volumes.nbd.platformReader", "false"));
 
     /**
      * The platform reader: reads while the client is not pipelining and runs each small request
