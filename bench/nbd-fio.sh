@@ -13,7 +13,9 @@
 # reader design) for an A/B run. NBD_BENCH_ROUNDS=N (default 1) runs every server N times, in turn
 # (round 1: all servers, round 2: all servers, ...), and prints the median of each figure and the
 # median, minimum and maximum of each round's ratio: on a shared machine one round's ratios swing by
-# ±30 %, so a target is judged on the median ratio.
+# ±30 %, so a target is judged on the median ratio. NBD_BENCH_PIN=1 runs every server on CPU 1
+# and fio on CPU 0 (taskset): per-core efficiency with less scheduling noise (a JVM with one CPU
+# runs one carrier thread, so this handicaps designs that overlap work across cores).
 # Needs: fio (with the nbd engine), nbdkit, qemu-utils, a JDK 25, Maven (builds the nbd module).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -73,13 +75,15 @@ if [[ -n ${NBD_BENCH_JOBS:-} ]]; then
 fi
 
 rounds=${NBD_BENCH_ROUNDS:-1}
+server_pin=(); fio_pin=()
+if [[ ${NBD_BENCH_PIN:-0} == 1 ]]; then server_pin=(taskset -c 1); fio_pin=(taskset -c 0); fi
 results="$work/results.tsv"
 : >"$results"
 for round in $(seq 1 "$rounds"); do
 for s in "${servers[@]}"; do
   sync # the previous server's dirty pages are written back before this one is measured
   # shellcheck disable=SC2086
-  ${cmd[$s]} >"$work/$s.log" 2>&1 &
+  ${server_pin[@]} ${cmd[$s]} >"$work/$s.log" 2>&1 &
   pid=$!
   pids+=("$pid")
   wait_port "${port[$s]}" || { cat "$work/$s.log" >&2; exit 1; }
@@ -93,7 +97,7 @@ for s in "${servers[@]}"; do
   for job in "${jobs[@]}"; do
     name=${job%% *}; args=${job#* }
     # shellcheck disable=SC2086
-    fio --name="$name" --ioengine=nbd --uri="${uri[$s]}" $args --size="$((size_mib / 2))m" \
+    "${fio_pin[@]}" fio --name="$name" --ioengine=nbd --uri="${uri[$s]}" $args --size="$((size_mib / 2))m" \
         --time_based --runtime="$runtime" --ramp_time=1 --output-format=json >"$work/$s-$name.json" 2>"$work/$s-$name.err" \
       || { echo "fio failed for $s $name: $(cat "$work/$s-$name.err")" >&2; exit 1; }
     /usr/bin/python3 - "$work/$s-$name.json" "$s" "$name" "$round" >>"$results" <<'PY'
