@@ -97,13 +97,9 @@ public final class ReplicatedOpener implements TermEngine.Opener {
     private final List<String> order;
     private final ReplicationMode mode;
     private final Path stateDir;
-    private final Duration writeTimeout;
-    private final long regionSize;
-    private final long rebuildRate;
-    private final Consumer<RebuildProgress> rebuildProgress;
+    /** The engine settings given to the builder, applied to every term's {@link Replication.Builder}. */
+    private final List<Consumer<Replication.Builder>> engineSettings;
     private final Duration rebuildInterval;
-    private final String preferred;
-    private final boolean skipInitialSync;
     private final AtomicInteger liveRebuilds = new AtomicInteger();
     private volatile TermReplicas current;
 
@@ -113,13 +109,8 @@ public final class ReplicatedOpener implements TermEngine.Opener {
         this.replicas = Map.copyOf(b.replicas);
         this.mode = b.mode;
         this.stateDir = b.stateDir;
-        this.writeTimeout = b.writeTimeout;
-        this.regionSize = b.regionSize;
-        this.rebuildRate = b.rebuildRate;
-        this.rebuildProgress = b.rebuildProgress;
+        this.engineSettings = List.copyOf(b.engineSettings);
         this.rebuildInterval = b.rebuildInterval;
-        this.preferred = b.preferred;
-        this.skipInitialSync = b.skipInitialSync;
         this.order = List.copyOf(b.replicas.keySet());
     }
 
@@ -162,19 +153,8 @@ public final class ReplicatedOpener implements TermEngine.Opener {
             forgetWriterState();
         }
         Replication.Builder b = Replication.builder().name(volume + "@" + nodeId).mode(mode).term(term)
-                .writer(nodeId).stateDir(stateDir).writeTimeout(writeTimeout).rebuildRate(rebuildRate);
-        if (regionSize > 0) {
-            b.regionSize(regionSize);
-        }
-        if (rebuildProgress != null) {
-            b.rebuildProgress(rebuildProgress);
-        }
-        if (preferred != null) {
-            b.preferred(preferred);
-        }
-        if (skipInitialSync) {
-            b.skipInitialSync();
-        }
+                .writer(nodeId).stateDir(stateDir);
+        engineSettings.forEach(setting -> setting.accept(b));
         for (String id : order) {
             b.replica(id, replicas.get(id));
         }
@@ -275,15 +255,19 @@ public final class ReplicatedOpener implements TermEngine.Opener {
         private final Map<String, ReplicaConnector> replicas = new LinkedHashMap<>();
         private ReplicationMode mode = ReplicationMode.QUORUM;
         private Path stateDir;
-        private Duration writeTimeout = Duration.ofSeconds(10);
-        private long regionSize;
-        private long rebuildRate;
-        private Consumer<RebuildProgress> rebuildProgress;
+        private final List<Consumer<Replication.Builder>> engineSettings = new ArrayList<>();
+        /** Checks each engine setting when it is given, with the engine builder's own rules. */
+        private final Replication.Builder settingsCheck = Replication.builder();
         private Duration rebuildInterval = Duration.ofSeconds(5);
         private String preferred;
-        private boolean skipInitialSync;
 
         private Builder() {}
+
+        private Builder engine(Consumer<Replication.Builder> setting) {
+            setting.accept(settingsCheck); // throws IllegalArgumentException as the engine would
+            engineSettings.add(setting);
+            return this;
+        }
 
         /** The volume's name, in messages and thread names (required). */
         public Builder volume(String name) {
@@ -344,20 +328,12 @@ public final class ReplicatedOpener implements TermEngine.Opener {
 
         /** How long a replica may take for one request before it drops out; default 10 s. */
         public Builder writeTimeout(Duration timeout) {
-            if (timeout == null || timeout.isNegative() || timeout.isZero()) {
-                throw new IllegalArgumentException("write timeout must be positive: " + timeout);
-            }
-            this.writeTimeout = timeout;
-            return this;
+            return engine(b -> b.writeTimeout(timeout));
         }
 
         /** Bytes per dirty bit (see {@link Replication.Builder#regionSize}); default: the engine's. */
         public Builder regionSize(long bytes) {
-            if (bytes < (64 << 10) || bytes > (64L << 20) || Long.bitCount(bytes) != 1) {
-                throw new IllegalArgumentException("region size must be a power of two in [64 KiB, 64 MiB]: " + bytes);
-            }
-            this.regionSize = bytes;
-            return this;
+            return engine(b -> b.regionSize(bytes));
         }
 
         /**
@@ -366,17 +342,12 @@ public final class ReplicatedOpener implements TermEngine.Opener {
          * nothing writes meanwhile): see {@link Replication.Builder#rebuildRate}.
          */
         public Builder rebuildRate(long bytesPerSecond) {
-            if (bytesPerSecond < 0) {
-                throw new IllegalArgumentException("rebuild rate must be >= 0: " + bytesPerSecond);
-            }
-            this.rebuildRate = bytesPerSecond;
-            return this;
+            return engine(b -> b.rebuildRate(bytesPerSecond));
         }
 
         /** Called on the rebuilding thread after each copied chunk (keep it quick). */
         public Builder rebuildProgress(Consumer<RebuildProgress> listener) {
-            this.rebuildProgress = listener;
-            return this;
+            return engine(b -> b.rebuildProgress(listener));
         }
 
         /** How often the background rebuild looks for out-of-sync replicas; default 5 s. */
@@ -390,6 +361,7 @@ public final class ReplicatedOpener implements TermEngine.Opener {
 
         /** The replica reads prefer (the local one); default the first added. */
         public Builder preferred(String id) {
+            engine(b -> b.preferred(id));
             this.preferred = id;
             return this;
         }
@@ -399,8 +371,7 @@ public final class ReplicatedOpener implements TermEngine.Opener {
          * (ignored once the set has history; see {@link Replication.Builder#skipInitialSync}).
          */
         public Builder skipInitialSync() {
-            this.skipInitialSync = true;
-            return this;
+            return engine(Replication.Builder::skipInitialSync);
         }
 
         /**
