@@ -7,7 +7,6 @@ import dev.volumes.device.Device;
 import dev.volumes.device.MemoryDevice;
 import dev.volumes.nbd.NbdClient;
 import dev.volumes.pool.Pool;
-import dev.volumes.pool.PoolOptions;
 import dev.volumes.testkit.CuttingProxy;
 import dev.volumes.testkit.FaultInjector;
 import dev.volumes.testkit.FaultInjector.Op;
@@ -43,22 +42,13 @@ class AbandonedSessionIT {
     @TempDir
     Path dir;
 
-    private final List<Pool> pools = new ArrayList<>();
-    private final List<Device> volumes = new ArrayList<>();
-    private final List<FaultInjector> counters = new ArrayList<>();
+    private final PoolVolumes volumes = new PoolVolumes(DATA, 16 << 20);
     private final List<ReplicaServer> servers = new ArrayList<>();
     private final List<AutoCloseable> closers = new ArrayList<>();
     private final byte[] model = new byte[(int) DATA];
 
     private ReplicaServer startServer(int i) throws IOException {
-        Pool pool = Pool.create(MemoryDevice.create("pool" + i, 16 << 20), PoolOptions.defaults());
-        pool.createVolume("vol", Replication.replicaSize(DATA));
-        Device v = pool.openVolume("vol");
-        pools.add(pool);
-        volumes.add(v);
-        FaultInjector counter = FaultInjector.wrap(new Fixture.Unclosable(v));
-        counters.add(counter);
-        ReplicaServer s = ReplicaServer.builder().export("vol", counter).stateDir(dir.resolve("server" + i)).start();
+        ReplicaServer s = ReplicaServer.builder().export("vol", volumes.add()).stateDir(dir.resolve("server" + i)).start();
         servers.add(s);
         return s;
     }
@@ -71,19 +61,14 @@ class AbandonedSessionIT {
         for (ReplicaServer s : servers) {
             s.close();
         }
-        for (Device v : volumes) {
-            v.close();
-        }
-        for (Pool p : pools) {
-            p.close();
-        }
+        volumes.close();
     }
 
     /** Data calls (not the handshake's size) that reached replica {@code i}'s volume. */
     private long dataCalls(int i) {
         long n = 0;
         for (Op op : DATA_OPS) {
-            n += counters.get(i).calls(op);
+            n += volumes.fault(i).calls(op);
         }
         return n;
     }
@@ -158,7 +143,7 @@ class AbandonedSessionIT {
             assertThat(r.delta()).isFalse();
             assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
             for (int i : new int[] {0, 1, 3}) {
-                assertThat(Arrays.mismatch(Fixture.readAll(volumes.get(i), DATA), model)).as("volume %d", i)
+                assertThat(Arrays.mismatch(Fixture.readAll(volumes.volume(i), DATA), model)).as("volume %d", i)
                         .isEqualTo(-1);
             }
             assertThat(dataCalls(2)).as("data calls on the replaced r2 after the rebuild").isEqualTo(before);
@@ -192,7 +177,7 @@ class AbandonedSessionIT {
                 assertThat(refused).isNotInstanceOf(FencedException.class);
                 assertThat(refused).hasStackTraceContaining("is older than session");
                 assertThat(NbdConnector.asFenced(refused, "r0", 1, "node1")).isNull();
-                assertThat(Arrays.copyOf(Fixture.readAll(volumes.get(0), BLOCK), BLOCK)).as("the volume's block 0")
+                assertThat(Arrays.copyOf(Fixture.readAll(volumes.volume(0), BLOCK), BLOCK)).as("the volume's block 0")
                         .isEqualTo(current);
                 proxy.cutAll(); // the current session reconnects with its own number: allowed
                 ByteBuffer got = ByteBuffer.allocate(BLOCK);
@@ -201,7 +186,7 @@ class AbandonedSessionIT {
                 assertThatThrownBy(() -> old.write(ByteBuffer.wrap(stale), 0)).isInstanceOf(IOException.class);
             }
         }
-        assertThat(Arrays.copyOf(Fixture.readAll(volumes.get(0), BLOCK), BLOCK)).isEqualTo(current);
+        assertThat(Arrays.copyOf(Fixture.readAll(volumes.volume(0), BLOCK), BLOCK)).isEqualTo(current);
     }
 
     /**

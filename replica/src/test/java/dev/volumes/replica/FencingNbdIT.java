@@ -4,9 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.volumes.device.Device;
-import dev.volumes.device.MemoryDevice;
-import dev.volumes.pool.Pool;
-import dev.volumes.pool.PoolOptions;
 import dev.volumes.testkit.FaultInjector;
 import dev.volumes.testkit.FaultInjector.Op;
 import java.io.IOException;
@@ -38,23 +35,14 @@ class FencingNbdIT {
     @TempDir
     Path dir;
 
-    private final List<Pool> pools = new ArrayList<>();
-    private final List<Device> volumes = new ArrayList<>();
-    private final List<FaultInjector> counters = new ArrayList<>();
+    private final PoolVolumes volumes = new PoolVolumes(DATA, 64 << 20);
     private final List<ReplicaServer> servers = new ArrayList<>();
     /** Cuts of superseded connections held back by the servers (only when asked to). */
     private final List<Runnable> heldCuts = new CopyOnWriteArrayList<>();
 
     private void startServers(boolean holdCuts) throws IOException {
         for (int i = 0; i < 3; i++) {
-            Pool pool = Pool.create(MemoryDevice.create("pool" + i, 64 << 20), PoolOptions.defaults());
-            pool.createVolume("vol", Replication.replicaSize(DATA));
-            Device v = pool.openVolume("vol");
-            pools.add(pool);
-            volumes.add(v);
-            FaultInjector counter = FaultInjector.wrap(new Fixture.Unclosable(v));
-            counters.add(counter);
-            ReplicaServer.Builder b = ReplicaServer.builder().export("vol", counter)
+            ReplicaServer.Builder b = ReplicaServer.builder().export("vol", volumes.add())
                     .stateDir(dir.resolve("server" + i));
             if (holdCuts) {
                 b.supersededCut(heldCuts::add);
@@ -69,12 +57,7 @@ class FencingNbdIT {
         for (ReplicaServer s : servers) {
             s.close();
         }
-        for (Device v : volumes) {
-            v.close();
-        }
-        for (Pool p : pools) {
-            p.close();
-        }
+        volumes.close();
     }
 
     private ReplicaConnector nbd(int i) {
@@ -110,13 +93,13 @@ class FencingNbdIT {
     private long calls(int replica) {
         long n = 0;
         for (Op op : Op.values()) {
-            n += counters.get(replica).calls(op);
+            n += volumes.fault(replica).calls(op);
         }
         return n;
     }
 
     private byte[] raw(int replica) throws IOException {
-        return Fixture.readAll(volumes.get(replica), Replication.replicaSize(DATA));
+        return Fixture.readAll(volumes.volume(replica), Replication.replicaSize(DATA));
     }
 
     private static ReplicaHeader header(Device d) throws IOException {
@@ -197,7 +180,7 @@ class FencingNbdIT {
         try (ReplicatedDevice a = writer(1, "nodeA", allNbd()).preferred("r1").skipInitialSync().open()) {
             a.write(ByteBuffer.wrap(acked), 0);
             for (int i = 1; i < 3; i++) {
-                counters.get(i).on(Op.WRITE).when(r -> r.offset() == BLOCK).times(1).fail(FaultInjector.Fault.EIO);
+                volumes.fault(i).on(Op.WRITE).when(r -> r.offset() == BLOCK).times(1).fail(FaultInjector.Fault.EIO);
             }
             assertThatThrownBy(() -> a.write(ByteBuffer.wrap(Fixture.pattern(BLOCK, 2)), BLOCK))
                     .isInstanceOf(IOException.class).isNotInstanceOf(FencedException.class)
@@ -264,7 +247,7 @@ class FencingNbdIT {
                 b.sync();
                 long[] before = {calls(0), calls(1)};
                 byte[][] bytesBefore = {raw(0), raw(1), raw(2)};
-                long r2Generation = header(volumes.get(2)).generation();
+                long r2Generation = header(volumes.volume(2)).generation();
                 // already-dirty region first (its data goes out at once), then fresh regions (a publish first)
                 long[] offsets = {5 * REGION + BLOCK, 0, 20 * REGION, 30 * REGION + BLOCK, 40 * REGION};
                 for (long at : offsets) {
@@ -286,10 +269,10 @@ class FencingNbdIT {
                         assertThat(attempted).as("block %d of r2 changed", blk).contains(blk);
                     }
                 }
-                ReplicaHeader h2 = header(volumes.get(2));
+                ReplicaHeader h2 = header(volumes.volume(2));
                 assertThat(h2.term()).isEqualTo(1);
                 assertThat(h2.generation()).isEqualTo(r2Generation);
-                ReplicaHeader h0 = header(volumes.get(0));
+                ReplicaHeader h0 = header(volumes.volume(0));
                 assertThat(Startup.newer(h0.term(), h0.generation(), h2.term(), h2.generation())).isTrue();
             }
         }
@@ -297,9 +280,9 @@ class FencingNbdIT {
         try (ReplicatedDevice b = writer(2, "nodeB", allNbd()).open()) {
             assertThat(b.status().get(2).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
             b.rebuild("r2");
-            byte[] r0 = Fixture.readAll(volumes.get(0), DATA);
-            assertThat(Arrays.mismatch(Fixture.readAll(volumes.get(1), DATA), r0)).isEqualTo(-1);
-            assertThat(Arrays.mismatch(Fixture.readAll(volumes.get(2), DATA), r0)).isEqualTo(-1);
+            byte[] r0 = Fixture.readAll(volumes.volume(0), DATA);
+            assertThat(Arrays.mismatch(Fixture.readAll(volumes.volume(1), DATA), r0)).isEqualTo(-1);
+            assertThat(Arrays.mismatch(Fixture.readAll(volumes.volume(2), DATA), r0)).isEqualTo(-1);
             assertThat(Fixture.readAll(b, BLOCK)).isEqualTo(acked);
             for (long blk : attempted) {
                 ByteBuffer got = ByteBuffer.allocate(BLOCK);

@@ -4,9 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.volumes.device.Device;
-import dev.volumes.device.MemoryDevice;
-import dev.volumes.pool.Pool;
-import dev.volumes.pool.PoolOptions;
 import dev.volumes.testkit.CuttingProxy;
 import dev.volumes.testkit.FaultInjector.Op;
 import dev.volumes.testkit.FaultInjector;
@@ -44,9 +41,7 @@ class ReplicaNbdIT {
     @TempDir
     Path dir;
 
-    private final List<Pool> pools = new ArrayList<>();
-    private final List<Device> volumes = new ArrayList<>();
-    private final List<FaultInjector> faults = new ArrayList<>();
+    private final PoolVolumes volumes = new PoolVolumes(DATA, 64 << 20);
     private final ReplicaServer[] servers = new ReplicaServer[3];
     private final int[] ports = new int[3];
     private CuttingProxy proxy;
@@ -54,12 +49,7 @@ class ReplicaNbdIT {
 
     private void startReplicas() throws IOException {
         for (int i = 0; i < 3; i++) {
-            Pool pool = Pool.create(MemoryDevice.create("pool" + i, 64 << 20), PoolOptions.defaults());
-            pool.createVolume("vol", DATA + ReplicaHeader.AREA);
-            Device v = pool.openVolume("vol");
-            pools.add(pool);
-            volumes.add(v);
-            faults.add(FaultInjector.wrap(new Fixture.Unclosable(v)));
+            volumes.add();
             startServer(i, 0);
         }
         proxy = new CuttingProxy(servers[2].address());
@@ -67,7 +57,7 @@ class ReplicaNbdIT {
 
     private void startServer(int i, int port) throws IOException {
         servers[i] = ReplicaServer.builder().listen(new InetSocketAddress("127.0.0.1", port))
-                .export("vol", faults.get(i)).stateDir(dir.resolve("server" + i)).start();
+                .export("vol", volumes.fault(i)).stateDir(dir.resolve("server" + i)).start();
         ports[i] = servers[i].address().getPort();
     }
 
@@ -81,12 +71,7 @@ class ReplicaNbdIT {
                 s.close();
             }
         }
-        for (Device v : volumes) {
-            v.close();
-        }
-        for (Pool p : pools) {
-            p.close();
-        }
+        volumes.close();
     }
 
     private Replication.Builder writer(long term, Duration writeTimeout) {
@@ -133,7 +118,7 @@ class ReplicaNbdIT {
         for (ReplicaStatus s : dev.status()) {
             if (s.state() == ReplicaState.IN_SYNC) {
                 inSync++;
-                byte[] bytes = Fixture.readAll(volumes.get(Integer.parseInt(s.id().substring(1))), DATA);
+                byte[] bytes = Fixture.readAll(volumes.volume(Integer.parseInt(s.id().substring(1))), DATA);
                 if (!Arrays.equals(bytes, model)) {
                     throw new AssertionError("in-sync replica " + s.id() + " differs from the model at byte "
                             + Arrays.mismatch(bytes, model) + "; status " + dev.status());
@@ -175,9 +160,9 @@ class ReplicaNbdIT {
             assertConsistent(dev);
             rebuildAllOut(dev);
             assertConsistent(dev);
-            byte[] r0 = Fixture.readAll(volumes.get(0), DATA);
-            assertThat(Fixture.readAll(volumes.get(1), DATA)).isEqualTo(r0);
-            assertThat(Fixture.readAll(volumes.get(2), DATA)).isEqualTo(r0);
+            byte[] r0 = Fixture.readAll(volumes.volume(0), DATA);
+            assertThat(Fixture.readAll(volumes.volume(1), DATA)).isEqualTo(r0);
+            assertThat(Fixture.readAll(volumes.volume(2), DATA)).isEqualTo(r0);
         } finally {
             stop.set(true);
         }
@@ -191,14 +176,14 @@ class ReplicaNbdIT {
                 ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
             List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#stall"));
             Thread.sleep(200);
-            faults.get(0).on(Op.WRITE).delay(Duration.ofSeconds(5));
+            volumes.fault(0).on(Op.WRITE).delay(Duration.ofSeconds(5));
             Thread.sleep(3000);
             finish(fs, stop);
             ReplicaStatus r0 = dev.status().get(0);
             assertThat(r0.state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
             assertThat(r0.reason()).contains("no answer within 1500 ms");
             assertConsistent(dev);
-            faults.get(0).clearRules();
+            volumes.fault(0).clearRules();
             Thread.sleep(5500); // the delayed writes drain from the replica
             dev.rebuild("r0");
             assertConsistent(dev);
@@ -236,7 +221,7 @@ class ReplicaNbdIT {
                 ExecutorService ex = Executors.newVirtualThreadPerTaskExecutor()) {
             List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#restart"));
             Thread.sleep(200);
-            faults.get(0).on(Op.WRITE).times(1).fail(FaultInjector.Fault.EIO);
+            volumes.fault(0).on(Op.WRITE).times(1).fail(FaultInjector.Fault.EIO);
             Thread.sleep(300);
             finish(fs, stop);
             assertThat(dev.status().get(0).state()).isEqualTo(ReplicaState.OUT_OF_SYNC);
@@ -260,12 +245,8 @@ class ReplicaNbdIT {
     @Test
     void aDeadNbdReplicaIsReplacedByANewOneAndFullyRebuilt() throws Exception {
         startReplicas();
-        Pool pool = Pool.create(MemoryDevice.create("pool3", 64 << 20), PoolOptions.defaults());
-        pools.add(pool);
-        pool.createVolume("vol", Replication.replicaSize(DATA));
-        Device fresh = pool.openVolume("vol");
-        volumes.add(fresh);
-        FaultInjector freshCounter = FaultInjector.wrap(new Fixture.Unclosable(fresh));
+        FaultInjector freshCounter = volumes.add();
+        Device fresh = volumes.volume(3);
         AtomicBoolean stop = new AtomicBoolean();
         try (ReplicaServer replacement = ReplicaServer.builder().export("vol", freshCounter)
                 .stateDir(dir.resolve("server3")).start();
@@ -274,7 +255,7 @@ class ReplicaNbdIT {
             List<Future<?>> fs = workload(ex, dev, stop, Seeds.forTest("ReplicaNbdIT#replace"));
             Thread.sleep(200);
             // r2's disk dies: every read and write fails; the server itself stays up
-            faults.get(2).on(Op.READ, Op.WRITE, Op.WRITE_ZEROES, Op.SYNC).fail(FaultInjector.Fault.EIO);
+            volumes.fault(2).on(Op.READ, Op.WRITE, Op.WRITE_ZEROES, Op.SYNC).fail(FaultInjector.Fault.EIO);
             for (int i = 0; i < 1000 && dev.status().get(2).state() != ReplicaState.OUT_OF_SYNC; i++) {
                 Thread.sleep(10); // the next write drops it
             }
@@ -286,20 +267,20 @@ class ReplicaNbdIT {
             // Counted only now: requests the old r2's server had already read when replace abandoned
             // its session may still finish there (nothing new is sent: AbandonedSessionIT proves
             // that deterministically); a full rebuild later they are long done.
-            long[] oldCalls = {faults.get(2).calls(Op.READ), faults.get(2).calls(Op.WRITE),
-                faults.get(2).calls(Op.WRITE_ZEROES), faults.get(2).calls(Op.EXTENTS)};
+            long[] oldCalls = {volumes.fault(2).calls(Op.READ), volumes.fault(2).calls(Op.WRITE),
+                volumes.fault(2).calls(Op.WRITE_ZEROES), volumes.fault(2).calls(Op.EXTENTS)};
             Thread.sleep(200);
             finish(fs, stop);
             assertThat(dev.status()).extracting(ReplicaStatus::state).containsOnly(ReplicaState.IN_SYNC);
             assertThat(replacement.promisedTerm("vol")).isEqualTo(1);
-            byte[] model0 = Fixture.readAll(volumes.get(0), DATA);
+            byte[] model0 = Fixture.readAll(volumes.volume(0), DATA);
             assertThat(Arrays.mismatch(model0, model)).as("r0 vs model").isEqualTo(-1);
             assertThat(Arrays.mismatch(Fixture.readAll(fresh, DATA), model)).as("new r2 vs model").isEqualTo(-1);
             assertThat(ReplicaHeader.read(fresh, "r2").generation()).isEqualTo(dev.generation());
             assertThat(Fixture.readAll(dev, DATA)).isEqualTo(model);
             assertThat(freshCounter.calls(Op.WRITE)).isPositive();
-            assertThat(new long[] {faults.get(2).calls(Op.READ), faults.get(2).calls(Op.WRITE),
-                faults.get(2).calls(Op.WRITE_ZEROES), faults.get(2).calls(Op.EXTENTS)})
+            assertThat(new long[] {volumes.fault(2).calls(Op.READ), volumes.fault(2).calls(Op.WRITE),
+                volumes.fault(2).calls(Op.WRITE_ZEROES), volumes.fault(2).calls(Op.EXTENTS)})
                     .as("reads, writes, write-zeroes, extents on the old r2 after replace").isEqualTo(oldCalls);
         } finally {
             stop.set(true);
@@ -320,7 +301,7 @@ class ReplicaNbdIT {
                     .replica("r2", ReplicaConnector.nbd("127.0.0.1", ports[2], "vol")).open()) {
                 byte[][] before = new byte[3][];
                 for (int i = 0; i < 3; i++) {
-                    before[i] = Fixture.readAll(volumes.get(i), DATA + ReplicaHeader.AREA);
+                    before[i] = Fixture.readAll(volumes.volume(i), DATA + ReplicaHeader.AREA);
                 }
                 for (int i = 0; i < 10; i++) {
                     long at = (i + 1) * (long) BLOCK;
@@ -330,7 +311,7 @@ class ReplicaNbdIT {
                 assertThatThrownBy(() -> a.write(ByteBuffer.allocate(BLOCK), 0))
                         .isInstanceOf(FencedException.class).hasMessageContaining("promised term 2");
                 for (int i = 0; i < 3; i++) {
-                    assertThat(Fixture.readAll(volumes.get(i), DATA + ReplicaHeader.AREA))
+                    assertThat(Fixture.readAll(volumes.volume(i), DATA + ReplicaHeader.AREA))
                             .as("replica r%d after the old writer's refused writes", i).isEqualTo(before[i]);
                 }
                 assertThat(servers[0].promisedTerm("vol")).isEqualTo(2);
