@@ -301,34 +301,11 @@ public final class Controller implements AutoCloseable {
     }
 
     private synchronized boolean waitWhilePending(long term, Duration howLong) {
-        long deadline = System.nanoTime() + howLong.toNanos();
-        try {
-            while (pending(term)) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    return true;
-                }
-                TimeUnit.NANOSECONDS.timedWait(this, left);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return false;
+        return MonitorWait.whileHolds(this, () -> pending(term), howLong);
     }
 
     private synchronized void sleepUnlessClosed(Duration howLong) {
-        long deadline = System.nanoTime() + howLong.toNanos();
-        try {
-            while (status.state() != ControllerState.CLOSED) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    return;
-                }
-                TimeUnit.NANOSECONDS.timedWait(this, left);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        MonitorWait.whileHolds(this, () -> status.state() != ControllerState.CLOSED, howLong);
     }
 
     private void campaignLoop() {

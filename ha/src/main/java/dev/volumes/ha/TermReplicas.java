@@ -12,7 +12,6 @@ import java.lang.System.Logger.Level;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
@@ -115,19 +114,7 @@ final class TermReplicas extends ForwardingDevice implements ReplicatedDevice {
 
     /** Waits {@code howLong} unless stopped; false if stopped. */
     private synchronized boolean pause(Duration howLong) {
-        long deadline = System.nanoTime() + howLong.toNanos();
-        try {
-            while (!stopped) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0) {
-                    return true;
-                }
-                TimeUnit.NANOSECONDS.timedWait(this, left);
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-        return false;
+        return MonitorWait.whileHolds(this, () -> !stopped, howLong);
     }
 
     /** Stops the background rebuild, closes the engine, waits for the rebuild thread to end. */
