@@ -163,6 +163,11 @@ public final class NbdDevice implements Device {
         slots.abortForTest(i);
     }
 
+    /** Tests only: {@code hook} runs on a reader thread whose connection dropped, before the drop is handled. */
+    void beforeDropForTest(Runnable hook) {
+        slots.beforeDropForTest = hook;
+    }
+
     /** Requests re-sent from the journal since open (diagnostics). */
     long replayedRequests() {
         return slots.replayedRequests();

@@ -125,8 +125,15 @@ final class Slots implements ClientWire.Listener {
         device.acknowledged(connection, request);
     }
 
+    /** Tests only: runs on a reader thread when its connection dropped, before the drop is handled. */
+    volatile Runnable beforeDropForTest;
+
     @Override
     public void dropped(ClientWire connection, IOException cause) {
+        Runnable hook = beforeDropForTest;
+        if (hook != null) {
+            hook.run();
+        }
         connection.diedAt = drops.incrementAndGet();
         device.dropped(connection, cause);
     }
@@ -384,11 +391,17 @@ final class Slots implements ClientWire.Listener {
      * (the caller retries with a new connection); an error reply fails the device stop instead.
      */
     private void replay(ClientWire old, ClientWire fresh, NbdDevice.Request r) throws IOException {
-        ReplayJournal journal = device.journal();
-        if (!journal.enabled() || old == null) {
+        if (old == null) {
             return;
         }
-        old.joinReader(); // its drop (and number) is recorded before its reader ends
+        // Its drop (and number) is recorded before its reader ends. Also without a journal: the
+        // drop may have to mark durability lost, which must happen before the fresh connection
+        // carries a request, or a sync sent on it could succeed across a lost acknowledged write.
+        old.joinReader();
+        ReplayJournal journal = device.journal();
+        if (!journal.enabled()) {
+            return;
+        }
         replayLock.lock();
         try {
             if (old.diedAt == 0 || old.diedAt <= replayedThrough || journal.entries() == 0) {

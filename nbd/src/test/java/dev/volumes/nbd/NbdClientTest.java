@@ -148,6 +148,29 @@ class NbdClientTest {
     }
 
     @Test
+    void aReconnectWaitsForTheDropToBeHandledSoASyncCannotSucceedAcrossALostWrite() throws Exception {
+        try (NbdDevice d = NbdClient.builder().uri(uri("disk")).reconnectDeadline(Duration.ofSeconds(20))
+                .replayJournal(0).open()) {
+            d.write(ByteBuffer.wrap(new byte[] {9}), 0);
+            // The reader is slow to handle the drop. Before the fix, the read below reconnected
+            // and the sync succeeded on the fresh connection before the drop marked durability lost.
+            d.beforeDropForTest(() -> sleep(300));
+            server.removeExport("disk");
+            server.addExport("disk", disk, "test disk");
+            d.read(ByteBuffer.allocate(1), 0);
+            assertThatThrownBy(d::sync).isInstanceOf(IOException.class).hasMessageContaining("durability is unknown");
+        }
+    }
+
+    private static void sleep(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
     void withoutAJournalADropWithUnflushedAcknowledgedWritesFailsStopForWritesButNotReads() throws Exception {
         try (NbdDevice d = NbdClient.builder().uri(uri("disk")).reconnectDeadline(Duration.ofSeconds(20))
                 .replayJournal(0).open()) {
