@@ -3,7 +3,7 @@
 #   ours(FileDevice)  vs  nbdkit file  vs  qemu-nbd   on the same raw file
 #   ours(MemoryDevice) vs nbdkit memory
 # Jobs: 4 KiB randread/randwrite at QD1 and QD32, 1 MiB sequential read/write at QD8, after a
-# 5 s unmeasured warm-up per server (JIT for our JVM).
+# 8 s unmeasured warm-up per server (4 KiB and 1 MiB random read/write; JIT for our JVM).
 # Prints IOPS, MB/s and p99 completion latency per job and server, and the ratios
 # ours/qemu-nbd and ours/nbdkit. This is a benchmark, not a test: nothing is asserted.
 # Usage: bench/nbd-fio.sh [RUNTIME_SECONDS=10] [SIZE_MIB=1024]
@@ -91,9 +91,12 @@ for s in "${servers[@]}"; do
     fio --name=fill --ioengine=nbd --uri="${uri[$s]}" --rw=write --bs=1m --iodepth=8 --size="$((size_mib / 2))m" \
         --output-format=terse >/dev/null
   fi
-  # Warm-up (JIT for our JVM, caches for everyone), not measured.
-  fio --name=warmup --ioengine=nbd --uri="${uri[$s]}" --rw=randrw --bs=4k --iodepth=8 --size="$((size_mib / 2))m" \
-      --time_based --runtime=5 --output-format=terse >/dev/null
+  # Warm-up (JIT for our JVM, caches for everyone), not measured: both request shapes, so no
+  # job measures the compilation of its own path.
+  for bs in 4k 1m; do
+    fio --name=warmup --ioengine=nbd --uri="${uri[$s]}" --rw=randrw --bs=$bs --iodepth=8 --size="$((size_mib / 2))m" \
+        --time_based --runtime=4 --output-format=terse >/dev/null
+  done
   for job in "${jobs[@]}"; do
     name=${job%% *}; args=${job#* }
     # shellcheck disable=SC2086

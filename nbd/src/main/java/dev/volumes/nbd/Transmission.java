@@ -38,13 +38,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * between threads through Thread.start (happens-before), which also publishes the reader-only
  * fields ({@link #inlineNext}, {@link #inlineBackoff}, the decoder and the input buffer).
  *
- * <p>Readers are virtual threads by default. {@code -Dvolumes.nbd.platformReader=true} starts each
- * connection with a platform-thread reader instead ({@link #platformLead}), which blocks in the
- * socket read itself and runs inline requests; at the first request it cannot run inline it
- * starts the virtual chain and waits on {@link #readerRole} until a virtual reader that finds an
- * inline request hands the role back. It was the default until the measurements of 2026-12-06
- * (docs/benchmarks.md, nbd "reader threads"): on a quiet 2-core machine virtual readers with
- * inline execution were faster on every job (about 1.4x at queue depth 1). Replies always go
+ * <p>Which reader starts a connection depends on the processors the JVM has. With two or more,
+ * readers are virtual threads. With one, each connection starts with a platform-thread reader
+ * ({@link #platformLead}), which blocks in the socket read itself and runs inline requests; at the
+ * first request it cannot run inline it starts the virtual chain and waits on {@link #readerRole}
+ * until a virtual reader that finds an inline request hands the role back. Measured on this
+ * project's 2-core machine (docs/benchmarks.md, nbd "Reader threads"): with both cores virtual
+ * readers were faster on every job (about 1.4x at queue depth 1; the scheduler's carriers and
+ * poller pick a request up sooner than a kernel wake-up of an idle platform reader); with the
+ * server pinned to one core the platform reader was faster on every 4 KiB job (1.05x-1.35x: one
+ * carrier cannot overlap anything, so the hand-offs are pure cost). {@code
+ * -Dvolumes.nbd.platformReader=true|false} overrides the choice. Replies always go
  * through {@link #send} (write lock, send watchdog).
  *
  * <p>On NBD_CMD_DISC, end of stream, or a graceful server shutdown (which shuts the socket's
@@ -185,10 +189,11 @@ final class Transmission {
     }
 
     /**
-     * Whether connections start with a platform-thread reader (see the class comment); off by
-     * default, {@code -Dvolumes.nbd.platformReader=true} turns it on (for A/B measurements).
+     * Whether connections start with a platform-thread reader (see the class comment): when the
+     * JVM has one processor, unless {@code -Dvolumes.nbd.platformReader} says otherwise.
      */
-    static final boolean PLATFORM_READER = Boolean.parseBoolean(System.getProperty("volumes.nbd.platformReader", "false"));
+    static final boolean PLATFORM_READER = Boolean.parseBoolean(System.getProperty("volumes.nbd.platformReader",
+            String.valueOf(Runtime.getRuntime().availableProcessors() == 1)));
 
     /**
      * The platform reader: reads while the client is not pipelining and runs each small request
