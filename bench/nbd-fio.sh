@@ -9,8 +9,8 @@
 # Usage: bench/nbd-fio.sh [RUNTIME_SECONDS=10] [SIZE_MIB=1024]
 # Optional filters (space-separated names) for quick A/B runs:
 #   NBD_BENCH_SERVERS="ours-mem nbdkit-mem"  NBD_BENCH_JOBS="randread-4k-qd1 randwrite-4k-qd1"
-# and JVM options for our server, e.g. OURS_JAVA_OPTS=-Dvolumes.nbd.platformReader=true (the old
-# reader design) for an A/B run. NBD_BENCH_ROUNDS=N (default 1) runs every server N times, in turn
+# and JVM options for our server, e.g. OURS_JAVA_OPTS=-Dvolumes.nbd.platformReader=true (the
+# one-processor reader, forced on) for an A/B run. NBD_BENCH_ROUNDS=N (default 1) runs every server N times, in turn
 # (round 1: all servers, round 2: all servers, ...), and prints the median of each figure and the
 # median, minimum and maximum of each round's ratio: on a shared machine one round's ratios swing by
 # ±30 %, so a target is judged on the median ratio. NBD_BENCH_PIN=1 runs every server on CPU 1

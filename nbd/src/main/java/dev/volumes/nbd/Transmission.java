@@ -90,11 +90,10 @@ final class Transmission {
     private final NbdServer server;
     private final Export export;
     private final Device device;
-    private final int flags;
-    private final boolean baseAllocation;
     private final ReplyEncoder replies;
     private final RequestDecoder decoder;
     private final BlockSizes sizes;
+    private final RequestRules rules;
     private final ReentrantLock writeLock = new ReentrantLock();
     /** System.nanoTime() when the current reply send began, 0 when none is in progress. */
     private volatile long sendingSince;
@@ -131,11 +130,10 @@ final class Transmission {
         this.server = server;
         this.export = negotiated.export();
         this.device = export.device();
-        this.flags = negotiated.transmissionFlags();
-        this.baseAllocation = negotiated.baseAllocation();
         this.replies = new ReplyEncoder(negotiated.style());
         this.decoder = new RequestDecoder(negotiated.style() == ReplyEncoder.Style.EXTENDED);
         this.sizes = Export.blockSizes(device, server.connectionByteBudget());
+        this.rules = new RequestRules(negotiated, sizes);
         this.bytes = new Semaphore(server.connectionByteBudget());
         this.platform = server.platformReader();
         this.readers = Thread.ofVirtual().name("nbd-conn-" + connection.id() + "-reader").factory();
@@ -366,11 +364,11 @@ final class Transmission {
      * request was refused (and answered) here.
      */
     private Runnable dispatch(RequestDecoder.Request r) throws IOException {
-        Rejection rejection;
+        RequestRules.Rejection rejection;
         try {
-            rejection = validate(r);
+            rejection = rules.check(r);
         } catch (Throwable e) { // device.size() failed (also with an Error): refuse, stay in sync
-            rejection = new Rejection(errno(e), e instanceof Error ? "internal error in export '" + export.name()
+            rejection = new RequestRules.Rejection(errno(e), e instanceof Error ? "internal error in export '" + export.name()
                     + "': " + e : String.valueOf(e.getMessage()));
         }
         // With extended headers a client may attach a payload to any command (PAYLOAD_LEN); it is
@@ -385,9 +383,9 @@ final class Transmission {
                 }
                 discard(r.length());
             }
-            export.counters().error(rejection.errno);
+            export.counters().error(rejection.errno());
             connErrors.increment();
-            send(replies.error(r.cookie(), r.offset(), rejection.errno, rejection.message));
+            send(replies.error(r.cookie(), r.offset(), rejection.errno(), rejection.message()));
             return null;
         }
         // Reserve the native bytes the buffer will really hold (its size class), not just the length.
@@ -541,84 +539,6 @@ final class Transmission {
             connection.in.position(connection.in.position() + n);
             left -= n;
         }
-    }
-
-    private record Rejection(int errno, String message) {}
-
-    private Rejection validate(RequestDecoder.Request r) throws IOException {
-        int type = r.type();
-        int f = r.flags();
-        int allowed = (flags & Wire.TFLAG_SEND_FUA) != 0 ? Wire.CMD_FLAG_FUA : 0;
-        boolean ranged = true;
-        boolean writes = false;
-        switch (type) {
-            case Wire.CMD_READ -> {
-                if ((flags & Wire.TFLAG_SEND_DF) != 0) {
-                    allowed |= Wire.CMD_FLAG_DF;
-                }
-            }
-            case Wire.CMD_WRITE -> {
-                writes = true;
-                if (decoder.extended()) {
-                    allowed |= Wire.CMD_FLAG_PAYLOAD_LEN; // meaningless for WRITE: its length is the payload
-                }
-            }
-            case Wire.CMD_FLUSH -> ranged = false;
-            case Wire.CMD_TRIM -> {
-                writes = true;
-                if ((flags & Wire.TFLAG_READ_ONLY) == 0 && (flags & Wire.TFLAG_SEND_TRIM) == 0) {
-                    return new Rejection(Wire.EINVAL, "TRIM was not advertised for this export");
-                }
-            }
-            case Wire.CMD_CACHE -> { }
-            case Wire.CMD_WRITE_ZEROES -> {
-                writes = true;
-                allowed |= Wire.CMD_FLAG_NO_HOLE;
-                if ((flags & Wire.TFLAG_SEND_FAST_ZERO) != 0) {
-                    allowed |= Wire.CMD_FLAG_FAST_ZERO;
-                }
-            }
-            case Wire.CMD_BLOCK_STATUS -> {
-                allowed |= Wire.CMD_FLAG_REQ_ONE;
-                if (!baseAllocation) {
-                    return new Rejection(Wire.EINVAL, "BLOCK_STATUS needs a metadata context selected with NBD_OPT_SET_META_CONTEXT");
-                }
-            }
-            default -> {
-                return new Rejection(Wire.EINVAL, "unknown command " + type);
-            }
-        }
-        if ((f & ~allowed) != 0) {
-            return new Rejection(Wire.EINVAL, String.format("flags 0x%x are not valid for command %d", f & ~allowed, type));
-        }
-        if (writes && (flags & Wire.TFLAG_READ_ONLY) != 0) {
-            return new Rejection(Wire.EPERM, "export '" + export.name() + "' is read-only");
-        }
-        if (!ranged) {
-            return null;
-        }
-        long offset = r.offset();
-        long length = r.length();
-        if ((type == Wire.CMD_READ || type == Wire.CMD_WRITE) && Long.compareUnsigned(length, sizes.maximum()) > 0) {
-            return new Rejection(type == Wire.CMD_READ && replies.style() != ReplyEncoder.Style.SIMPLE
-                    ? Wire.EOVERFLOW : Wire.EINVAL,
-                    "length " + Long.toUnsignedString(length) + " exceeds the maximum payload of " + sizes.maximum());
-        }
-        int min = sizes.minimum();
-        if (min > 1 && (offset % min != 0 || length % min != 0) && type != Wire.CMD_BLOCK_STATUS) {
-            return new Rejection(Wire.EINVAL, "offset " + offset + " and length " + length
-                    + " must be multiples of the minimum block size " + min);
-        }
-        long size = device.size();
-        if (offset < 0 || length < 0 || offset > size || length > size - offset) {
-            int errno = (type == Wire.CMD_WRITE || type == Wire.CMD_WRITE_ZEROES) ? Wire.ENOSPC : Wire.EINVAL;
-            return new Rejection(errno, "range at " + Long.toUnsignedString(offset) + " of "
-                    + Long.toUnsignedString(length) + " bytes is beyond the export size " + size);
-        }
-        if (type == Wire.CMD_BLOCK_STATUS && length == 0) {
-            return new Rejection(Wire.EINVAL, "BLOCK_STATUS of zero length");
-        }
-        return null;
     }
 
     // ------------------------------------------------------------------ workers
