@@ -449,9 +449,9 @@ public final class NbdServer implements Closeable {
     static final int AUTO_SEND_BUFFER = -1;
 
     /**
-     * SO_SNDBUF for loopback peers by default (Linux doubles it: 1 MiB of queue). Measured against
-     * autotuning, which grows the buffer to 4 MiB, on 1 MiB sequential reads (docs/benchmarks.md,
-     * nbd "Send buffer").
+     * SO_SNDBUF for loopback peers by default. Measured against autotuning, which had grown the
+     * buffer to 4 MiB, on 1 MiB sequential reads, and against 128 KiB to 1 MiB fixed sizes
+     * (docs/benchmarks.md, nbd "Send buffer").
      */
     static final int LOOPBACK_SEND_BUFFER = 512 * 1024;
 
