@@ -9,7 +9,8 @@
 #                      randread:4k:32 randwrite:4k:32"; e.g. "read:1m:8 write:1m:8")
 #   NBD_COST_VARIANTS  '|'-separated JVM option sets for our server, one run each (default
 #                      "-Dvolumes.nbd.platformReader=true|-Dvolumes.nbd.platformReader=false";
-#                      an empty set is the defaults)
+#                      an empty set is the defaults; put it first, "|-Dx=1", since
+#                      bash drops a trailing empty field)
 #   NBD_COST_PIN=1     servers on CPU 1, fio on CPU 0 (taskset; a JVM on one CPU has one carrier)
 # Prints: server, job, switches/request, user and system CPU µs/request, IOPS during the run.
 set -euo pipefail
