@@ -43,12 +43,15 @@ dd if=/dev/urandom of="$img" bs=1M count="$size_mib" conv=notrunc,fsync status=n
 
 wait_port() { for _ in $(seq 1 300); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
 
+# Native access (FileDevice's fallocate/lseek, the socket low-water mark) and the socket descriptor
+# the low-water mark needs (nbd/ReceiveLowWater); the volumes jar's manifest grants the same.
+ours_flags="--enable-native-access=ALL-UNNAMED --add-exports=java.base/sun.nio.ch=ALL-UNNAMED"
 # Servers run one at a time (FileDevice and qemu-nbd both lock the image file).
 declare -A cmd=(
-  [ours-file]="java ${OURS_JAVA_OPTS:-} --enable-native-access=ALL-UNNAMED -cp $cp bench/NbdServe.java file $img 20801"
+  [ours-file]="java ${OURS_JAVA_OPTS:-} $ours_flags -cp $cp bench/NbdServe.java file $img 20801"
   [nbdkit-file]="nbdkit --exit-with-parent -f -i 127.0.0.1 -p 20802 file $img"
   [qemu-nbd]="qemu-nbd -f raw -x disk -b 127.0.0.1 -p 20803 -t --cache=writeback $img"
-  [ours-mem]="java ${OURS_JAVA_OPTS:-} -cp $cp bench/NbdServe.java memory $((size_mib << 20)) 20804"
+  [ours-mem]="java ${OURS_JAVA_OPTS:-} $ours_flags -cp $cp bench/NbdServe.java memory $((size_mib << 20)) 20804"
   [nbdkit-mem]="nbdkit --exit-with-parent -f -i 127.0.0.1 -p 20805 memory ${size_mib}M")
 declare -A port=([ours-file]=20801 [nbdkit-file]=20802 [qemu-nbd]=20803 [ours-mem]=20804 [nbdkit-mem]=20805)
 declare -A uri=(

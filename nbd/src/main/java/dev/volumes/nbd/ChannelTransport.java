@@ -12,9 +12,12 @@ final class ChannelTransport implements Transport {
     private final SocketChannel channel;
     private final String peer;
     private final java.net.SocketAddress remote;
+    /** Raised while a large payload is read (see {@link ReceiveLowWater}); null where unavailable. */
+    private final ReceiveLowWater lowWater;
 
     ChannelTransport(SocketChannel channel) {
         this.channel = channel;
+        this.lowWater = isTcp(channel) ? ReceiveLowWater.of(channel) : null;
         java.net.SocketAddress r;
         try {
             r = channel.getRemoteAddress();
@@ -42,6 +45,38 @@ final class ChannelTransport implements Transport {
             dst.position(dst.position() + n);
         }
         return n;
+    }
+
+    /** Payloads at least this large are read with a raised receive low-water mark. */
+    static final int LOW_WATER_MIN = 256 * 1024;
+    /** The highest mark set (the kernel caps it at half its largest receive buffer anyway). */
+    static final int LOW_WATER_MAX = 4 << 20;
+
+    /**
+     * Reads a payload. After a short read of a large one, the low-water mark is raised to the
+     * bytes still missing, so the next wait ends when they have all arrived rather than at the
+     * next packet; it is lowered again before the bytes still missing could fall below it, and
+     * reset when the payload is complete.
+     */
+    @Override
+    public boolean readFully(ByteBuffer dst) throws IOException {
+        if (lowWater == null || dst.remaining() < LOW_WATER_MIN) {
+            return Transport.super.readFully(dst);
+        }
+        try {
+            while (dst.hasRemaining()) {
+                if (read(dst) < 0) {
+                    return false;
+                }
+                int missing = dst.remaining();
+                if (missing > 0 && missing != lowWater.current()) {
+                    lowWater.set(Math.min(missing, LOW_WATER_MAX));
+                }
+            }
+            return true;
+        } finally {
+            lowWater.set(1);
+        }
     }
 
     @Override
@@ -78,6 +113,10 @@ final class ChannelTransport implements Transport {
     }
 
     private boolean isTcp() {
+        return isTcp(channel);
+    }
+
+    private static boolean isTcp(SocketChannel channel) {
         try {
             return channel.getLocalAddress() instanceof InetSocketAddress;
         } catch (IOException e) {

@@ -522,10 +522,8 @@ final class Transmission {
 
     private void readFully(ByteBuffer dst) throws IOException {
         OptionDecoder.transfer(connection.in, dst);
-        while (dst.hasRemaining()) {
-            if (connection.transport.read(dst) < 0) {
-                throw new EOFException("client closed the connection in the middle of a write payload");
-            }
+        if (!connection.transport.readFully(dst)) {
+            throw new EOFException("client closed the connection in the middle of a write payload");
         }
     }
 

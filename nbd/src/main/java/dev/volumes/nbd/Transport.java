@@ -14,6 +14,20 @@ interface Transport extends Closeable {
     /** Reads at least one byte into {@code dst} (blocking); returns -1 at end of stream. */
     int read(ByteBuffer dst) throws IOException;
 
+    /**
+     * Reads until {@code dst} is full (blocking), for large payloads.
+     *
+     * @return false if the stream ended first
+     */
+    default boolean readFully(ByteBuffer dst) throws IOException {
+        while (dst.hasRemaining()) {
+            if (read(dst) < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Writes every remaining byte of {@code buffers}, in order (blocking). */
     void write(ByteBuffer... buffers) throws IOException;
 

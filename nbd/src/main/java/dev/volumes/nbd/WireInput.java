@@ -57,10 +57,8 @@ final class WireInput {
             dst.put(buffer.slice(buffer.position(), n));
             buffer.position(buffer.position() + n);
         }
-        while (dst.hasRemaining()) {
-            if (transport.read(dst) < 0) {
-                throw new EOFException("connection closed by " + transport.peer());
-            }
+        if (!transport.readFully(dst)) {
+            throw new EOFException("connection closed by " + transport.peer());
         }
     }
 
