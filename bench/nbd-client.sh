@@ -8,6 +8,7 @@
 # runs twice, alternating, and the better run counts.
 # This is a benchmark, not a test: nothing is asserted.
 # Usage: bench/nbd-client.sh [RUNTIME_SECONDS=10] [SIZE_MIB=1024]
+# OURS_JAVA_OPTS adds JVM options to our client (e.g. -Dvolumes.nbd.rcvlowat=false for an A/B).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runtime=${1:-10}
@@ -39,7 +40,8 @@ fio_job() { # name rw bs qd -> MB/s
   /usr/bin/python3 -c 'import json,sys; t=open(sys.argv[1]).read(); j=json.loads(t[t.index("{"):])["jobs"][0]; print("%.1f" % ((j["read"]["bw_bytes"]+j["write"]["bw_bytes"])/1e6))' "$work/fio.json"
 }
 ours() { # mode bs qd seconds -> MB/s
-  java -cp "$cp" bench/NbdClientBench.java "$uri" "$1" "$2" "$3" 1 "$4" | awk '{print $4}'
+  # shellcheck disable=SC2086
+  java ${OURS_JAVA_OPTS:-} --enable-native-access=ALL-UNNAMED --add-exports=java.base/sun.nio.ch=ALL-UNNAMED -cp "$cp" bench/NbdClientBench.java "$uri" "$1" "$2" "$3" 1 "$4" | awk '{print $4}'
 }
 nbdcopy_job() { # read|write -> MB/s
   local t0 t1

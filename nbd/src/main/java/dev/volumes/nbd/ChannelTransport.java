@@ -165,7 +165,11 @@ final class ChannelTransport implements Transport {
     @Override
     public void close() {
         try {
-            channel.close();
+            if (lowWater != null) {
+                lowWater.close(); // under its lock: no mark is set on a reused descriptor
+            } else {
+                channel.close();
+            }
         } catch (IOException ignored) {
             // nothing useful to do
         }

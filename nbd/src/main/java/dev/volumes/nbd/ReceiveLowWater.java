@@ -1,5 +1,6 @@
 package dev.volumes.nbd;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
@@ -9,6 +10,7 @@ import java.lang.invoke.MethodHandle;
 import java.lang.reflect.Method;
 import java.nio.channels.SocketChannel;
 import java.util.Locale;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * The TCP receive low-water mark ({@code SO_RCVLOWAT}) of one socket, on Linux.
@@ -25,6 +27,12 @@ import java.util.Locale;
  * needs {@code --add-exports java.base/sun.nio.ch=ALL-UNNAMED}, and {@code setsockopt} is called
  * through the FFM API, which needs native access. Without either, or off Linux, {@link #of}
  * returns null and reads work as before.
+ *
+ * <p>A descriptor number is reused as soon as it is closed, so the mark must never be set after
+ * the channel closed: a raised mark on someone else's socket would hold its reads back. {@link
+ * #set} and {@link #close} therefore run under one lock and {@code set} checks that the channel
+ * is still open. (The JDK also closes a channel when a thread blocked in its I/O is interrupted,
+ * outside this lock; the nbd code never interrupts I/O threads.)
  */
 final class ReceiveLowWater {
 
@@ -54,11 +62,14 @@ final class ReceiveLowWater {
         SETSOCKOPT = setsockopt;
     }
 
+    private final SocketChannel channel;
     private final int fd;
     private final MemorySegment value = Arena.ofAuto().allocate(ValueLayout.JAVA_INT);
+    private final ReentrantLock lock = new ReentrantLock();
     private int current = 1;
 
-    private ReceiveLowWater(int fd) {
+    private ReceiveLowWater(SocketChannel channel, int fd) {
+        this.channel = channel;
         this.fd = fd;
     }
 
@@ -68,7 +79,7 @@ final class ReceiveLowWater {
             return null;
         }
         try {
-            return new ReceiveLowWater((int) FD_VAL.invoke(channel));
+            return new ReceiveLowWater(channel, (int) FD_VAL.invoke(channel));
         } catch (ReflectiveOperationException | RuntimeException e) { // not exported to us, or not a JDK channel
             return null;
         }
@@ -79,19 +90,38 @@ final class ReceiveLowWater {
         return current;
     }
 
-    /** Sets the mark; a failure (socket closed under us) leaves it unchanged and is ignored. */
+    /**
+     * Sets the mark (called by the one thread reading the channel). Does nothing once the channel
+     * is closed; a failure leaves the mark unchanged and is ignored.
+     */
     void set(int bytes) {
         int v = Math.max(1, bytes);
         if (v == current) {
             return;
         }
-        value.set(ValueLayout.JAVA_INT, 0, v);
+        lock.lock();
         try {
+            if (!channel.isOpen()) {
+                return;
+            }
+            value.set(ValueLayout.JAVA_INT, 0, v);
             if ((int) SETSOCKOPT.invokeExact(fd, SOL_SOCKET, SO_RCVLOWAT, value, 4) == 0) {
                 current = v;
             }
         } catch (Throwable e) {
             // keep reading with the mark we have
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Closes the channel; no mark is set afterwards (see the class comment). */
+    void close() throws IOException {
+        lock.lock();
+        try {
+            channel.close();
+        } finally {
+            lock.unlock();
         }
     }
 }

@@ -104,6 +104,17 @@ class ReceiveLowWaterTest {
     }
 
     @Test
+    void noMarkIsSetAfterTheChannelClosed() throws Exception {
+        // Its descriptor number may already belong to another socket.
+        ReceiveLowWater mark = ReceiveLowWater.of(server);
+        assumeTrue(mark != null);
+        mark.close();
+        mark.set(64 * 1024);
+        assertThat(mark.current()).isEqualTo(1);
+        assertThat(server.isOpen()).isFalse();
+    }
+
+    @Test
     void theStreamEndingMidPayloadIsReported() throws Exception {
         ChannelTransport transport = new ChannelTransport(server);
         write(new byte[300_000]);
