@@ -53,10 +53,10 @@ final class ChannelTransport implements Transport {
     static final int LOW_WATER_MAX = 4 << 20;
 
     /**
-     * Reads a payload. After a short read of a large one, the low-water mark is raised to the
-     * bytes still missing, so the next wait ends when they have all arrived rather than at the
-     * next packet; it is lowered again before the bytes still missing could fall below it, and
-     * reset when the payload is complete.
+     * Reads a payload. After every short read of a large one the low-water mark is set to the
+     * bytes still missing (capped at {@link #LOW_WATER_MAX}), so the next wait ends when they have
+     * all arrived rather than at the next packet, and the mark never exceeds what the peer still
+     * owes; it goes back to 1 when the payload is complete or the read fails.
      */
     @Override
     public boolean readFully(ByteBuffer dst) throws IOException {

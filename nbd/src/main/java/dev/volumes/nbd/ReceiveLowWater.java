@@ -92,7 +92,8 @@ final class ReceiveLowWater {
 
     /**
      * Sets the mark (called by the one thread reading the channel). Does nothing once the channel
-     * is closed; a failure leaves the mark unchanged and is ignored.
+     * is closed. If lowering it fails, the mark goes back to 1 instead (a mark left above what the
+     * peer still owes could hold the next read back); a failed raise is ignored.
      */
     void set(int bytes) {
         int v = Math.max(1, bytes);
@@ -104,14 +105,22 @@ final class ReceiveLowWater {
             if (!channel.isOpen()) {
                 return;
             }
-            value.set(ValueLayout.JAVA_INT, 0, v);
-            if ((int) SETSOCKOPT.invokeExact(fd, SOL_SOCKET, SO_RCVLOWAT, value, 4) == 0) {
+            if (setsockopt(v)) {
                 current = v;
+            } else if (v < current && setsockopt(1)) {
+                current = 1;
             }
-        } catch (Throwable e) {
-            // keep reading with the mark we have
         } finally {
             lock.unlock();
+        }
+    }
+
+    private boolean setsockopt(int v) {
+        value.set(ValueLayout.JAVA_INT, 0, v);
+        try {
+            return (int) SETSOCKOPT.invokeExact(fd, SOL_SOCKET, SO_RCVLOWAT, value, 4) == 0;
+        } catch (Throwable e) {
+            return false;
         }
     }
 
