@@ -23,7 +23,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * held only for map operations, never across I/O; it holds at most {@code capacity} bytes (a chunk
  * larger than that is returned but not kept). Misses are single-flight: the first thread to miss a
  * digest installs a future in {@code loading} and loads; concurrent missers wait on that future, so
- * each chunk is downloaded once however many threads want it. A failed load completes the future
+ * each chunk is downloaded once however many threads want it. (A load remembers its bytes before it
+ * leaves {@code loading}, and a thread that wins the slot looks in memory again before loading, so a
+ * miss that raced a finishing load does not download the chunk a second time.) A failed load completes the future
  * exceptionally and is removed, so nothing wrong is ever cached and the next reader retries.
  * Disk files are named by digest, written to a temporary name and renamed, and re-hashed when
  * loaded: a corrupt file is deleted and pulled again. Returned arrays are shared: read-only.
@@ -44,6 +46,8 @@ final class ChunkCache {
     private final AtomicLong downloads = new AtomicLong();
     private final AtomicLong diskHits = new AtomicLong();
     private final AtomicLong corruptFiles = new AtomicLong();
+    /** Runs between a memory miss and the single-flight check (tests widen the race window). */
+    Runnable afterMissForTest = () -> { };
 
     ChunkCache(long capacity, Path dir, Loader loader) throws IOException {
         this.capacity = capacity;
@@ -62,14 +66,23 @@ final class ChunkCache {
                 return hit;
             }
         }
+        afterMissForTest.run();
         CompletableFuture<byte[]> mine = new CompletableFuture<>();
         CompletableFuture<byte[]> running = loading.putIfAbsent(digest, mine);
         if (running != null) {
             return await(running, digest);
         }
         try {
-            byte[] bytes = loadVerified(digest, length);
-            remember(digest, bytes);
+            // A load that finished between the miss above and putIfAbsent has already removed its
+            // future: look again before going to the network (it remembered the bytes first).
+            byte[] bytes;
+            synchronized (this) {
+                bytes = lru.get(digest);
+            }
+            if (bytes == null) {
+                bytes = loadVerified(digest, length);
+                remember(digest, bytes);
+            }
             mine.complete(bytes);
             return bytes;
         } catch (IOException | RuntimeException e) {

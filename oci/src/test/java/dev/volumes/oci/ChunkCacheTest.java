@@ -32,6 +32,46 @@ class ChunkCacheTest {
     }
 
     @Test
+    void aMissThatRacesACompletedLoadDoesNotLoadAgain() throws Exception {
+        // B misses in memory, then A loads, remembers and leaves the single-flight map before B
+        // looks there: B must find A's bytes instead of downloading the chunk a second time.
+        byte[] b = new byte[4096];
+        Seeds.random("ChunkCacheTest.raceAfterMiss").nextBytes(b);
+        Digest d = put(b);
+        AtomicInteger loads = new AtomicInteger();
+        ChunkCache cache = new ChunkCache(1 << 20, null, (digest, len) -> {
+            loads.incrementAndGet();
+            return store.get(digest);
+        });
+        CountDownLatch bMissed = new CountDownLatch(1);
+        CountDownLatch aDone = new CountDownLatch(1);
+        Thread bThread = Thread.currentThread();
+        cache.afterMissForTest = () -> {
+            if (Thread.currentThread() == bThread) {
+                bMissed.countDown();
+                try {
+                    aDone.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        Thread a = Thread.ofVirtual().start(() -> {
+            try {
+                bMissed.await();
+                assertThat(cache.get(d, 4096)).isEqualTo(b);
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            } finally {
+                aDone.countDown();
+            }
+        });
+        assertThat(cache.get(d, 4096)).isEqualTo(b);
+        a.join();
+        assertThat(loads.get()).isEqualTo(1);
+    }
+
+    @Test
     void concurrentMissesOnOneChunkLoadItOnce() throws Exception {
         Random rnd = Seeds.random("ChunkCacheTest.concurrentMisses");
         byte[] b = new byte[4096];
