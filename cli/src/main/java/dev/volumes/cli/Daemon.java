@@ -21,11 +21,22 @@ final class Daemon implements Closeable {
 
     /** What {@code serve} was asked for. {@code unixSocket}, {@code metrics} and {@code tls} may be null. */
     record Options(InetSocketAddress listen, Path unixSocket, InetSocketAddress metrics, long poolSize,
-            long volumeSize, dev.volumes.nbd.NbdTls tls) {
+            long volumeSize, dev.volumes.nbd.NbdTls tls, Connections connections) {
 
-        Options(InetSocketAddress listen, Path unixSocket, InetSocketAddress metrics, long poolSize, long volumeSize) {
-            this(listen, unixSocket, metrics, poolSize, volumeSize, null);
+        Options {
+            if (connections == null) {
+                connections = Connections.DEFAULTS;
+            }
         }
+    }
+
+    /**
+     * Connection limits of the NBD server: at most {@code max} connections, a handshake must finish
+     * within {@code handshakeTimeout}, and the TCP send buffer ({@code null}: the server's loopback
+     * and remote defaults; 0: kernel autotuning for every client; else bytes).
+     */
+    record Connections(int max, java.time.Duration handshakeTimeout, Integer tcpSendBuffer) {
+        static final Connections DEFAULTS = new Connections(1024, java.time.Duration.ofSeconds(30), null);
     }
 
     static final String DEFAULT_VOLUME = "disk";
@@ -68,6 +79,11 @@ final class Daemon implements Closeable {
             }
             if (options.tls() != null) {
                 builder.tls(options.tls());
+            }
+            Connections connections = options.connections();
+            builder.maxConnections(connections.max()).handshakeTimeout(connections.handshakeTimeout());
+            if (connections.tcpSendBuffer() != null) {
+                builder.tcpSendBuffer(connections.tcpSendBuffer());
             }
             server = builder.build();
             service = new ServingPoolService(LocalPoolService.where(dir), pool, server, metrics,

@@ -120,6 +120,40 @@ class ServeIT {
         }
     }
 
+    @Test
+    void connectionLimitsApplyAndBadValuesAreUsageErrors() throws Exception {
+        Path data = dir.resolve("data");
+        CommandsIT.assertOneLineError(Launcher.run(data, "serve", "--max-connections", "0"), 2, "--max-connections");
+        CommandsIT.assertOneLineError(Launcher.run(data, "serve", "--handshake-timeout", "soon"), 2,
+                "--handshake-timeout");
+        CommandsIT.assertOneLineError(Launcher.run(data, "serve", "--tcp-send-buffer", "2G"), 2, "--tcp-send-buffer");
+        try (Launcher.Daemon daemon = Launcher.Daemon.start(data, "--max-connections", "1", "--handshake-timeout",
+                "2s", "--tcp-send-buffer", "256K")) {
+            try (java.net.Socket first = greeted(daemon)) {
+                // The one slot is taken: the next client is closed before the greeting.
+                try (java.net.Socket second = new java.net.Socket("127.0.0.1", daemon.nbdPort)) {
+                    second.setSoTimeout(10_000);
+                    assertThat(second.getInputStream().read()).isEqualTo(-1);
+                }
+                // The first never negotiates: the handshake timeout closes it, freeing the slot.
+                first.setSoTimeout(20_000);
+                assertThat(first.getInputStream().readAllBytes()).hasSize(10); // rest of the greeting, then EOF
+            }
+            try (java.net.Socket third = greeted(daemon)) {
+                assertThat(third.isConnected()).isTrue();
+            }
+        }
+    }
+
+    /** A raw TCP connection that has read the server's NBDMAGIC. */
+    private static java.net.Socket greeted(Launcher.Daemon daemon) throws Exception {
+        java.net.Socket s = new java.net.Socket("127.0.0.1", daemon.nbdPort);
+        s.setSoTimeout(10_000);
+        assertThat(new String(s.getInputStream().readNBytes(8), java.nio.charset.StandardCharsets.US_ASCII))
+                .isEqualTo("NBDMAGIC");
+        return s;
+    }
+
     private static byte[] readExport(Launcher.Daemon daemon, String export, Path file) throws Exception {
         PeerRun.of(300, "nbdcopy", daemon.uri(export), file.toString()).ok();
         return Files.readAllBytes(file);
