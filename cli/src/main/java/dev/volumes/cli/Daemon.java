@@ -22,12 +22,6 @@ final class Daemon implements Closeable {
     /** What {@code serve} was asked for. {@code unixSocket}, {@code metrics} and {@code tls} may be null. */
     record Options(InetSocketAddress listen, Path unixSocket, InetSocketAddress metrics, long poolSize,
             long volumeSize, dev.volumes.nbd.NbdTls tls, Connections connections) {
-
-        Options {
-            if (connections == null) {
-                connections = Connections.DEFAULTS;
-            }
-        }
     }
 
     /**
@@ -36,7 +30,6 @@ final class Daemon implements Closeable {
      * and remote defaults; 0: kernel autotuning for every client; else bytes).
      */
     record Connections(int max, java.time.Duration handshakeTimeout, Integer tcpSendBuffer) {
-        static final Connections DEFAULTS = new Connections(1024, java.time.Duration.ofSeconds(30), null);
     }
 
     static final String DEFAULT_VOLUME = "disk";

@@ -68,9 +68,8 @@ final class ChannelTransport implements Transport {
                 if (read(dst) < 0) {
                     return false;
                 }
-                int missing = dst.remaining();
-                if (missing > 0 && missing != lowWater.current()) {
-                    lowWater.set(Math.min(missing, LOW_WATER_MAX));
+                if (dst.hasRemaining()) {
+                    lowWater.set(Math.min(dst.remaining(), LOW_WATER_MAX)); // no call when unchanged
                 }
             }
             return true;

@@ -48,7 +48,11 @@ final class ReceiveLowWater {
         if (System.getProperty("os.name", "").toLowerCase(Locale.ROOT).startsWith("linux")
                 && !"false".equals(System.getProperty("volumes.nbd.rcvlowat"))) {
             try {
-                fdVal = Class.forName("sun.nio.ch.SelChImpl").getMethod("getFDVal");
+                Class<?> selCh = Class.forName("sun.nio.ch.SelChImpl");
+                if (!selCh.getModule().isExported("sun.nio.ch", ReceiveLowWater.class.getModule())) {
+                    throw new IllegalAccessException("java.base does not export sun.nio.ch to us");
+                }
+                fdVal = selCh.getMethod("getFDVal");
                 Linker linker = Linker.nativeLinker();
                 setsockopt = linker.downcallHandle(linker.defaultLookup().find("setsockopt").orElseThrow(),
                         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
@@ -80,7 +84,7 @@ final class ReceiveLowWater {
         }
         try {
             return new ReceiveLowWater(channel, (int) FD_VAL.invoke(channel));
-        } catch (ReflectiveOperationException | RuntimeException e) { // not exported to us, or not a JDK channel
+        } catch (ReflectiveOperationException | RuntimeException e) { // not a JDK socket channel
             return null;
         }
     }
